@@ -1,0 +1,114 @@
+"""The event catalogue: one marshmallow schema per event type and version.
+
+Producers validate on append; consumers upcast what they read. Old versions are
+never rewritten in a log: an upcaster turns version n into n+1 at read time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import marshmallow
+
+from chibo.errors import ValidationFailed
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+@dataclass
+class _TypeEntry:
+    schemas: dict[int, marshmallow.Schema] = field(default_factory=dict)
+    upcasters: dict[int, Upcaster] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> int:
+        return max(self.schemas)
+
+
+class Catalogue:
+    def __init__(self) -> None:
+        self._types: dict[str, _TypeEntry] = {}
+
+    def register(self, event_type: str, version: int, schema: type[marshmallow.Schema],
+                 upcast_from_previous: Upcaster | None = None) -> None:
+        """Register `schema` for `event_type` at `version`.
+
+        Versions after the first must say how to turn the previous version's
+        data into theirs, so every stored event stays readable.
+        """
+        entry = self._types.setdefault(event_type, _TypeEntry())
+        if version in entry.schemas:
+            raise ValueError(f"{event_type} v{version} is already registered")
+        if version > 1 and upcast_from_previous is None and (version - 1) in entry.schemas:
+            raise ValueError(f"{event_type} v{version} needs an upcaster from v{version - 1}")
+        entry.schemas[version] = schema()
+        if upcast_from_previous is not None:
+            entry.upcasters[version - 1] = upcast_from_previous
+
+    def event(self, event_type: str, version: int = 1,
+              upcast_from_previous: Upcaster | None = None
+              ) -> Callable[[type[marshmallow.Schema]], type[marshmallow.Schema]]:
+        """Class decorator form of `register`."""
+        def decorate(schema: type[marshmallow.Schema]) -> type[marshmallow.Schema]:
+            self.register(event_type, version, schema, upcast_from_previous)
+            return schema
+        return decorate
+
+    def include(self, other: Catalogue) -> None:
+        for name, entry in other._types.items():
+            if name in self._types and self._types[name] is not entry:
+                raise ValueError(f"{name} is registered in two catalogues")
+            self._types[name] = entry
+
+    def knows(self, event_type: str) -> bool:
+        return event_type in self._types
+
+    def latest_version(self, event_type: str) -> int:
+        return self._entry(event_type).latest
+
+    def validate(self, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Check `data` against the latest schema and return its JSON-ready form.
+
+        Raises ValidationFailed naming every bad field.
+        """
+        schema = self._entry(event_type).schemas[self.latest_version(event_type)]
+        try:
+            loaded = schema.load(dict(data))
+        except marshmallow.ValidationError as exc:
+            raise ValidationFailed(_as_dict(exc.messages)) from None
+        return schema.dump(loaded)
+
+    def upcast(self, event_type: str, version: int, data: dict[str, Any]
+               ) -> tuple[int, dict[str, Any]]:
+        """Bring stored data of `version` up to the latest version."""
+        entry = self._entry(event_type)
+        while version < entry.latest:
+            data = entry.upcasters[version](dict(data))
+            version += 1
+        return version, data
+
+    def _entry(self, event_type: str) -> _TypeEntry:
+        try:
+            return self._types[event_type]
+        except KeyError:
+            raise UnknownEventType(f"no schema registered for event type {event_type!r}") from None
+
+
+def load_command(schema: marshmallow.Schema, payload: Any) -> dict[str, Any]:
+    """Validate a command body; bad input raises ValidationFailed naming each field."""
+    if not isinstance(payload, Mapping):
+        raise ValidationFailed({"_body": ["Expected a JSON object."]})
+    try:
+        return schema.load(dict(payload))
+    except marshmallow.ValidationError as exc:
+        raise ValidationFailed(_as_dict(exc.messages)) from None
+
+
+def _as_dict(messages: Any) -> dict[str, Any]:
+    return messages if isinstance(messages, dict) else {"_schema": messages}

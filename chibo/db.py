@@ -1,0 +1,72 @@
+"""Engines and units of work for SQLite (embedded) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from chibo.eventstore.store import initialise_head
+from chibo.eventstore.tables import kernel_metadata
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine tuned for this kernel's use of the backend.
+
+    PostgreSQL always goes through psycopg2: it cooperates with eventlet's hub,
+    while psycopg 3 (SQLAlchemy 2.1's default for postgresql://) blocks it.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
+                             pool_pre_ping=True)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's own
+        # transaction handling would defer the write lock).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed event survives power loss, even in WAL mode.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        # Take the write lock at the start: a deferred transaction that reads and
+        # then writes can fail outright when another writer got in between.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_schema(engine: Engine, *metadatas: MetaData) -> None:
+    """Create the kernel's tables and the service's own; idempotent."""
+    for metadata in (kernel_metadata, *metadatas):
+        metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        initialise_head(session)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that commits when the block ends and rolls back if it raises."""
+    with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,74 @@
+"""Errors every entrypoint knows how to report.
+
+Each carries an HTTP status and a JSON body so the web layer and the RPC layer
+say the same thing to the caller, field by field where it applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ChiboError(Exception):
+    """Base of the errors a caller can act on; never raised for programming faults."""
+
+    http_status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+class ValidationFailed(ChiboError):
+    """Input did not match its schema. `fields` maps each field to its problems."""
+
+    http_status = 422
+    code = "validation_failed"
+
+    def __init__(self, fields: dict[str, Any], message: str | None = None) -> None:
+        super().__init__(message or "Dữ liệu không hợp lệ (invalid input): " + _summary(fields),
+                         fields=fields)
+        self.fields = fields
+
+
+class ConcurrencyError(ChiboError):
+    """The stream moved on since the caller read it; reload and decide again."""
+
+    http_status = 409
+    code = "concurrency_conflict"
+
+
+class DomainRuleViolated(ChiboError):
+    """The command is well-formed but a rule of the domain refuses it."""
+
+    http_status = 409
+    code = "rule_violated"
+
+
+class NotFound(ChiboError):
+    http_status = 404
+    code = "not_found"
+
+
+def _summary(fields: dict[str, Any]) -> str:
+    parts = []
+    for name, problems in sorted(fields.items()):
+        text = problems if isinstance(problems, str) else "; ".join(map(str, _flatten(problems)))
+        parts.append(f"{name}: {text}")
+    return ", ".join(parts)
+
+
+def _flatten(problems: Any) -> list[Any]:
+    if isinstance(problems, dict):
+        return [f"{k}: {'; '.join(map(str, _flatten(v)))}" for k, v in problems.items()]
+    if isinstance(problems, list):
+        out: list[Any] = []
+        for p in problems:
+            out.extend(_flatten(p))
+        return out
+    return [problems]

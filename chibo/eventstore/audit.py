@@ -1,0 +1,73 @@
+"""Tamper checks over a service's log: every edit, deletion or insertion is located."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chibo.eventstore.hashing import row_hash
+from chibo.eventstore.tables import GENESIS_HASH, event_head, events
+
+
+@dataclass(frozen=True)
+class Finding:
+    position: int
+    event_id: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        who = f"position {self.position}" + (f" (event {self.event_id})" if self.event_id else "")
+        return f"{who}: {self.problem}"
+
+
+def verify_log(session: Session, batch_size: int = 5000) -> Iterator[Finding]:
+    """Walk the log in position order, recomputing the chain; yield each problem found."""
+    expected_position = 1
+    prev_hash = GENESIS_HASH
+    prev_event_id: str | None = None
+    after = 0
+    while True:
+        rows = session.execute(
+            select(events).where(events.c.position > after)
+            .order_by(events.c.position).limit(batch_size)).all()
+        if not rows:
+            break
+        for row in rows:
+            position = int(row.position)
+            if position > expected_position:
+                missing = (f"{expected_position}" if position == expected_position + 1
+                           else f"{expected_position}–{position - 1}")
+                yield Finding(expected_position, None,
+                              f"row(s) at position {missing} are missing: deleted from the log")
+            elif row.prev_hash != prev_hash:
+                yield Finding(position - 1, prev_event_id,
+                              "this row no longer has the hash the next row recorded for it: "
+                              "it was rewritten or replaced")
+            computed = row_hash(row.prev_hash, position, row.event_id, row.stream_id,
+                                int(row.stream_version), row.type, int(row.version), row.data,
+                                row.meta, row.recorded_at)
+            if computed != row.hash:
+                yield Finding(position, row.event_id,
+                              "its content does not match its hash: the row was edited")
+            expected_position = position + 1
+            prev_hash = row.hash
+            prev_event_id = row.event_id
+        after = int(rows[-1].position)
+
+    head = session.execute(select(event_head).where(event_head.c.id == 1)).first()
+    last = expected_position - 1
+    if head is None:
+        yield Finding(last, None, "the chain head record is missing")
+    elif int(head.position) > last:
+        yield Finding(last + 1, None,
+                      f"rows {last + 1}–{head.position} are missing at the end of the log: deleted")
+    elif int(head.position) < last:
+        yield Finding(int(head.position) + 1, None,
+                      f"rows after position {head.position} were added outside the store: "
+                      "inserted")
+    elif head.hash != prev_hash:
+        yield Finding(last, prev_event_id,
+                      "the last row does not match the chain head: it was rewritten")

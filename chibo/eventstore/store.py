@@ -1,0 +1,254 @@
+"""The event store: append with expected version, read a stream, read the log.
+
+A store works on a SQLAlchemy session owned by the caller's unit of work: it
+never commits. On failure nothing it did is kept, because the caller rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from chibo.clock import Clock, SystemClock
+from chibo.contracts import Catalogue
+from chibo.errors import ChiboError, ConcurrencyError
+from chibo.eventstore.hashing import canonical_json, row_hash
+from chibo.eventstore.tables import GENESIS_HASH, event_head, events
+
+ANY_VERSION = None
+NO_STREAM = 0
+
+# Deterministic event ids for commands that carry their own id, so a retried
+# command is recognised by its event ids.
+_EVENT_ID_NAMESPACE = uuid.UUID("6f1d3c52-3a4e-4c1b-9d0e-6c1bb0c7a0de")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    data: Mapping[str, Any]
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    event_id: str
+    stream_id: str
+    stream_version: int
+    type: str
+    version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: str
+    hash: str
+
+    def envelope(self, source: str) -> dict[str, Any]:
+        """The form events travel in over the bus and over RPC."""
+        return {
+            "source": source,
+            "position": self.position,
+            "event_id": self.event_id,
+            "stream_id": self.stream_id,
+            "stream_version": self.stream_version,
+            "type": self.type,
+            "version": self.version,
+            "data": self.data,
+            "metadata": self.metadata,
+            "recorded_at": self.recorded_at,
+            "hash": self.hash,
+        }
+
+
+@dataclass
+class StreamAppend:
+    stream_id: str
+    expected_version: int | None
+    events: Sequence[NewEvent]
+
+
+@dataclass
+class Metadata:
+    """Who asked, and in answer to what. Carried by every event of a command."""
+
+    actor: str = "anonymous"
+    command_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        command_id = self.command_id or str(uuid.uuid4())
+        return {
+            **self.extra,
+            "actor": self.actor,
+            "command_id": command_id,
+            "correlation_id": self.correlation_id or command_id,
+            "causation_id": self.causation_id or command_id,
+        }
+
+
+class EventIdsPartlyRecorded(ChiboError):
+    http_status = 409
+    code = "event_ids_partly_recorded"
+
+
+class EventStore:
+    def __init__(self, session: Session, catalogue: Catalogue, clock: Clock | None = None,
+                 metadata: Metadata | None = None) -> None:
+        self.session = session
+        self.catalogue = catalogue
+        self.clock = clock or SystemClock()
+        self.metadata = metadata or Metadata()
+        self.appended: list[RecordedEvent] = []
+
+    # -- writing -----------------------------------------------------------------
+
+    def append(self, stream_id: str, expected_version: int | None,
+               new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        """Append to one stream. `expected_version` 0 means the stream must not exist yet;
+        None accepts any version. A mismatch raises ConcurrencyError and writes nothing."""
+        return self.append_many([StreamAppend(stream_id, expected_version, new_events)])
+
+    def append_many(self, appends: Sequence[StreamAppend]) -> list[RecordedEvent]:
+        """Append to several streams under one lock; all or nothing."""
+        meta = self.metadata.as_dict()
+        command_id = meta["command_id"]
+        prepared = []
+        for item in appends:
+            for index, new in enumerate(item.events):
+                data = self.catalogue.validate(new.type, new.data)
+                event_id = new.event_id or (
+                    str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{command_id}/{item.stream_id}/{index}"))
+                    if self.metadata.command_id else str(uuid.uuid4()))
+                prepared.append((item, new, data, event_id))
+        if not prepared:
+            return []
+
+        position, prev_hash = self._lock_head()
+
+        ids = [p[3] for p in prepared]
+        existing = self._by_event_ids(ids)
+        if existing:
+            if len(existing) == len(ids):
+                return existing  # the same append, retried: already done
+            raise EventIdsPartlyRecorded(
+                "Some of these event ids are already recorded and some are not.",
+                recorded=[e.event_id for e in existing])
+
+        # Checked under the head lock, so no other append can slip in between.
+        start_versions: dict[str, int] = {}
+        stream_versions: dict[str, int] = {}
+        for item in appends:
+            if item.stream_id not in stream_versions:
+                start_versions[item.stream_id] = self._stream_version(item.stream_id)
+                stream_versions[item.stream_id] = start_versions[item.stream_id]
+            current = stream_versions[item.stream_id]
+            if item.expected_version is not None and item.expected_version != current:
+                raise ConcurrencyError(
+                    f"Stream {item.stream_id} is at version {current}, "
+                    f"not {item.expected_version}: someone else changed it first. "
+                    "Reload and try again.",
+                    stream_id=item.stream_id, expected_version=item.expected_version,
+                    actual_version=current)
+            stream_versions[item.stream_id] = current + len(item.events)
+        next_version = dict(start_versions)
+
+        recorded_at = self.clock.now().isoformat(timespec="microseconds")
+        meta_text = canonical_json(meta)
+        rows, out = [], []
+        for item, new, data, event_id in prepared:
+            position += 1
+            next_version[item.stream_id] += 1
+            version = self.catalogue.latest_version(new.type)
+            data_text = canonical_json(data)
+            digest = row_hash(prev_hash, position, event_id, item.stream_id,
+                              next_version[item.stream_id], new.type, version, data_text,
+                              meta_text, recorded_at)
+            rows.append({
+                "position": position, "event_id": event_id, "stream_id": item.stream_id,
+                "stream_version": next_version[item.stream_id], "type": new.type,
+                "version": version, "data": data_text, "meta": meta_text,
+                "command_id": command_id, "recorded_at": recorded_at,
+                "prev_hash": prev_hash, "hash": digest,
+            })
+            out.append(RecordedEvent(position, event_id, item.stream_id,
+                                     next_version[item.stream_id], new.type, version, data,
+                                     meta, recorded_at, digest))
+            prev_hash = digest
+        self.session.execute(insert(events), rows)
+        self.session.execute(update(event_head).where(event_head.c.id == 1)
+                             .values(position=position, hash=prev_hash))
+        self.appended.extend(out)
+        return out
+
+    def _lock_head(self) -> tuple[int, str]:
+        # FOR UPDATE serialises appenders on PostgreSQL; SQLite connections are
+        # opened with BEGIN IMMEDIATE, which takes the write lock at once.
+        row = self.session.execute(
+            select(event_head.c.position, event_head.c.hash)
+            .where(event_head.c.id == 1).with_for_update()).one()
+        return int(row.position), row.hash
+
+    # -- reading -----------------------------------------------------------------
+
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """Every event of a stream, upcast to the latest version of its type."""
+        rows = self.session.execute(
+            select(events).where(events.c.stream_id == stream_id)
+            .order_by(events.c.stream_version)).all()
+        return [self._upcast(_to_recorded(r)) for r in rows]
+
+    def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events after a global position, in order, as stored (not upcast)."""
+        rows = self.session.execute(
+            select(events).where(events.c.position > after)
+            .order_by(events.c.position).limit(limit)).all()
+        return [_to_recorded(r) for r in rows]
+
+    def events_for_command(self, command_id: str) -> list[RecordedEvent]:
+        rows = self.session.execute(
+            select(events).where(events.c.command_id == command_id)
+            .order_by(events.c.position)).all()
+        return [self._upcast(_to_recorded(r)) for r in rows]
+
+    def head_position(self) -> int:
+        return int(self.session.execute(
+            select(event_head.c.position).where(event_head.c.id == 1)).scalar_one())
+
+    def _stream_version(self, stream_id: str) -> int:
+        value = self.session.execute(
+            select(func.max(events.c.stream_version))
+            .where(events.c.stream_id == stream_id)).scalar()
+        return int(value or 0)
+
+    def _by_event_ids(self, ids: list[str]) -> list[RecordedEvent]:
+        rows = self.session.execute(
+            select(events).where(events.c.event_id.in_(ids)).order_by(events.c.position)).all()
+        return [self._upcast(_to_recorded(r)) for r in rows]
+
+    def _upcast(self, event: RecordedEvent) -> RecordedEvent:
+        version, data = self.catalogue.upcast(event.type, event.version, event.data)
+        if version == event.version:
+            return event
+        return RecordedEvent(event.position, event.event_id, event.stream_id,
+                             event.stream_version, event.type, version, data, event.metadata,
+                             event.recorded_at, event.hash)
+
+
+def _to_recorded(row: Any) -> RecordedEvent:
+    return RecordedEvent(int(row.position), row.event_id, row.stream_id, int(row.stream_version),
+                         row.type, int(row.version), json.loads(row.data), json.loads(row.meta),
+                         row.recorded_at, row.hash)
+
+
+def initialise_head(session: Session) -> None:
+    """Create the head row once; safe to call on every start."""
+    if session.execute(select(event_head.c.id).where(event_head.c.id == 1)).first() is None:
+        session.execute(insert(event_head).values(id=1, position=0, hash=GENESIS_HASH))
