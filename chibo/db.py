@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -44,11 +45,29 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    # SQLite allows one writer; its busy wait sleeps inside C, which under
+    # eventlet would block the very hub the lock holder needs to finish. So
+    # transactions queue on a lock that (monkey-patched) yields instead.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        writer.acquire()
+        connection.info["holds_writer_lock"] = True
         # Take the write lock at the start: a deferred transaction that reads and
         # then writes can fail outright when another writer got in between.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            connection.info.pop("holds_writer_lock", None)
+            writer.release()
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection) -> None:  # type: ignore[no-untyped-def]
+        if connection.info.pop("holds_writer_lock", False):
+            writer.release()
 
     return engine
 

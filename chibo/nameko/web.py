@@ -1,0 +1,679 @@
+"""One HTTP listener per process for nameko services, with JSON entrypoints.
+
+chibo runs its services either one per process or all together in one process
+(several containers in one :class:`nameko.runners.ServiceRunner`). Stock nameko's
+``WebServer`` is a ``SharedExtension`` shared only *within one container*, so two
+containers in one process would each try to bind ``WEB_SERVER_ADDRESS``. Here:
+
+* :class:`ProcessWebServer` is shared by every container in the process that has the
+  same bind address. It opens the socket when the first container starts and closes it
+  when the last one stops or is killed, and it routes each request to the entrypoint
+  that owns the URL, so the request still runs as a worker of *that* container.
+* Because a shared extension is started and stopped anonymously (nameko does not say
+  which container calls ``start()``/``stop()``), each container also binds a
+  :class:`ProcessWebServerLease`. The lease knows its container and is stopped only
+  after that container's workers have finished, which makes it the right point to
+  release the listener without cutting off responses still being written.
+* ``GET /healthz`` and ``GET /metrics`` are answered by the server itself, so every
+  process exposes them whatever services it runs.
+* :class:`JsonHttpEntrypoint` (``http``) turns return values and exceptions into JSON.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import Any, ClassVar
+
+import eventlet
+import prometheus_client
+from eventlet import greenio
+from eventlet.event import Event
+from eventlet.greenpool import GreenPool
+from eventlet.wsgi import STATE_CLOSE, STATE_IDLE
+from nameko.constants import WEB_SERVER_CONFIG_KEY
+from nameko.exceptions import ConfigurationError, ContainerBeingKilled
+from nameko.extensions import Extension, SharedExtension, iter_extensions
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import BindAddress, WebServer, parse_address
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+__all__ = [
+    "CONTEXT_HEADERS",
+    "DEFAULT_WEB_SERVER_ADDRESS",
+    "HTTP_REQUESTS",
+    "HTTP_REQUEST_SECONDS",
+    "JSON_CONTENT_TYPE",
+    "BadJsonBody",
+    "ClientError",
+    "JsonHttpEntrypoint",
+    "ProcessWebServer",
+    "ProcessWebServerLease",
+    "context_data_from_headers",
+    "http",
+    "json_response",
+    "read_json",
+    "started_service_names",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Used when a container's config has no ``WEB_SERVER_ADDRESS``. Loopback, not nameko's
+#: ``0.0.0.0``, so a forgotten setting never exposes a service on every interface.
+DEFAULT_WEB_SERVER_ADDRESS = "127.0.0.1:8000"
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+#: HTTP header -> nameko context data key. Only headers present are copied, so a worker
+#: can tell "not sent" (key missing) from "sent empty".
+CONTEXT_HEADERS: Mapping[str, str] = {
+    "X-Actor": "actor",
+    "X-Correlation-Id": "correlation_id",
+    "X-Command-Id": "command_id",
+    "X-Causation-Id": "causation_id",
+}
+
+#: ``service`` label for the routes the server answers itself.
+BUILTIN_SERVICE_LABEL = "_builtin"
+#: ``service`` label for requests no route matched (404/405), so scanners show up as
+#: one series instead of inflating a real service's error rate.
+UNMATCHED_SERVICE_LABEL = "_unmatched"
+
+# Any other method is counted as OTHER: the label is client-controlled, and an
+# unbounded label set would let a client grow the metrics registry without limit.
+_COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _get_or_create_metric(
+    factory: Callable[..., Any], name: str, documentation: str, labelnames: Iterable[str]
+) -> Any:
+    """Create a metric in the default registry, or return the one already there.
+
+    Metrics must exist once per process. Importing the module once already guarantees
+    that, but ``importlib.reload`` or a second import under another name (e.g. pytest
+    rootdir games) would raise "Duplicated timeseries" and take the whole process down.
+    """
+    try:
+        return factory(name, documentation, labelnames=tuple(labelnames))
+    except ValueError:
+        # prometheus_client has no public lookup; the private map is the only way to
+        # find the collector that already owns the name.
+        existing = prometheus_client.REGISTRY._names_to_collectors.get(name)
+        if existing is None:
+            raise
+        return existing
+
+
+HTTP_REQUESTS = _get_or_create_metric(
+    prometheus_client.Counter,
+    "chibo_http_requests_total",
+    "HTTP requests answered by this process, by service, method and status code.",
+    ("service", "method", "status"),
+)
+HTTP_REQUEST_SECONDS = _get_or_create_metric(
+    prometheus_client.Histogram,
+    "chibo_http_request_seconds",
+    "Seconds from receiving an HTTP request to having its response ready, by service.",
+    ("service",),
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def context_data_from_headers(request: Request) -> dict[str, str]:
+    """Nameko context data carried by the request's headers (see :data:`CONTEXT_HEADERS`).
+
+    Context data travels with every RPC and event a worker makes, so copying these
+    headers once at the edge is what lets the actor and the correlation/causation chain
+    follow a command through every service it touches.
+    """
+    return {
+        key: request.headers[header]
+        for header, key in CONTEXT_HEADERS.items()
+        if header in request.headers
+    }
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A JSON response encoded as UTF-8 with non-ASCII characters kept as they are.
+
+    ``ensure_ascii=False`` keeps Vietnamese names readable in logs and curl output, and
+    ``allow_nan=False`` refuses NaN/Infinity, which are not JSON and break strict clients.
+    A 204/304 gets no body at all, as HTTP requires.
+    """
+    if status in (204, 304):
+        return Response(status=status, headers=dict(headers or {}))
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return Response(
+        body, status=status, headers=dict(headers or {}), content_type=JSON_CONTENT_TYPE
+    )
+
+
+def _http_status_of(cls_or_exc: Any) -> int | None:
+    status = getattr(cls_or_exc, "http_status", None)
+    if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+        return status
+    return None
+
+
+class ClientError(abc.ABC):  # noqa: B024 - used only through __subclasshook__
+    """Virtual base class of every exception class with a 4xx ``http_status`` and a
+    ``to_dict()`` method; never subclass it, ``isinstance`` just works.
+
+    :class:`JsonHttpEntrypoint` adds it to ``expected_exceptions``, so nameko logs a
+    caller's mistake as an "(expected)" warning instead of an error, and monitoring
+    extensions that read ``expected_exceptions`` do not count it as a service fault.
+    """
+
+    @classmethod
+    def __subclasshook__(cls, subclass: type) -> bool:
+        if cls is not ClientError or not issubclass(subclass, BaseException):
+            return NotImplemented
+        status = _http_status_of(subclass)
+        if status is not None and status < 500 and callable(getattr(subclass, "to_dict", None)):
+            return True
+        return NotImplemented
+
+
+class BadJsonBody(ValueError):
+    """The request body is not a JSON object; answered as ``400 bad_json``."""
+
+    http_status: ClassVar[int] = 400
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": "bad_json", "message": str(self)}
+
+
+def read_json(request: Request) -> dict[str, Any]:
+    """Parse the request body as a JSON object, or raise :class:`BadJsonBody`.
+
+    Entrypoints take a JSON object because every command has named fields; a list or a
+    bare value is a client mistake worth a clear 400 rather than an AttributeError (500)
+    deep in the handler. The Content-Type header is not checked: clients such as curl
+    default to form encoding, and the body itself is what matters.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadJsonBody("request body is empty; expected a JSON object")
+    try:
+        # bytes input lets json detect UTF-8/16/32 itself.
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise BadJsonBody(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadJsonBody(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+# --------------------------------------------------------------------------- server
+
+# Every ProcessWebServer in the process, by bind address. Instances are kept for the
+# life of the process (one per address, so the map stays small): a container may bind
+# the server long before it starts, and dropping an idle instance would let a later
+# container create a second server for the same port.
+_SERVERS: dict[BindAddress, ProcessWebServer] = {}
+# A real lock, never held across a yield: bind() may in principle run in any thread.
+_SERVERS_LOCK = threading.Lock()
+
+
+def started_service_names() -> list[str]:
+    """Names of the services whose containers currently hold a web server in this process.
+
+    Only containers with at least one :class:`JsonHttpEntrypoint` (or another entrypoint
+    declaring a :class:`ProcessWebServerLease`) are known here.
+    """
+    with _SERVERS_LOCK:
+        servers = list(_SERVERS.values())
+    return sorted({name for server in servers for name in server.holder_names()})
+
+
+class _NoSingleContainer:
+    """``container`` of the shared server: it serves many, so any use is a bug."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"ProcessWebServer is shared by several containers; it has no container.{name}"
+        )
+
+    def __repr__(self) -> str:
+        return "<shared by the process>"
+
+
+_NO_SINGLE_CONTAINER: Any = _NoSingleContainer()
+
+
+class ProcessWebServer(WebServer):
+    """A nameko web server shared by every container in the process with the same address.
+
+    :meth:`bind` hands all such containers the same instance. Its ``container`` is a
+    placeholder that raises on use (the first container to bind may stop, or be garbage
+    collected, before the others); per-container bookkeeping goes through
+    :class:`ProcessWebServerLease`. The inherited ``start``/``stop``/``kill`` are no-ops
+    for the same reason: nameko calls them once per container without saying which.
+
+    The accept loop and the connection handlers are plain greenthreads, not managed
+    threads of any container, so one container stopping cannot take the listener down
+    with it. Requests still run as workers of the container owning the matched entrypoint,
+    because the entrypoint calls its own ``container.spawn_worker``.
+    """
+
+    #: On last release: how long in-flight requests may take to finish writing their
+    #: response before their connections are killed. Idle keep-alive connections are
+    #: closed at once.
+    shutdown_grace_seconds: ClassVar[float] = 5.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._address: BindAddress | None = None
+        self._url_map: Map | None = None
+        self._builtin_map = Map(
+            [
+                Rule("/healthz", endpoint="healthz", methods=["GET"]),
+                Rule("/metrics", endpoint="metrics", methods=["GET"]),
+            ]
+        )
+        self._holders: dict[ProcessWebServerLease, str] = {}
+        self._pool: GreenPool | None = None
+        self._connections: dict[Any, list[Any]] = {}
+
+    # -- binding ------------------------------------------------------------------
+
+    def bind(self, container: Any) -> ProcessWebServer:
+        """Return the process-wide instance for the container's bind address.
+
+        Keyed by the parsed address, so "127.0.0.1:8000" from two configs is one server;
+        a misconfigured address fails here, at container construction, not at start.
+        """
+        address_str = container.config.get(WEB_SERVER_CONFIG_KEY, DEFAULT_WEB_SERVER_ADDRESS)
+        address = parse_address(address_str)
+        with _SERVERS_LOCK:
+            server = _SERVERS.get(address)
+            if server is None:
+                # Extension.bind (not SharedExtension.bind) clones without caching the
+                # instance per container: the cache here is the process-wide one.
+                server = Extension.bind(self, container)
+                # Drop the weak proxy to the first container: once that container is
+                # garbage collected, nameko's introspection of the shared instance would
+                # hit a dead proxy (ReferenceError) while binding later containers.
+                server.container = _NO_SINGLE_CONTAINER
+                server._address = address
+                _SERVERS[address] = server
+            elif type(server) is not type(self):
+                raise ConfigurationError(
+                    f"{address_str} is already served by {type(server).__name__}; "
+                    f"a {type(self).__name__} cannot share the port"
+                )
+        return server
+
+    @property
+    def bind_addr(self) -> BindAddress:
+        # AttributeError, not RuntimeError: nameko introspects unbound extensions with
+        # inspect.getmembers, which only tolerates AttributeError from descriptors.
+        if self._address is None:
+            raise AttributeError("ProcessWebServer has no address before bind()")
+        return self._address
+
+    # -- providers ------------------------------------------------------------------
+
+    def register_provider(self, provider: Any) -> None:
+        """Add an entrypoint's route; the URL map is rebuilt on the next request.
+
+        Rebuilding lazily is what lets a container that starts after the socket is
+        already listening add its routes. Providers without a lease are refused: nothing
+        would ever open (or close) the socket for their container.
+        """
+        if not any(isinstance(ext, ProcessWebServerLease) for ext in iter_extensions(provider)):
+            raise ConfigurationError(
+                f"{type(provider).__name__} uses ProcessWebServer but declares no "
+                "ProcessWebServerLease; subclass JsonHttpEntrypoint or add "
+                "`server_lease = ProcessWebServerLease()`"
+            )
+        self._providers_registered = True
+        self._providers.add(provider)
+        self._url_map = None
+
+    def unregister_provider(self, provider: Any) -> None:
+        # Not ProviderCollector's version: it fires a one-shot Event when the set empties,
+        # which raises the second time round on a server that outlives its containers.
+        if provider in self._providers:
+            self._providers.discard(provider)
+            self._url_map = None
+
+    def wait_for_providers(self) -> None:
+        """Never wait: other containers' providers may stay registered for a long time."""
+
+    def get_url_map(self) -> Map:
+        """The routes of all registered providers, rebuilt after any (un)registration.
+
+        A method, not a property: nameko's introspection evaluates every property.
+        """
+        url_map = self._url_map
+        if url_map is None:
+            url_map = self._url_map = self.make_url_map()
+        return url_map
+
+    def make_url_map(self) -> Map:
+        url_map = Map()
+        seen: dict[tuple[str, str], Any] = {}
+        for provider in sorted(self._providers, key=repr):
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            for method in rule.methods or ():
+                other = seen.setdefault((method, rule.rule), provider)
+                if other is not provider:
+                    _log.warning(
+                        "%s %s is declared by both %r and %r; one of them wins",
+                        method,
+                        rule.rule,
+                        other,
+                        provider,
+                    )
+            url_map.add(rule)
+        return url_map
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """No-op: the socket opens in :meth:`acquire`, called by each container's lease."""
+
+    def stop(self) -> None:
+        """No-op: see :meth:`release`. Stock nameko would wait here for *every*
+        container's providers, deadlocking a container stopped on its own."""
+
+    def kill(self) -> None:
+        """No-op: see :meth:`release`."""
+
+    @property
+    def is_listening(self) -> bool:
+        return self._sock is not None
+
+    def holder_names(self) -> list[str]:
+        return list(self._holders.values())
+
+    def acquire(self, lease: ProcessWebServerLease, service_name: str) -> None:
+        """Record that a container started, opening the socket if it is the first.
+
+        The holder is recorded only after a successful listen, so a container that fails
+        to start (port taken) does not keep the count up.
+        """
+        if self._sock is None:
+            self._open()
+        self._holders[lease] = service_name
+
+    def release(self, lease: ProcessWebServerLease) -> None:
+        """Forget a container; close the socket when it was the last. Idempotent, since
+        a container killed while stopping releases twice."""
+        if self._holders.pop(lease, None) is None:
+            return
+        if not self._holders and self._sock is not None:
+            self._close()
+
+    def _open(self) -> None:
+        sock = eventlet.listen(self.bind_addr)
+        # work around https://github.com/celery/kombu/issues/838 (as nameko does)
+        sock.settimeout(None)
+        self._sock = sock
+        self._serv = self.get_wsgi_server(sock, self.get_wsgi_app())
+        self._pool = GreenPool()
+        self._connections = {}
+        self._is_accepting = True
+        self._gt = eventlet.spawn(self.run)
+        _log.info("web server listening on %s:%s", *sock.getsockname()[:2])
+
+    def _close(self) -> None:
+        # Detach everything first: the drain below yields, and a container starting
+        # meanwhile must see "not listening" and open a fresh socket.
+        sock, gt, pool, connections = self._sock, self._gt, self._pool, self._connections
+        self._sock = self._gt = self._pool = self._serv = None
+        self._connections = {}
+        self._is_accepting = False
+        if gt is not None:
+            gt.kill()
+        sock.close()  # frees the port now; draining below uses accepted sockets only
+        # Like eventlet.wsgi.server's shutdown: idle keep-alive connections are shut down
+        # so their handlers return; busy ones get to finish their response.
+        for conn in list(connections.values()):
+            previous, conn[2] = conn[2], STATE_CLOSE
+            if previous == STATE_IDLE:
+                greenio.shutdown_safe(conn[1])
+        if pool is not None:
+            with eventlet.Timeout(self.shutdown_grace_seconds, False):
+                pool.waitall()
+            for thread in list(pool.coroutines_running):
+                thread.kill()
+        for conn in list(connections.values()):
+            conn[1].close()
+        _log.info("web server on %s:%s closed", *self.bind_addr)
+
+    def run(self) -> None:
+        """Accept connections until closed, handling each in this server's own pool."""
+        sock, serv, pool, connections = self._sock, self._serv, self._pool, self._connections
+        while self._is_accepting and sock is self._sock:
+            try:
+                client, address = sock.accept()
+            except OSError:
+                if not self._is_accepting or sock is not self._sock:
+                    return
+                # e.g. EMFILE: keep the listener alive rather than lose every service.
+                _log.exception("accept() failed on %s:%s", *self.bind_addr)
+                eventlet.sleep(0.1)
+                continue
+            client.settimeout(serv.socket_timeout)
+            conn = [address, client, STATE_IDLE]
+            connections[address] = conn
+            pool.spawn(self._handle_connection, serv, connections, conn)
+
+    def _handle_connection(
+        self, serv: Any, connections: dict[Any, list[Any]], conn: list[Any]
+    ) -> None:
+        try:
+            serv.process_request(conn)
+        except OSError as exc:
+            # Same early-disconnect eventlet quirk nameko's WebServer swallows.
+            if "raw readinto() returned invalid length" not in str(exc):
+                _log.warning("connection from %s failed: %s", conn[0], exc)
+        finally:
+            connections.pop(conn[0], None)
+            conn[2] = STATE_CLOSE
+            greenio.shutdown_safe(conn[1])
+            conn[1].close()
+
+    def process_request(self, sock: Any, address: Any) -> None:  # pragma: no cover
+        raise NotImplementedError("ProcessWebServer handles connections in run()")
+
+    # -- WSGI -------------------------------------------------------------------------
+
+    def get_wsgi_app(self) -> Callable[..., Iterable[bytes]]:
+        return self.wsgi_app
+
+    def context_data_from_headers(self, request: Request) -> dict[str, str]:
+        return context_data_from_headers(request)
+
+    def wsgi_app(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Dispatch one request: built-in routes first, then the current URL map."""
+        started = time.perf_counter()
+        # shallow: nobody may read the body before the entrypoint decides to (as nameko)
+        request = Request(environ, shallow=True)
+        service = UNMATCHED_SERVICE_LABEL
+        try:
+            response, service = self._dispatch(request, environ)
+        except Exception:
+            _log.exception("unhandled error serving %s %s", request.method, request.path)
+            response = json_response(
+                {"error": "internal", "message": "internal server error"}, status=500
+            )
+        method = request.method if request.method in _COUNTED_METHODS else "OTHER"
+        HTTP_REQUESTS.labels(service=service, method=method, status=str(response.status_code)).inc()
+        HTTP_REQUEST_SECONDS.labels(service=service).observe(time.perf_counter() - started)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request, environ: dict[str, Any]) -> tuple[Response, str]:
+        try:
+            endpoint, _ = self._builtin_map.bind_to_environ(environ).match()
+        except MethodNotAllowed as exc:
+            return _http_exception_response(exc), BUILTIN_SERVICE_LABEL
+        except NotFound:
+            pass
+        else:
+            if endpoint == "healthz":
+                body = {"status": "ok", "services": started_service_names()}
+                return json_response(body), BUILTIN_SERVICE_LABEL
+            return Response(
+                prometheus_client.generate_latest(prometheus_client.REGISTRY),
+                content_type=prometheus_client.CONTENT_TYPE_LATEST,
+            ), BUILTIN_SERVICE_LABEL
+
+        try:
+            provider, values = self.get_url_map().bind_to_environ(environ).match()
+        except HTTPException as exc:
+            return _http_exception_response(exc), UNMATCHED_SERVICE_LABEL
+        request.path_values = values
+        service = provider.container.service_name
+        return provider.handle_request(request), service
+
+
+def _http_exception_response(exc: HTTPException) -> Response:
+    """werkzeug's 404/405 etc. as JSON, keeping headers such as ``Allow``."""
+    response = json_response(
+        {"error": (exc.name or "error").lower().replace(" ", "_"), "message": exc.description},
+        status=exc.code or 500,
+    )
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+class ProcessWebServerLease(SharedExtension):
+    """One per container: holds the shared :class:`ProcessWebServer` while it runs.
+
+    A sub-extension's ``stop()`` runs after the container's workers have finished, so
+    releasing here (rather than in the entrypoint's ``stop()``) closes the socket only
+    when no response is still owed.
+    """
+
+    server = ProcessWebServer()
+
+    def start(self) -> None:
+        self.server.acquire(self, self.container.service_name)
+
+    def stop(self) -> None:
+        self.server.release(self)
+
+    def kill(self) -> None:
+        try:
+            self.server.release(self)
+        except Exception:  # nameko: extensions must not raise during kill
+            _log.exception("releasing the web server during kill failed")
+
+
+# --------------------------------------------------------------------------- entrypoint
+
+
+class JsonHttpEntrypoint(HttpRequestHandler):
+    """``@http`` entrypoint answering in JSON, served by the process-wide web server.
+
+    Return a werkzeug ``Response`` (sent as is), a ``dict``/``list`` (200 JSON), or
+    ``(status, payload)`` / ``(status, headers, payload)`` (JSON payload). Raise an
+    exception with an int ``http_status`` (400-599) and a ``to_dict()`` method to answer
+    with that status and body; werkzeug ``HTTPException``s keep their status; anything
+    else is a 500 ``{"error": "internal"}`` whose details stay in the server log.
+    """
+
+    server = ProcessWebServer()
+    server_lease = ProcessWebServerLease()
+
+    def __init__(self, method: str, url: str, expected_exceptions: Any = (), **kwargs: Any) -> None:
+        if not isinstance(expected_exceptions, tuple):
+            expected_exceptions = (expected_exceptions,)
+        super().__init__(
+            method, url, expected_exceptions=(*expected_exceptions, ClientError), **kwargs
+        )
+
+    def kill(self) -> None:
+        # Stock handlers only unregister on stop(); a killed container's routes would
+        # otherwise keep matching and fail with ContainerBeingKilled.
+        self.server.unregister_provider(self)
+        super().kill()
+
+    def handle_request(self, request: Request) -> Response:
+        """As nameko's, but logging what nameko does not: worker exceptions are already
+        logged by the container, failures before or after the worker are logged here."""
+        request.shallow = False
+        try:
+            context_data = self.server.context_data_from_headers(request)
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(
+                self,
+                args,
+                kwargs,
+                context_data=context_data,
+                handle_result=partial(self.handle_result, event),
+            )
+        except ContainerBeingKilled as exc:
+            return self.response_from_exception(exc)
+        except Exception as exc:
+            _log.exception("could not start a worker for %r", self)
+            return self.response_from_exception(exc)
+        try:
+            result = event.wait()
+        except Exception as exc:
+            return self.response_from_exception(exc)
+        try:
+            return self.response_from_result(result)
+        except Exception as exc:
+            _log.exception("could not turn the result of %r into a response", self)
+            return self.response_from_exception(exc)
+
+    def response_from_result(self, result: Any) -> Response:
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, dict | list):
+            return json_response(result)
+        if isinstance(result, tuple) and len(result) in (2, 3):
+            if len(result) == 3:
+                status, headers, payload = result
+            else:
+                (status, payload), headers = result, None
+            if isinstance(status, int) and not isinstance(status, bool):
+                return json_response(payload, status=status, headers=headers)
+        raise TypeError(
+            "a JSON entrypoint must return a dict, a list, (status, payload), "
+            f"(status, headers, payload) or a Response; got {type(result).__name__}"
+        )
+
+    def response_from_exception(self, exc: BaseException) -> Response:
+        status = _http_status_of(exc)
+        to_dict = getattr(exc, "to_dict", None)
+        if status is not None and callable(to_dict):
+            try:
+                return json_response(to_dict(), status=status)
+            except Exception:
+                _log.exception("%s.to_dict() failed", type(exc).__name__)
+        elif isinstance(exc, HTTPException) and exc.code:
+            return _http_exception_response(exc)
+        elif isinstance(exc, ContainerBeingKilled):
+            return json_response(
+                {"error": "unavailable", "message": "service is shutting down"}, status=503
+            )
+        return json_response({"error": "internal", "message": "internal server error"}, status=500)
+
+
+http = JsonHttpEntrypoint.decorator
