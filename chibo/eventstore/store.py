@@ -203,20 +203,20 @@ class EventStore:
         rows = self.session.execute(
             select(events).where(events.c.stream_id == stream_id)
             .order_by(events.c.stream_version)).all()
-        return [self._upcast(_to_recorded(r)) for r in rows]
+        return [self._upcast(row_to_event(r)) for r in rows]
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events after a global position, in order, as stored (not upcast)."""
         rows = self.session.execute(
             select(events).where(events.c.position > after)
             .order_by(events.c.position).limit(limit)).all()
-        return [_to_recorded(r) for r in rows]
+        return [row_to_event(r) for r in rows]
 
     def events_for_command(self, command_id: str) -> list[RecordedEvent]:
         rows = self.session.execute(
             select(events).where(events.c.command_id == command_id)
             .order_by(events.c.position)).all()
-        return [self._upcast(_to_recorded(r)) for r in rows]
+        return [self._upcast(row_to_event(r)) for r in rows]
 
     def head_position(self) -> int:
         return int(self.session.execute(
@@ -231,7 +231,7 @@ class EventStore:
     def _by_event_ids(self, ids: list[str]) -> list[RecordedEvent]:
         rows = self.session.execute(
             select(events).where(events.c.event_id.in_(ids)).order_by(events.c.position)).all()
-        return [self._upcast(_to_recorded(r)) for r in rows]
+        return [self._upcast(row_to_event(r)) for r in rows]
 
     def _upcast(self, event: RecordedEvent) -> RecordedEvent:
         version, data = self.catalogue.upcast(event.type, event.version, event.data)
@@ -242,7 +242,7 @@ class EventStore:
                              event.recorded_at, event.hash)
 
 
-def _to_recorded(row: Any) -> RecordedEvent:
+def row_to_event(row: Any) -> RecordedEvent:
     return RecordedEvent(int(row.position), row.event_id, row.stream_id, int(row.stream_version),
                          row.type, int(row.version), json.loads(row.data), json.loads(row.meta),
                          row.recorded_at, row.hash)

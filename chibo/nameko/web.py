@@ -45,6 +45,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from chibo.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+
 __all__ = [
     "CONTEXT_HEADERS",
     "DEFAULT_WEB_SERVER_ADDRESS",
@@ -93,39 +95,6 @@ _COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 
 # --------------------------------------------------------------------------- metrics
 
-
-def _get_or_create_metric(
-    factory: Callable[..., Any], name: str, documentation: str, labelnames: Iterable[str]
-) -> Any:
-    """Create a metric in the default registry, or return the one already there.
-
-    Metrics must exist once per process. Importing the module once already guarantees
-    that, but ``importlib.reload`` or a second import under another name (e.g. pytest
-    rootdir games) would raise "Duplicated timeseries" and take the whole process down.
-    """
-    try:
-        return factory(name, documentation, labelnames=tuple(labelnames))
-    except ValueError:
-        # prometheus_client has no public lookup; the private map is the only way to
-        # find the collector that already owns the name.
-        existing = prometheus_client.REGISTRY._names_to_collectors.get(name)
-        if existing is None:
-            raise
-        return existing
-
-
-HTTP_REQUESTS = _get_or_create_metric(
-    prometheus_client.Counter,
-    "chibo_http_requests_total",
-    "HTTP requests answered by this process, by service, method and status code.",
-    ("service", "method", "status"),
-)
-HTTP_REQUEST_SECONDS = _get_or_create_metric(
-    prometheus_client.Histogram,
-    "chibo_http_request_seconds",
-    "Seconds from receiving an HTTP request to having its response ready, by service.",
-    ("service",),
-)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -355,18 +355,6 @@ def test_read_json_accepts_only_objects():
     assert info.value.to_dict()["error"] == "bad_json"
 
 
-def test_metrics_are_registered_once():
-    import prometheus_client
-
-    again = web._get_or_create_metric(
-        prometheus_client.Counter,
-        "chibo_http_requests_total",
-        "dup",
-        ("service", "method", "status"),
-    )
-    assert again is web.HTTP_REQUESTS
-
-
 def test_client_errors_are_expected_exceptions(runner):
     entrypoint = next(
         ep for ep in runner.service_map["beta"].entrypoints if ep.method_name == "invalid"

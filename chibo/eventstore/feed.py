@@ -1,0 +1,199 @@
+"""An ordered feed: a consumer that applies every event of each source exactly once, in order.
+
+The bus is only the fast path. The truth is each source's log, and the feed
+keeps a watermark per source: the last position applied with no gap before it.
+The watermark and the effect of the events below it are written in one
+transaction, so a redelivered event is recognised and skipped. An event that
+never arrives (dropped, published before the queue existed, acked by a handler
+that failed) leaves a gap, which the feed heals by reading the missing range
+from the source's log; when the bus is quiet it asks the log anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from chibo import metrics
+from chibo.contracts import Catalogue
+from chibo.eventstore.tables import feed_watermarks
+
+log = logging.getLogger(__name__)
+
+Envelope = dict[str, Any]
+#: Applies one event (already upcast) inside the feed's transaction.
+Projector = Callable[[Session, Envelope], None]
+#: Reads a source's log: (source, after position, limit) -> envelopes in order.
+Fetch = Callable[[str, int, int], list[Envelope]]
+
+
+class OrderedFeed:
+    def __init__(self, consumer: str, sources: Sequence[str], factory: sessionmaker[Session],
+                 catalogue: Catalogue, project: Projector, fetch: Fetch, batch_size: int = 500,
+                 gap_grace_seconds: float = 0.5, max_pending: int = 50_000) -> None:
+        self.consumer = consumer
+        self.sources = list(sources)
+        self.factory = factory
+        self.catalogue = catalogue
+        self.project = project
+        self.fetch = fetch
+        self.batch_size = batch_size
+        self.gap_grace_seconds = gap_grace_seconds
+        self.max_pending = max_pending
+        self._pending: dict[str, dict[int, Envelope]] = {s: {} for s in self.sources}
+        self._known: dict[str, int] = {}
+        self._gap_since: dict[str, float] = {}
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+
+    # -- the fast path ------------------------------------------------------------
+
+    def offer(self, envelope: Envelope) -> None:
+        """Take an event from the bus. It is applied later, in order, by `step`."""
+        source, position = envelope["source"], int(envelope["position"])
+        if source not in self._pending:
+            return
+        if position <= self._known.get(source, 0) or position in self._pending[source]:
+            metrics.FEED_DUPLICATES.labels(self.consumer, source).inc()
+            return
+        if len(self._pending[source]) >= self.max_pending:
+            return  # memory is bounded; the log still has it and the gap will be healed
+        self._pending[source][position] = envelope
+
+    def step(self) -> bool:
+        """Apply what can be applied; heal gaps older than the grace period.
+
+        Returns True when anything was applied.
+        """
+        progressed = False
+        for source in self.sources:
+            if self._retry_at.get(source, 0) > time.monotonic():
+                continue
+            try:
+                progressed |= self._step_source(source)
+            except Exception:  # noqa: BLE001 - a failing source must not stop the others
+                self._failed(source)
+        return progressed
+
+    def _step_source(self, source: str) -> bool:
+        pending = self._pending[source]
+        if not pending:
+            return False
+        watermark = self._known.get(source)
+        if watermark is None:
+            watermark = self.watermark(source)
+        for position in [p for p in pending if p <= watermark]:
+            del pending[position]
+        run: list[Envelope] = []
+        while (watermark + len(run) + 1) in pending and len(run) < self.batch_size:
+            run.append(pending[watermark + len(run) + 1])
+        if run:
+            self._gap_since.pop(source, None)
+            self._apply(source, run)
+            for envelope in run:
+                pending.pop(int(envelope["position"]), None)
+            return True
+        if not pending:
+            return False
+        since = self._gap_since.setdefault(source, time.monotonic())
+        if time.monotonic() - since < self.gap_grace_seconds:
+            return False
+        limit = min(self.batch_size, min(pending) - watermark - 1)
+        healed = self.fetch(source, watermark, limit)
+        metrics.FEED_HEALED.labels(self.consumer, source).inc(len(healed))
+        self._gap_since.pop(source, None)
+        return self._apply(source, healed) > 0
+
+    # -- the slow path: read the source's log ------------------------------------
+
+    def catch_up(self, source: str) -> int:
+        """Apply everything the source's log has after the watermark."""
+        total = 0
+        while True:
+            batch = self.fetch(source, self.watermark(source), self.batch_size)
+            if not batch:
+                return total
+            applied = self._apply(source, batch)
+            metrics.FEED_HEALED.labels(self.consumer, source).inc(applied)
+            total += applied
+            if applied == 0:
+                return total
+
+    def catch_up_all(self) -> int:
+        total = 0
+        for source in self.sources:
+            if self._retry_at.get(source, 0) > time.monotonic():
+                continue
+            try:
+                total += self.catch_up(source)
+            except Exception:  # noqa: BLE001
+                self._failed(source)
+        return total
+
+    # -- applying -------------------------------------------------------------------
+
+    def watermark(self, source: str) -> int:
+        with self.factory() as session:
+            value = session.execute(select(feed_watermarks.c.position)
+                                    .where(feed_watermarks.c.source == source)).scalar()
+        self._known[source] = int(value or 0)
+        return self._known[source]
+
+    def _apply(self, source: str, envelopes: list[Envelope]) -> int:
+        """Apply a run in one transaction with the watermark; returns how many were new."""
+        if not envelopes:
+            return 0
+        with self.factory() as session, session.begin():
+            watermark = self._lock_watermark(session, source)
+            applied = 0
+            for envelope in sorted(envelopes, key=lambda e: int(e["position"])):
+                position = int(envelope["position"])
+                if position <= watermark:
+                    continue
+                if position != watermark + 1:
+                    break  # still a gap: what is after it waits for the healing
+                self.project(session, self._upcast(envelope))
+                watermark = position
+                applied += 1
+            session.execute(update(feed_watermarks).where(feed_watermarks.c.source == source)
+                            .values(position=watermark))
+        self._known[source] = watermark
+        self._failures.pop(source, None)
+        metrics.FEED_APPLIED.labels(self.consumer, source).inc(applied)
+        metrics.FEED_WATERMARK.labels(self.consumer, source).set(watermark)
+        return applied
+
+    def _lock_watermark(self, session: Session, source: str) -> int:
+        query = (select(feed_watermarks.c.position).where(feed_watermarks.c.source == source)
+                 .with_for_update())
+        value = session.execute(query).scalar()
+        if value is None:
+            try:
+                with session.begin_nested():
+                    session.execute(insert(feed_watermarks).values(source=source, position=0))
+            except IntegrityError:
+                pass  # another instance created it first
+            value = session.execute(query).scalar()
+        return int(value)
+
+    def _upcast(self, envelope: Envelope) -> Envelope:
+        if not self.catalogue.knows(envelope["type"]):
+            return envelope
+        version, data = self.catalogue.upcast(envelope["type"], int(envelope["version"]),
+                                              envelope["data"])
+        return {**envelope, "version": version, "data": data}
+
+    def _failed(self, source: str) -> None:
+        count = self._failures.get(source, 0) + 1
+        self._failures[source] = count
+        delay = min(30.0, 0.5 * 2 ** (count - 1))
+        self._retry_at[source] = time.monotonic() + delay
+        metrics.FEED_FAILURES.labels(self.consumer, source).inc()
+        log.exception("%s could not apply events from %s (attempt %d); retrying in %.1fs",
+                      self.consumer, source, count, delay)

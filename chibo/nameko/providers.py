@@ -1,0 +1,325 @@
+"""nameko dependency providers: the database, the event store, the clock, the relay, feeds.
+
+Each worker gets its own session. Work is committed inside the entrypoint's own
+call: nameko sends the RPC reply (or acks the event) before it calls
+`worker_result`, so a commit failing there would be invisible to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import eventlet
+from eventlet.event import Event
+from eventlet.semaphore import Semaphore
+from nameko.extensions import DependencyProvider
+from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
+
+from chibo import metrics
+from chibo.clock import Clock, clock_from_setting
+from chibo.contracts import Catalogue
+from chibo.db import create_schema, make_engine, session_factory
+from chibo.eventstore.feed import Envelope, OrderedFeed, Projector
+from chibo.eventstore.relay import Relay
+from chibo.eventstore.store import EventStore, Metadata, NewEvent, RecordedEvent
+
+log = logging.getLogger(__name__)
+
+DATABASES_KEY = "DATABASES"
+
+
+def database_url(config: dict[str, Any], service_name: str) -> str:
+    try:
+        return config[DATABASES_KEY][service_name]
+    except KeyError:
+        raise KeyError(f"no database configured for {service_name!r}: set "
+                       f"{DATABASES_KEY}.{service_name} in the configuration") from None
+
+
+def _find(container: Any, kind: type) -> Any:
+    for dependency in container.dependencies:
+        if isinstance(dependency, kind):
+            return dependency
+    return None
+
+
+class Database(DependencyProvider):
+    """One engine per service; a session per worker, closed when the worker ends."""
+
+    def __init__(self, *metadatas: MetaData) -> None:
+        self.metadatas = metadatas
+        self.engine = None
+        self.factory = None
+        self.sessions: dict[Any, Session] = {}
+
+    def setup(self) -> None:
+        url = database_url(self.container.config, self.container.service_name)
+        self.engine = make_engine(url, pool_size=self.container.max_workers + 4)
+        create_schema(self.engine, *self.metadatas)
+        self.factory = session_factory(self.engine)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+    kill = stop
+
+    def session_for(self, worker_ctx: Any) -> Session:
+        if worker_ctx not in self.sessions:
+            self.sessions[worker_ctx] = self.factory()
+        return self.sessions[worker_ctx]
+
+    def get_dependency(self, worker_ctx: Any) -> WorkerDatabase:
+        return WorkerDatabase(self, worker_ctx)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        session = self.sessions.pop(worker_ctx, None)
+        if session is not None:
+            session.close()  # rolls back whatever the worker did not commit
+
+
+class WorkerDatabase:
+    def __init__(self, provider: Database, worker_ctx: Any) -> None:
+        self._provider = provider
+        self._worker_ctx = worker_ctx
+
+    @property
+    def session(self) -> Session:
+        return self._provider.session_for(self._worker_ctx)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Commit when the block ends, roll back if it raises."""
+        session = self.session
+        with session.begin():
+            yield session
+
+
+class ClockProvider(DependencyProvider):
+    """The time, from config `CLOCK` ("system", an ISO timestamp, or a Clock object)."""
+
+    def setup(self) -> None:
+        setting = self.container.config.get("CLOCK")
+        self.clock: Clock = setting if hasattr(setting, "now") else clock_from_setting(setting)
+
+    def get_dependency(self, worker_ctx: Any) -> Clock:
+        return self.clock
+
+
+def metadata_from_context(data: dict[str, Any]) -> Metadata:
+    """Who asked and why, from nameko context data (HTTP headers, RPC context, events)."""
+    return Metadata(actor=data.get("actor") or "anonymous", command_id=data.get("command_id"),
+                    correlation_id=data.get("correlation_id"),
+                    causation_id=data.get("causation_id"))
+
+
+Decide = Callable[[list[RecordedEvent]], Sequence[NewEvent]]
+
+
+class EventSourcing(DependencyProvider):
+    """The service's event store, bound to the worker's session and its metadata."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    def setup(self) -> None:
+        self.database: Database = _find(self.container, Database)
+        self.clock: ClockProvider | None = _find(self.container, ClockProvider)
+        if self.database is None:
+            raise RuntimeError("EventSourcing needs a Database dependency on the same service")
+
+    def get_dependency(self, worker_ctx: Any) -> CommandContext:
+        clock = self.clock.clock if self.clock else clock_from_setting(None)
+        return CommandContext(self, worker_ctx, clock)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        relay = _find(self.container, OutboxRelay)
+        if relay is not None:
+            relay.wake()
+
+
+class CommandContext:
+    """What a command handler uses: load a stream, decide, append, commit."""
+
+    def __init__(self, provider: EventSourcing, worker_ctx: Any, clock: Clock) -> None:
+        self._provider = provider
+        self._worker_ctx = worker_ctx
+        self.clock = clock
+        self.metadata = metadata_from_context(worker_ctx.data)
+        self.source = provider.container.service_name
+
+    def store(self, session: Session) -> EventStore:
+        return EventStore(session, self._provider.catalogue, self.clock, self.metadata)
+
+    def execute(self, stream_id: str, decide: Decide) -> list[RecordedEvent]:
+        """Load `stream_id`, let the pure `decide` produce new events, append, commit.
+
+        A command that carries an id already recorded returns what it recorded
+        the first time, so clients may retry safely.
+        """
+        session = self._provider.database.session_for(self._worker_ctx)
+        with session.begin():
+            store = self.store(session)
+            if self.metadata.command_id:
+                done = store.events_for_command(self.metadata.command_id)
+                if done:
+                    return done
+            history = store.read_stream(stream_id)
+            new_events = list(decide(history))
+            recorded = store.append(stream_id, len(history), new_events)
+        metrics.EVENTS_APPENDED.labels(self.source).inc(len(recorded))
+        return recorded
+
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        session = self._provider.database.session_for(self._worker_ctx)
+        with session.begin():
+            return self.store(session).read_stream(stream_id)
+
+    def read_envelopes(self, after: int, limit: int) -> list[Envelope]:
+        """The log after `after`, as stored, for consumers healing a gap."""
+        limit = max(1, min(int(limit), 5000))
+        session = self._provider.database.session_for(self._worker_ctx)
+        with session.begin():
+            return [e.envelope(self.source)
+                    for e in self.store(session).read_all(int(after), limit)]
+
+
+class OutboxRelay(DependencyProvider):
+    """Runs the relay for the service's log in the background of the service."""
+
+    def __init__(self, batch_size: int = 500, idle_poll_seconds: float = 0.5) -> None:
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self._wake = Event()
+        self._running = False
+        self._thread = None
+        self.relay: Relay | None = None
+
+    def setup(self) -> None:
+        self.database: Database = _find(self.container, Database)
+
+    def start(self) -> None:
+        self.relay = Relay(self.container.service_name, self.database.engine,
+                           self.container.config["AMQP_URI"], self.batch_size)
+        self._running = True
+        self._thread = self.container.spawn_managed_thread(self._run)
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while self._running:
+            try:
+                if not self.relay.lead():
+                    eventlet.sleep(2.0)
+                    continue
+                published = self.relay.publish_pending()
+                backoff = 0.5
+                if published < self.batch_size:
+                    self._wake.wait(timeout=self.idle_poll_seconds)
+                    self._wake = Event()
+            except Exception:  # noqa: BLE001 - broker or database down: retry, never give up
+                metrics.RELAY_FAILURES.labels(self.container.service_name).inc()
+                log.warning("relay for %s failed; retrying in %.1fs",
+                            self.container.service_name, backoff, exc_info=True)
+                self.relay.reset()
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def stop(self) -> None:
+        self._running = False
+        self.wake()
+        if self._thread is not None:
+            self._thread.kill()
+        if self.relay is not None:
+            self.relay.close()
+
+    kill = stop
+
+
+class Feed(DependencyProvider):
+    """An ordered feed of other services' events into this service's database.
+
+    Use with one `@event_handler(source, "#")` per source whose body is
+    `self.<feed>.offer(envelope)`; the feed applies in order in the background,
+    heals gaps from each source's log over RPC, and catches up when idle.
+    """
+
+    def __init__(self, sources: Sequence[str], project: Projector, catalogue: Catalogue,
+                 idle_catch_up_seconds: float = 2.0, gap_grace_seconds: float = 0.5) -> None:
+        self.sources = list(sources)
+        self.project = project
+        self.catalogue = catalogue
+        self.idle_catch_up_seconds = idle_catch_up_seconds
+        self.gap_grace_seconds = gap_grace_seconds
+        self._wake = Event()
+        self._running = False
+        self._rpc_lock = Semaphore(1)
+        self._rpc_context: ClusterRpcProxy | None = None
+        self._rpc: Any = None
+        self.feed: OrderedFeed | None = None
+
+    def setup(self) -> None:
+        database: Database = _find(self.container, Database)
+        self.feed = OrderedFeed(self.container.service_name, self.sources, database.factory,
+                                self.catalogue, self.project, self._fetch,
+                                gap_grace_seconds=self.gap_grace_seconds)
+
+    def start(self) -> None:
+        self._running = True
+        self.container.spawn_managed_thread(self._run)
+
+    def get_dependency(self, worker_ctx: Any) -> Feed:
+        return self
+
+    def offer(self, envelope: Envelope) -> None:
+        self.feed.offer(envelope)
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _fetch(self, source: str, after: int, limit: int) -> list[Envelope]:
+        with self._rpc_lock:
+            if self._rpc is None:
+                self._rpc_context = ClusterRpcProxy(self.container.config, timeout=30)
+                self._rpc = self._rpc_context.start()
+            try:
+                return getattr(self._rpc, source).read_events(after=after, limit=limit)
+            except Exception:
+                self._close_rpc()
+                raise
+
+    def _close_rpc(self) -> None:
+        if self._rpc_context is not None:
+            try:
+                self._rpc_context.stop()
+            except Exception:  # noqa: BLE001
+                log.debug("closing the feed's RPC proxy failed", exc_info=True)
+        self._rpc_context, self._rpc = None, None
+
+    def _run(self) -> None:
+        clock = eventlet.hubs.get_hub().clock
+        quiet_since = float("-inf")  # catch up at once on start: the queue may be new
+        while self._running:
+            if self.feed.step():
+                quiet_since = clock()
+                continue
+            if clock() - quiet_since >= self.idle_catch_up_seconds:
+                self.feed.catch_up_all()
+                quiet_since = clock()
+                continue
+            self._wake.wait(timeout=0.05)
+            self._wake = Event()
+
+    def stop(self) -> None:
+        self._running = False
+        with self._rpc_lock:
+            self._close_rpc()
+
+    kill = stop
