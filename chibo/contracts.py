@@ -6,8 +6,10 @@ never rewritten in a log: an upcaster turns version n into n+1 at read time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 import marshmallow
@@ -79,7 +81,8 @@ class Catalogue:
         """
         schema = self._entry(event_type).schemas[self.latest_version(event_type)]
         try:
-            loaded = schema.load(dict(data))
+            # Validate the wire form: what consumers will read is JSON, not Python objects.
+            loaded = schema.load(json.loads(json.dumps(dict(data), default=_to_json)))
         except marshmallow.ValidationError as exc:
             raise ValidationFailed(_as_dict(exc.messages)) from None
         return schema.dump(loaded)
@@ -108,6 +111,12 @@ def load_command(schema: marshmallow.Schema, payload: Any) -> dict[str, Any]:
         return schema.load(dict(payload))
     except marshmallow.ValidationError as exc:
         raise ValidationFailed(_as_dict(exc.messages)) from None
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _as_dict(messages: Any) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""The `chibo` command: demo | audit verify | init-db."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from chibo import settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chibo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run every service in one process with sample data")
+    demo.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
+    demo.add_argument("--config", default=None, help="YAML config (default: embedded)")
+    demo.add_argument("--months", type=int, default=3, help="months of sample meetings")
+
+    audit = commands.add_parser("audit", help="check the logs for tampering")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="verify each service's hash chain")
+    verify.add_argument("--config", default=None, help="YAML config (default: distributed)")
+    verify.add_argument("--service", action="append", help="only this service (repeatable)")
+
+    init_db = commands.add_parser("init-db", help="create the databases the config names")
+    init_db.add_argument("--config", default=None, help="YAML config (default: distributed)")
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return run_demo(args)
+    if args.command == "audit":
+        return run_audit_verify(args)
+    if args.command == "init-db":
+        settings.ensure_databases(_config(args.config, "distributed"))
+        print("databases ready")
+        return 0
+    return 2
+
+
+def _config(path: str | None, mode: str, **overrides: Any) -> dict[str, Any]:
+    from chibo.runtime import app
+
+    return settings.load(path or Path(app().CONFIG_DIR) / f"{mode}.yaml", **overrides)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    import eventlet
+
+    eventlet.monkey_patch()
+    from chibo.runtime import app, rpc_caller, rpc_client, start_embedded
+
+    overrides = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{args.port}"} if args.port else {}
+    config = _config(args.config, "embedded", **overrides)
+    application = app()
+    print("chibo: khởi động các dịch vụ (starting services)…", flush=True)
+    runner = start_embedded(application.SERVICES, config)
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    try:
+        with rpc_client(config) as proxy:
+            if not proxy.members.read_events(after=0, limit=1):
+                print("chibo: nạp dữ liệu mẫu (loading a sample province)…", flush=True)
+                application.load_sample_province(rpc_caller(proxy), date.today(),
+                                                 months=args.months)
+        month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        print(f"""
+chibo đang chạy (running). Xem tại (look at):
+  {base}/reporting/cell-months?month={month}   sinh hoạt theo chi bộ / tháng (JSON)
+  {base}/healthz                                 trạng thái (health)
+  {base}/metrics                                 Prometheus metrics
+  POST {base}/members/units, {base}/members/members,
+       {base}/meetings/meetings, {base}/supervision/visits   lệnh (commands, JSON)
+Dữ liệu (data): {', '.join(config['DATABASES'].values())}
+Nhấn Ctrl+C để dừng (press Ctrl+C to stop).""", flush=True)
+        runner.wait()
+    except KeyboardInterrupt:
+        print("\nchibo: đang dừng (stopping)…", flush=True)
+    finally:
+        runner.stop()
+    return 0
+
+
+def run_audit_verify(args: argparse.Namespace) -> int:
+    from chibo.db import make_engine, session_factory
+    from chibo.eventstore.audit import verify_log
+
+    config = _config(args.config, "distributed")
+    services = args.service or sorted(config["DATABASES"])
+    problems = 0
+    for service in services:
+        url = config["DATABASES"].get(service)
+        if url is None:
+            print(f"{service}: no database configured (DATABASES.{service})", file=sys.stderr)
+            return 2
+        engine = make_engine(url)
+        try:
+            with session_factory(engine)() as session:
+                from chibo.eventstore.tables import events
+
+                if not engine.dialect.has_table(session.connection(), events.name):
+                    print(f"{service}: no event log in {engine.url.render_as_string()}")
+                    continue
+                findings = list(verify_log(session))
+                count = session.execute(events.select().with_only_columns(
+                    events.c.position).order_by(events.c.position.desc()).limit(1)).scalar()
+        finally:
+            engine.dispose()
+        if findings:
+            problems += len(findings)
+            print(f"{service}: TAMPERED — {len(findings)} problem(s):")
+            for finding in findings:
+                print(f"  {service} {finding}")
+        else:
+            print(f"{service}: OK — {count or 0} events, hash chain intact")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Running services: every service in one process (embedded), and calling them."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from nameko.exceptions import RemoteError
+from nameko.runners import ServiceRunner
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from chibo.nameko import memory
+from chibo.settings import ensure_databases
+
+APP_MODULE = os.environ.get("CHIBO_APP", "services.app")
+
+
+def app() -> Any:
+    """The application module: its SERVICES list, CONFIG_DIR and sample loader."""
+    return importlib.import_module(APP_MODULE)
+
+
+def start_embedded(services: Sequence[type], config: dict[str, Any]) -> ServiceRunner:
+    memory.register()
+    ensure_databases(config)
+    runner = ServiceRunner(config)
+    for service in services:
+        runner.add_service(service)
+    runner.start()
+    return runner
+
+
+@contextmanager
+def rpc_client(config: dict[str, Any], timeout: float = 30) -> Iterator[Any]:
+    memory.register()
+    with ClusterRpcProxy(config, timeout=timeout) as proxy:
+        yield proxy
+
+
+def json_ready(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def rpc_caller(proxy: Any, patience_seconds: float = 15.0
+               ) -> Callable[[str, str, dict[str, Any]], Any]:
+    """`call(service, method, payload)` over RPC.
+
+    A NotFound is retried for a while: a replica may not have caught up with a
+    unit or member created a moment ago (the services are eventually consistent).
+    """
+    def call(service: str, method: str, payload: dict[str, Any]) -> Any:
+        deadline = time.monotonic() + patience_seconds
+        while True:
+            try:
+                return getattr(getattr(proxy, service), method)(json_ready(payload))
+            except RemoteError as exc:
+                if exc.exc_type != "NotFound" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    return call
