@@ -93,3 +93,25 @@ def any_db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/store.db"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_database_factory():
+    """Creates fresh PostgreSQL databases by name suffix; drops them all afterwards."""
+    _need(_pg_problem)
+    created: list[str] = []
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    prefix = f"chibo_test_{uuid.uuid4().hex[:8]}"
+
+    def make(suffix: str) -> str:
+        name = f"{prefix}_{suffix}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    yield make
+    with admin.connect() as conn:
+        for name in created:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
