@@ -68,3 +68,56 @@ def running(config: dict[str, Any], services: list[type] | None = None) -> Itera
         runner.kill()
         if config["AMQP_URI"].startswith("chibomem"):
             memory.reset()
+
+
+@contextmanager
+def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
+                log_dir: Path) -> Iterator[dict[str, str]]:
+    """Each service as its own `nameko run` process on RabbitMQ and PostgreSQL.
+
+    Yields each service's base URL. Processes are configured only through the
+    environment variables that services/config/distributed.yaml names.
+    """
+    import os
+    import subprocess
+    import sys
+
+    import requests
+
+    processes, urls = [], {}
+    modules = {"members": "MembersService", "meetings": "MeetingsService",
+               "supervision": "SupervisionService", "reporting": "ReportingService"}
+    env_base = {**os.environ, "CHIBO_AMQP_URI": amqp_uri, "CHIBO_LOG_LEVEL": "INFO"}
+    for name in SERVICE_NAMES:
+        env_base[f"CHIBO_{name.upper()}_DATABASE_URL"] = pg_url_factory(name)
+    try:
+        for name, cls in modules.items():
+            port = free_port()
+            urls[name] = f"http://127.0.0.1:{port}"
+            log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+            processes.append((subprocess.Popen(
+                [str(Path(sys.executable).parent / "nameko"), "run", "--config",
+                 str(CONFIG_DIR / "distributed.yaml"), f"services.{name}.service:{cls}"],
+                env={**env_base, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}"},
+                stdout=log, stderr=subprocess.STDOUT), log))
+
+        def healthy(url: str) -> bool:
+            try:
+                return requests.get(url + "/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        for name, url in urls.items():
+            wait_until(lambda url=url: healthy(url), timeout=60,
+                       message=f"{name} to answer /healthz (log in {log_dir}/{name}.log)")
+        yield urls
+    finally:
+        for process, log in processes:
+            process.terminate()
+        for process, log in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.close()

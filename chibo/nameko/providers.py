@@ -266,13 +266,13 @@ class Feed(DependencyProvider):
         self._rpc: Any = None
         self.feed: OrderedFeed | None = None
 
-    def setup(self) -> None:
+    def start(self) -> None:
+        # Built at start, not setup: nameko sets dependencies up in no fixed
+        # order, and the database's session factory exists only after its setup.
         database: Database = _find(self.container, Database)
         self.feed = OrderedFeed(self.container.service_name, self.sources, database.factory,
                                 self.catalogue, self.project, self._fetch,
                                 gap_grace_seconds=self.gap_grace_seconds)
-
-    def start(self) -> None:
         self._running = True
         self.container.spawn_managed_thread(self._run)
 
@@ -318,8 +318,9 @@ class Feed(DependencyProvider):
             self._wake = Event()
 
     def stop(self) -> None:
+        # Not under the lock: a fetch in flight to a service already stopped
+        # would hold it until its timeout.
         self._running = False
-        with self._rpc_lock:
-            self._close_rpc()
+        self._close_rpc()
 
     kill = stop

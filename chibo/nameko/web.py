@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import eventlet
 import prometheus_client
@@ -105,10 +106,12 @@ def context_data_from_headers(request: Request) -> dict[str, str]:
 
     Context data travels with every RPC and event a worker makes, so copying these
     headers once at the edge is what lets the actor and the correlation/causation chain
-    follow a command through every service it touches.
+    follow a command through every service it touches. Header values are
+    percent-decoded: HTTP headers are Latin-1, so a Vietnamese actor name
+    travels as percent-encoded UTF-8 (``X-Actor: c%C3%A1n%20b%E1%BB%99``).
     """
     return {
-        key: request.headers[header]
+        key: unquote(request.headers[header])
         for header, key in CONTEXT_HEADERS.items()
         if header in request.headers
     }

@@ -1,0 +1,57 @@
+"""Run the benchmarks and print a table: `python -m bench [--quick] [name ...]`."""
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+
+BENCHMARKS = ("append", "rpc", "end_to_end")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs")
+    parser.add_argument("names", nargs="*", metavar="name",
+                        help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from "
+                     f"{', '.join(BENCHMARKS)}")
+    results: list[tuple[str, float, str]] = []
+    failed = False
+    for name in args.names or BENCHMARKS:
+        started = time.perf_counter()
+        print(f"== {name}{' (quick)' if args.quick else ''}", file=sys.stderr, flush=True)
+        try:
+            module = importlib.import_module(f"bench.{name}")
+            results += module.run(args.quick)
+        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
+            traceback.print_exc()
+            results.append((f"{name}: FAILED", math.nan, ""))
+            failed = True
+        print(f"   {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr,
+              flush=True)
+
+    failed = failed or any(math.isnan(value) for _, value, _ in results)
+    width = max([len(label) for label, _, _ in results] + [9])
+    print(f"{'benchmark':<{width}}  {'value':>12}  unit")
+    print(f"{'-' * width}  {'-' * 12}  {'-' * 10}")
+    for label, value, unit in results:
+        shown = "—" if math.isnan(value) else f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+        print(f"{label:<{width}}  {shown:>12}  {unit}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
