@@ -78,6 +78,7 @@ def _feed_setup_race_workaround() -> Iterator[None]:
         if feed is not None and feed.factory is None:
             database = next(d for d in self.container.dependencies if isinstance(d, Database))
             feed.factory = lambda: database.factory()
+            progress(f"  (worked around the Feed.setup race in {self.container.service_name})")
 
     Feed.setup = setup  # type: ignore[method-assign]
     try:

@@ -112,7 +112,7 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
                        message=f"{name} to answer /healthz (log in {log_dir}/{name}.log)")
         yield urls
     finally:
-        for process, log in processes:
+        for process, _log in processes:
             process.terminate()
         for process, log in processes:
             try:

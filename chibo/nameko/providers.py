@@ -284,6 +284,11 @@ class Feed(DependencyProvider):
         if not self._wake.ready():
             self._wake.send(True)
 
+    def sync(self, source: str) -> int:
+        """Apply everything `source`'s log has now: read-your-writes for a command
+        that names something this replica may not have seen yet."""
+        return self.feed.catch_up(source)
+
     def _fetch(self, source: str, after: int, limit: int) -> list[Envelope]:
         with self._rpc_lock:
             if self._rpc is None:

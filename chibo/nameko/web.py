@@ -111,10 +111,18 @@ def context_data_from_headers(request: Request) -> dict[str, str]:
     travels as percent-encoded UTF-8 (``X-Actor: c%C3%A1n%20b%E1%BB%99``).
     """
     return {
-        key: unquote(request.headers[header])
+        key: unquote(_utf8_header(request.headers[header]))
         for header, key in CONTEXT_HEADERS.items()
         if header in request.headers
     }
+
+
+def _utf8_header(value: str) -> str:
+    """WSGI hands header bytes over as Latin-1; a client that sent raw UTF-8 meant UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def json_response(

@@ -27,9 +27,12 @@ def record_held(history: list[RecordedEvent], command: dict[str, Any],
     if history:
         raise DomainRuleViolated(f"Meeting {command['meeting_id']} is already recorded; "
                                  "send a correction instead.", meeting_id=command["meeting_id"])
-    if cell is None or cell["kind"] != "cell":
+    if cell is None:
         raise NotFound(f"Cell {command['cell_id']} is not known to meetings. If it was "
                        "established a moment ago, retry shortly.", field="cell_id")
+    if cell["kind"] != "cell":
+        raise ValidationFailed({"cell_id": [f"{cell['name']} is a {cell['kind']}, not a cell: "
+                                            "only cells hold meetings."]})
     if command["held_on"] > today:
         raise ValidationFailed({"held_on": ["A meeting dated in the future cannot be held."]})
 

@@ -33,14 +33,22 @@ class MeetingsService:
     @rpc(expected_exceptions=ChiboError)
     def record_meeting_held(self, payload: dict[str, Any]) -> dict[str, Any]:
         command = load_command(RecordMeetingHeld(), payload)
-        with self.db.transaction() as session:
-            cell = replica.cell(session, command["cell_id"])
-            roster = replica.members_of(session, command["cell_id"])
+        cell, roster = self._cell_and_roster(command)
+        known = {m["member_id"] for m in roster}
+        if cell is None or any(line["member_id"] not in known for line in command["attendance"]):
+            # The replica may lag behind members: bring it up to date before refusing.
+            self.roster_feed.sync("members")
+            cell, roster = self._cell_and_roster(command)
         today = self.clock.now().date()
         recorded = self.events.execute(
             domain.meeting_stream(command["meeting_id"]),
             lambda history: domain.record_held(history, command, cell, roster, today))
         return {"meeting_id": command["meeting_id"], "events": [e.event_id for e in recorded]}
+
+    def _cell_and_roster(self, command: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+        with self.db.transaction() as session:
+            return (replica.cell(session, command["cell_id"]),
+                    replica.members_of(session, command["cell_id"]))
 
     @rpc(expected_exceptions=ChiboError)
     def get_meeting(self, meeting_id: str) -> dict[str, Any]:

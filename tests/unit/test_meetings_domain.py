@@ -180,10 +180,6 @@ def test_a_unit_that_is_not_a_cell_does_not_meet(kind):
                                               "kind": kind}, roster=[])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/meetings/domain.py: a known unit that is not a cell is answered NotFound "
-    "'not known to meetings ... retry shortly' (and rpc_caller retries NotFound for 15s); "
-    "it should be ValidationFailed on cell_id, as members.admit_member does"))
 def test_a_unit_that_is_not_a_cell_is_named_as_such():
     with pytest.raises(ValidationFailed) as excinfo:
         record(command(attendance=[]), cell={"unit_id": "cb-1", "name": "Đảng ủy xã Na Mèo",

@@ -16,7 +16,6 @@ from nameko.runners import ServiceRunner  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 from werkzeug.wrappers import Request  # noqa: E402
 
-from chibo.nameko import web  # noqa: E402
 from chibo.nameko.web import BadJsonBody, context_data_from_headers, http, read_json  # noqa: E402
 
 CELL = "Chi bộ Bản Máy"
