@@ -16,6 +16,7 @@ import eventlet
 from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
@@ -329,3 +330,14 @@ class Feed(DependencyProvider):
         self._close_rpc()
 
     kill = stop
+
+
+class EventSource:
+    """Mixin for a service whose log others consume: serves its log over RPC, which
+    is how consumers heal gaps. Expects the service's EventSourcing as `events`."""
+
+    events: CommandContext
+
+    @rpc
+    def read_events(self, after: int, limit: int = 500) -> list[Envelope]:
+        return self.events.read_envelopes(after, limit)

@@ -9,7 +9,14 @@ from nameko.rpc import rpc
 
 from chibo.contracts import load_command
 from chibo.errors import ChiboError, NotFound
-from chibo.nameko.providers import ClockProvider, Database, EventSourcing, Feed, OutboxRelay
+from chibo.nameko.providers import (
+    ClockProvider,
+    Database,
+    EventSource,
+    EventSourcing,
+    Feed,
+    OutboxRelay,
+)
 from chibo.nameko.web import http, read_json
 from services.meetings import domain, replica
 from services.meetings.commands import RecordMeetingHeld
@@ -17,7 +24,7 @@ from services.meetings.events import catalogue
 from services.members.events import catalogue as members_catalogue
 
 
-class MeetingsService:
+class MeetingsService(EventSource):
     name = "meetings"
 
     db = Database(replica.metadata)
@@ -57,10 +64,6 @@ class MeetingsService:
             raise NotFound(f"Meeting {meeting_id} was not recorded as held.",
                            field="meeting_id")
         return state
-
-    @rpc
-    def read_events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
-        return self.events.read_envelopes(after, limit)
 
     @http("POST", "/meetings/meetings", expected_exceptions=ChiboError)
     def record_meeting_held_http(self, request: Any) -> tuple[int, dict[str, Any]]:

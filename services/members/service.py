@@ -8,14 +8,14 @@ from nameko.rpc import rpc
 
 from chibo.contracts import load_command
 from chibo.errors import ChiboError
-from chibo.nameko.providers import ClockProvider, Database, EventSourcing, OutboxRelay
+from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
 from chibo.nameko.web import http, read_json
 from services.members import domain
 from services.members.commands import AdmitMember, EstablishUnit
 from services.members.events import catalogue
 
 
-class MembersService:
+class MembersService(EventSource):
     name = "members"
 
     db = Database()
@@ -42,10 +42,6 @@ class MembersService:
             domain.member_stream(command["member_id"]),
             lambda history: domain.admit_member(history, command, cell, today))
         return {"member_id": command["member_id"], "events": [e.event_id for e in recorded]}
-
-    @rpc
-    def read_events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
-        return self.events.read_envelopes(after, limit)
 
     @http("POST", "/members/units", expected_exceptions=ChiboError)
     def establish_unit_http(self, request: Any) -> tuple[int, dict[str, Any]]:

@@ -9,14 +9,14 @@ from nameko.rpc import RpcProxy, rpc
 
 from chibo.contracts import load_command
 from chibo.errors import ChiboError
-from chibo.nameko.providers import ClockProvider, Database, EventSourcing, OutboxRelay
+from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
 from chibo.nameko.web import http, read_json
 from services.supervision import domain
 from services.supervision.commands import LogVisit
 from services.supervision.events import catalogue
 
 
-class SupervisionService:
+class SupervisionService(EventSource):
     name = "supervision"
 
     db = Database()
@@ -38,10 +38,6 @@ class SupervisionService:
             domain.visit_stream(command["visit_id"]),
             lambda history: domain.log_visit(history, command, meeting))
         return {"visit_id": command["visit_id"], "events": [e.event_id for e in recorded]}
-
-    @rpc
-    def read_events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
-        return self.events.read_envelopes(after, limit)
 
     @http("POST", "/supervision/visits", expected_exceptions=ChiboError)
     def log_visit_http(self, request: Any) -> tuple[int, dict[str, Any]]:
