@@ -14,8 +14,6 @@ import socket
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -25,7 +23,6 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from bench._support import Row, percentile, pg_databases, progress, rabbit_vhost
 from chibo import settings
 from chibo.nameko import memory
-from chibo.nameko.providers import Database, Feed
 from chibo.runtime import start_embedded
 from services.app import CONFIG_DIR, SERVICES, member_name
 
@@ -58,33 +55,6 @@ def services_config(amqp_uri: str, pg: Any) -> dict[str, Any]:
     config["AMQP_URI"] = amqp_uri
     config["DATABASES"] = {name: pg.create(name) for name in config["DATABASES"]}
     return config
-
-
-@contextmanager
-def _feed_setup_race_workaround() -> Iterator[None]:
-    """Work around a race in chibo.nameko.providers.Feed.setup (reported, not fixed here).
-
-    nameko runs every extension's setup() at once, each in its own green thread.
-    Feed.setup hands `database.factory` to its OrderedFeed while Database.setup may
-    still be creating the schema (on PostgreSQL it always is: psycopg2 yields), so
-    the feed keeps None and never applies anything. This resolves the factory when
-    it is used instead. It does nothing once Feed no longer captures None.
-    """
-    original = Feed.setup
-
-    def setup(self: Feed) -> None:
-        original(self)
-        feed = getattr(self, "feed", None)
-        if feed is not None and feed.factory is None:
-            database = next(d for d in self.container.dependencies if isinstance(d, Database))
-            feed.factory = lambda: database.factory()
-            progress(f"  (worked around the Feed.setup race in {self.container.service_name})")
-
-    Feed.setup = setup  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Feed.setup = original  # type: ignore[method-assign]
 
 
 def _wait_for_reporting(proxy: Any, position: int, timeout: float) -> bool:
@@ -121,8 +91,7 @@ def _members_positions(proxy: Any) -> dict[str, int]:
 def _run_mode(mode: str, config: dict[str, Any], members: int) -> list[Row]:
     start = date(date.today().year - 1, 1, 1).isoformat()
     admitted_on = date(date.today().year - 1, 6, 1).isoformat()
-    with _feed_setup_race_workaround():
-        runner = start_embedded(SERVICES, config)
+    runner = start_embedded(SERVICES, config)
     try:
         with ClusterRpcProxy(config, timeout=60) as proxy:
             for unit_id, kind, parent in [("bench-tinh", "province", None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -59,6 +60,13 @@ def run_demo(args: argparse.Namespace) -> int:
     overrides = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{args.port}"} if args.port else {}
     config = _config(args.config, "embedded", **overrides)
     application = app()
+    address = config["WEB_SERVER_ADDRESS"]
+    if not _port_free(address):
+        port = int(address.rsplit(":", 1)[1])
+        print(f"chibo: cổng {address} đang bận (port {address} is already in use). "
+              f"Dừng chương trình đang dùng nó, hoặc chạy (stop whatever uses it, or run): "
+              f"chibo demo --port {port + 1}", file=sys.stderr)
+        return 1
     print("chibo: khởi động các dịch vụ (starting services)…", flush=True)
     runner = start_embedded(application.SERVICES, config)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
@@ -84,6 +92,17 @@ Nhấn Ctrl+C để dừng (press Ctrl+C to stop).""", flush=True)
     finally:
         runner.stop()
     return 0
+
+
+def _port_free(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError:
+            return False
+    return True
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:

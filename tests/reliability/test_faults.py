@@ -176,3 +176,29 @@ def test_consumer_handler_raising(system):
         drive(system)
         assert_reporting_equals_rebuild(system, runner)
         assert failures["left"] == 0
+
+
+def test_relay_resumes_after_broker_restart(system):
+    import subprocess
+
+    import requests
+
+    url = f"http://{system['WEB_SERVER_ADDRESS']}/members/units"
+    failures_before = metrics.RELAY_FAILURES.labels("members")._value.get()
+    with running(system) as runner:
+        drive(system, months=1)
+        assert_reporting_equals_rebuild(system, runner)
+        subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
+        try:
+            # Commands still land in the log while the broker is down.
+            for n in range(5):
+                response = requests.post(url, json={
+                    "unit_id": f"restart-{n}", "name": f"Chi bộ Thôn {n + 1}", "kind": "cell",
+                    "parent_id": "xa-1", "effective_date": date.today().isoformat()}, timeout=10)
+                assert response.status_code == 201, response.text
+            wait_until(lambda: metrics.RELAY_FAILURES.labels("members")._value.get()
+                       > failures_before, message="the relay to notice the broker is gone")
+        finally:
+            subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
+            subprocess.run(["rabbitmqctl", "-q", "await_startup"], check=True, timeout=120)
+        assert_reporting_equals_rebuild(system, runner)
