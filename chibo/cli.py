@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from chibo import settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    # nameko still runs on eventlet, which announces its deprecation on import.
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     parser = argparse.ArgumentParser(prog="chibo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -49,9 +52,6 @@ def _config(path: str | None, mode: str, **overrides: Any) -> dict[str, Any]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()
@@ -107,7 +107,8 @@ def _port_free(address: str) -> bool:
 
 def run_audit_verify(args: argparse.Namespace) -> int:
     from chibo.db import make_engine, session_factory
-    from chibo.eventstore.audit import verify_log
+    from chibo.eventstore.audit import compare_with_copy, verify_log
+    from chibo.runtime import app
 
     config = _config(args.config, "distributed")
     services = args.service or sorted(config["DATABASES"])
@@ -126,6 +127,9 @@ def run_audit_verify(args: argparse.Namespace) -> int:
                     print(f"{service}: no event log in {engine.url.render_as_string()}")
                     continue
                 findings = list(verify_log(session))
+                copy = getattr(app(), "archived_hashes", None)
+                if copy is not None and service != "reporting":
+                    findings += compare_with_copy(session, copy(config, service))
                 count = session.execute(events.select().with_only_columns(
                     events.c.position).order_by(events.c.position.desc()).limit(1)).scalar()
         finally:

@@ -71,3 +71,39 @@ def verify_log(session: Session, batch_size: int = 5000) -> Iterator[Finding]:
     elif head.hash != prev_hash:
         yield Finding(last, prev_event_id,
                       "the last row does not match the chain head: it was rewritten")
+
+
+def compare_with_copy(session: Session, copy: Iterator[tuple[int, str, str]],
+                      batch_size: int = 5000) -> Iterator[Finding]:
+    """Compare the log with an independent copy of (position, event_id, hash), e.g. a
+    consumer's archive. Catches what the chain alone cannot: a forger who rewrote the
+    log from some row onward, recomputing every later hash and the head."""
+    copied = iter(copy)
+    pending = next(copied, None)
+    after = 0
+    while pending is not None:
+        rows = session.execute(
+            select(events.c.position, events.c.event_id, events.c.hash)
+            .where(events.c.position > after).order_by(events.c.position)
+            .limit(batch_size)).all()
+        if not rows:
+            break
+        by_position = {int(r.position): r for r in rows}
+        last = int(rows[-1].position)
+        while pending is not None and pending[0] <= last:
+            position, event_id, digest = pending
+            row = by_position.get(position)
+            if row is None:
+                yield Finding(position, event_id,
+                              "the archived copy has this row but the log does not: deleted")
+            elif row.event_id != event_id or row.hash != digest:
+                yield Finding(position, row.event_id,
+                              "differs from the copy archived when it was first published: "
+                              "the log was rewritten from here")
+                return  # everything after a rewrite differs too; the first row is the news
+            pending = next(copied, None)
+        after = last
+    while pending is not None:
+        yield Finding(pending[0], pending[1],
+                      "the archived copy has this row but the log does not: deleted")
+        pending = next(copied, None)

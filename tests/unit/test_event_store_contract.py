@@ -172,3 +172,34 @@ def test_verify_locates_a_row_inserted_after_the_head(store_factory):
     with unit_of_work(store_factory) as session:
         findings = list(verify_log(session))
     assert any(f.position == 3 and "inserted" in f.problem for f in findings)
+
+
+def test_a_rewritten_tail_passes_the_chain_but_not_the_archived_copy(store_factory):
+    from chibo.eventstore.audit import compare_with_copy
+    from chibo.eventstore.hashing import row_hash
+    from chibo.eventstore.tables import event_head
+
+    for i in range(6):
+        append(store_factory, "thing-1", None, f"n{i}")
+    with unit_of_work(store_factory) as session:
+        archived = [(int(r.position), r.event_id, r.hash) for r in session.execute(
+            select(events).order_by(events.c.position)).all()]
+        deleted = list(compare_with_copy(session, iter(archived + [(7, "e-7", "h")])))
+        # A careful forger: rewrites row 3 and recomputes every later hash and the head.
+        rows = session.execute(select(events).where(events.c.position >= 3)
+                               .order_by(events.c.position)).all()
+        prev = rows[0].prev_hash
+        for row in rows:
+            data = '{"language":"vi","name":"forged"}' if row.position == 3 else row.data
+            digest = row_hash(prev, row.position, row.event_id, row.stream_id,
+                              row.stream_version, row.type, row.version, data, row.meta,
+                              row.recorded_at)
+            session.execute(update(events).where(events.c.position == row.position)
+                            .values(data=data, prev_hash=prev, hash=digest))
+            prev = digest
+        session.execute(update(event_head).values(hash=prev))
+    with unit_of_work(store_factory) as session:
+        assert list(verify_log(session)) == []
+        findings = list(compare_with_copy(session, iter(archived)))
+    assert [(f.position, "rewritten" in f.problem) for f in findings] == [(3, True)]
+    assert [(f.position, "deleted" in f.problem) for f in deleted] == [(7, True)]
