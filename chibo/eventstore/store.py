@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from chibo.clock import Clock, SystemClock
@@ -27,6 +27,12 @@ NO_STREAM = 0
 # Deterministic event ids for commands that carry their own id, so a retried
 # command is recognised by its event ids.
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d3c52-3a4e-4c1b-9d0e-6c1bb0c7a0de")
+
+
+_LOCK_HEAD = (select(event_head.c.position, event_head.c.hash)
+              .where(event_head.c.id == 1).with_for_update())
+_STREAM_VERSION = (select(func.max(events.c.stream_version))
+                   .where(events.c.stream_id == bindparam("stream_id")))
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,9 @@ class EventStore:
         position, prev_hash = self._lock_head()
 
         ids = [p[3] for p in prepared]
-        existing = self._by_event_ids(ids)
+        # Random ids cannot already be recorded; only caller-given or command-derived ones can.
+        deterministic = bool(self.metadata.command_id) or any(p[1].event_id for p in prepared)
+        existing = self._by_event_ids(ids) if deterministic else []
         if existing:
             if len(existing) == len(ids):
                 return existing  # the same append, retried: already done
@@ -191,9 +199,7 @@ class EventStore:
     def _lock_head(self) -> tuple[int, str]:
         # FOR UPDATE serialises appenders on PostgreSQL; SQLite connections are
         # opened with BEGIN IMMEDIATE, which takes the write lock at once.
-        row = self.session.execute(
-            select(event_head.c.position, event_head.c.hash)
-            .where(event_head.c.id == 1).with_for_update()).one()
+        row = self.session.execute(_LOCK_HEAD).one()
         return int(row.position), row.hash
 
     # -- reading -----------------------------------------------------------------
@@ -223,9 +229,7 @@ class EventStore:
             select(event_head.c.position).where(event_head.c.id == 1)).scalar_one())
 
     def _stream_version(self, stream_id: str) -> int:
-        value = self.session.execute(
-            select(func.max(events.c.stream_version))
-            .where(events.c.stream_id == stream_id)).scalar()
+        value = self.session.execute(_STREAM_VERSION, {"stream_id": stream_id}).scalar()
         return int(value or 0)
 
     def _by_event_ids(self, ids: list[str]) -> list[RecordedEvent]:

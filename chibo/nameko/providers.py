@@ -133,15 +133,18 @@ class EventSourcing(DependencyProvider):
         self.clock: ClockProvider | None = _find(self.container, ClockProvider)
         if self.database is None:
             raise RuntimeError("EventSourcing needs a Database dependency on the same service")
+        self.appended_by: set[Any] = set()
 
     def get_dependency(self, worker_ctx: Any) -> CommandContext:
         clock = self.clock.clock if self.clock else clock_from_setting(None)
         return CommandContext(self, worker_ctx, clock)
 
     def worker_teardown(self, worker_ctx: Any) -> None:
-        relay = _find(self.container, OutboxRelay)
-        if relay is not None:
-            relay.wake()
+        if worker_ctx in self.appended_by:
+            self.appended_by.discard(worker_ctx)
+            relay = _find(self.container, OutboxRelay)
+            if relay is not None:
+                relay.wake()
 
 
 class CommandContext:
@@ -173,6 +176,8 @@ class CommandContext:
             history = store.read_stream(stream_id)
             new_events = list(decide(history))
             recorded = store.append(stream_id, len(history), new_events)
+        if recorded:
+            self._provider.appended_by.add(self._worker_ctx)
         metrics.EVENTS_APPENDED.labels(self.source).inc(len(recorded))
         return recorded
 
