@@ -87,6 +87,20 @@ class Catalogue:
             raise ValidationFailed(_as_dict(exc.messages)) from None
         return schema.dump(loaded)
 
+    def private_fields(self, event_type: str) -> tuple[str, ...]:
+        """Fields a schema marks private (`class Meta: private = (...)`): they stay in
+        the producing service's log and are blanked wherever events leave it."""
+        if event_type not in self._types:
+            return ()
+        schema = self._entry(event_type).schemas[self.latest_version(event_type)]
+        return tuple(getattr(getattr(schema, "Meta", None), "private", ()))
+
+    def redact(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        private = self.private_fields(event_type)
+        if not private:
+            return data
+        return {key: (None if key in private else value) for key, value in data.items()}
+
     def upcast(self, event_type: str, version: int, data: dict[str, Any]
                ) -> tuple[int, dict[str, Any]]:
         """Bring stored data of `version` up to the latest version."""

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import metrics
+from chibo.contracts import Catalogue
 from chibo.eventstore.store import RecordedEvent, row_to_event
 from chibo.eventstore.tables import events, relay_cursor
 
@@ -47,9 +48,10 @@ def message_headers(envelope_meta: dict[str, Any], event_id: str, source: str) -
 
 
 class Relay:
-    def __init__(self, source: str, engine: Engine, amqp_uri: str, batch_size: int = 500,
-                 cursor_name: str = "bus") -> None:
+    def __init__(self, source: str, engine: Engine, amqp_uri: str, catalogue: Catalogue,
+                 batch_size: int = 500, cursor_name: str = "bus") -> None:
         self.source = source
+        self.catalogue = catalogue
         self.engine = engine
         self.factory: sessionmaker[Session] = sessionmaker(engine)
         self.amqp_uri = amqp_uri
@@ -130,7 +132,7 @@ class Relay:
         confirms = self._connection.transport.driver_type == "amqp"
         first_tag = self._next_tag
         for event in batch:
-            envelope = event.envelope(self.source)
+            envelope = event.envelope(self.source, self.catalogue)
             producer.publish(envelope, exchange=self.exchange, routing_key=event.type,
                              serializer="json", delivery_mode=2, retry=False,
                              headers=message_headers(event.metadata, event.event_id, self.source))

@@ -55,8 +55,10 @@ class RecordedEvent:
     recorded_at: str
     hash: str
 
-    def envelope(self, source: str) -> dict[str, Any]:
-        """The form events travel in over the bus and over RPC."""
+    def envelope(self, source: str, catalogue: Catalogue | None = None) -> dict[str, Any]:
+        """The form events travel in over the bus and over RPC; with a catalogue,
+        private fields are blanked (the hash still covers the stored original)."""
+        data = catalogue.redact(self.type, self.data) if catalogue else self.data
         return {
             "source": source,
             "position": self.position,
@@ -65,7 +67,7 @@ class RecordedEvent:
             "stream_version": self.stream_version,
             "type": self.type,
             "version": self.version,
-            "data": self.data,
+            "data": data,
             "metadata": self.metadata,
             "recorded_at": self.recorded_at,
             "hash": self.hash,
@@ -210,6 +212,21 @@ class EventStore:
             select(events).where(events.c.stream_id == stream_id)
             .order_by(events.c.stream_version)).all()
         return [self._upcast(row_to_event(r)) for r in rows]
+
+    def read_category(self, category: str, stream_ids: list[str] | None = None
+                      ) -> list[RecordedEvent]:
+        """Events of every stream named `{category}-…` (or just `stream_ids`), in log order,
+        upcast. A range on stream_id, so the (stream_id, version) index serves it."""
+        query = select(events).order_by(events.c.position)
+        if stream_ids is not None:
+            if not stream_ids:
+                return []
+            query = query.where(events.c.stream_id.in_(stream_ids))
+        else:
+            # "-" is followed by "." in ASCII: [category-, category.) holds every id.
+            query = query.where(events.c.stream_id >= f"{category}-",
+                                events.c.stream_id < f"{category}.")
+        return [self._upcast(row_to_event(r)) for r in self.session.execute(query).all()]
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events after a global position, in order, as stored (not upcast)."""

@@ -166,20 +166,25 @@ class CommandContext:
         A command that carries an id already recorded returns what it recorded
         the first time, so clients may retry safely.
         """
-        session = self._provider.database.session_for(self._worker_ctx)
-        with session.begin():
-            store = self.store(session)
+        with self.unit_of_work() as store:
             if self.metadata.command_id:
                 done = store.events_for_command(self.metadata.command_id)
                 if done:
                     return done
             history = store.read_stream(stream_id)
-            new_events = list(decide(history))
-            recorded = store.append(stream_id, len(history), new_events)
-        if recorded:
+            return store.append(stream_id, len(history), list(decide(history)))
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[EventStore]:
+        """One transaction for a command that reads and appends to several streams;
+        commits when the block ends, writes nothing if it raises."""
+        session = self._provider.database.session_for(self._worker_ctx)
+        with session.begin():
+            store = self.store(session)
+            yield store
+        if store.appended:
             self._provider.appended_by.add(self._worker_ctx)
-        metrics.EVENTS_APPENDED.labels(self.source).inc(len(recorded))
-        return recorded
+            metrics.EVENTS_APPENDED.labels(self.source).inc(len(store.appended))
 
     def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         session = self._provider.database.session_for(self._worker_ctx)
@@ -191,7 +196,7 @@ class CommandContext:
         limit = max(1, min(int(limit), 5000))
         session = self._provider.database.session_for(self._worker_ctx)
         with session.begin():
-            return [e.envelope(self.source)
+            return [e.envelope(self.source, self._provider.catalogue)
                     for e in self.store(session).read_all(int(after), limit)]
 
 
@@ -210,8 +215,10 @@ class OutboxRelay(DependencyProvider):
         self.database: Database = _find(self.container, Database)
 
     def start(self) -> None:
+        sourcing: EventSourcing = _find(self.container, EventSourcing)
         self.relay = Relay(self.container.service_name, self.database.engine,
-                           self.container.config["AMQP_URI"], self.batch_size)
+                           self.container.config["AMQP_URI"], sourcing.catalogue,
+                           self.batch_size)
         self._running = True
         self._thread = self.container.spawn_managed_thread(self._run)
 

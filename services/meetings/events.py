@@ -7,14 +7,17 @@ from chibo.contracts import Catalogue
 catalogue = Catalogue()
 
 ATTENDANCE_STATUSES = ("present", "absent_excused", "absent_unexcused")
+#: In a recorded meeting, members excused that day (exempt, away, transferred out).
+RECORDED_STATUSES = (*ATTENDANCE_STATUSES, "excused")
 MEETING_KINDS = ("regular", "thematic", "combined")
 
 
 class AttendanceEntry(Schema):
     member_id = fields.String(required=True)
     full_name = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(RECORDED_STATUSES))
     reason = fields.String(load_default=None, allow_none=True)
+    counted = fields.Boolean(load_default=True)
 
 
 @catalogue.event("meeting_held")

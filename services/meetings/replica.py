@@ -1,13 +1,20 @@
-"""The roster replica: what meetings knows of cells and members, built from
-the members service's events through an ordered feed."""
+"""Meetings' replica of the members service: the units and every member event,
+built through an ordered feed. Rolls are answered by the same pure code the
+members service uses (services.members.membership), so both agree."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Column, Date, MetaData, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, Date, MetaData, String, Table, Text, insert, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
+
+from services.members.membership import fold, roll
+from services.members.tree import KINDS
 
 metadata = MetaData()
 
@@ -15,35 +22,83 @@ units = Table(
     "replica_units", metadata,
     Column("unit_id", String(100), primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("kind", String(30), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("established_on", Date, nullable=False),
+    Column("dissolved_on", Date, nullable=True),
 )
 
-roster = Table(
-    "replica_roster", metadata,
-    Column("member_id", String(100), primary_key=True),
-    Column("cell_id", String(100), nullable=False, index=True),
-    Column("full_name", String(200), nullable=False),
-    Column("admitted_on", Date, nullable=False),
+member_events = Table(
+    "replica_member_events", metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("member_id", String(100), nullable=False, index=True),
+    Column("type", String(100), nullable=False),
+    Column("data", Text, nullable=False),
 )
+
+member_cells = Table(
+    "replica_member_cells", metadata,
+    Column("member_id", String(100), primary_key=True),
+    Column("cell_id", String(100), primary_key=True),
+)
+
+_CELL_FIELDS = ("cell_id", "to_cell_id")
 
 
 def apply_member_event(session: Session, envelope: dict[str, Any]) -> None:
-    data = envelope["data"]
-    if envelope["type"] == "unit_established":
-        session.execute(insert(units).values(unit_id=data["unit_id"], name=data["name"],
-                                             kind=data["kind"]))
-    elif envelope["type"] == "member_admitted":
-        session.execute(insert(roster).values(
-            member_id=data["member_id"], cell_id=data["cell_id"], full_name=data["full_name"],
-            admitted_on=date.fromisoformat(data["admitted_on"])))
+    data, kind = envelope["data"], envelope["type"]
+    if kind == "unit_established":
+        session.execute(insert(units).values(
+            unit_id=data["unit_id"], name=data["name"], kind=data["kind"],
+            established_on=date.fromisoformat(data["effective_date"])))
+    elif kind == "unit_renamed":
+        session.execute(sql_update(units).where(units.c.unit_id == data["unit_id"])
+                        .values(name=data["name"]))
+    elif kind == "unit_dissolved":
+        session.execute(sql_update(units).where(units.c.unit_id == data["unit_id"])
+                        .values(dissolved_on=date.fromisoformat(data["effective_date"])))
+    elif kind.startswith(("member", "membership")) and "member_id" in data:
+        session.execute(insert(member_events).values(
+            position=envelope["position"], member_id=data["member_id"], type=kind,
+            data=json.dumps(data, ensure_ascii=False)))
+        for field in _CELL_FIELDS:
+            if data.get(field):
+                _link(session, data["member_id"], data[field])
 
 
-def cell(session: Session, cell_id: str) -> dict[str, Any] | None:
+def _link(session: Session, member_id: str, cell_id: str) -> None:
+    key = (member_cells.c.member_id == member_id) & (member_cells.c.cell_id == cell_id)
+    if session.execute(select(member_cells.c.member_id).where(key)).first() is None:
+        session.execute(insert(member_cells).values(member_id=member_id, cell_id=cell_id))
+
+
+def cell(session: Session, cell_id: str, day: date) -> dict[str, Any] | None:
+    """The unit, and whether it is a cell that existed on `day`."""
     row = session.execute(select(units).where(units.c.unit_id == cell_id)).first()
-    return dict(row._mapping) if row else None
+    if row is None:
+        return None
+    found = dict(row._mapping)
+    kind = KINDS.get(found["kind"])
+    found["meets"] = bool(kind and kind.meets)
+    found["active"] = (found["established_on"] <= day
+                       and (found["dissolved_on"] is None or day < found["dissolved_on"]))
+    return found
 
 
-def members_of(session: Session, cell_id: str) -> list[dict[str, Any]]:
-    rows = session.execute(select(roster).where(roster.c.cell_id == cell_id)
-                           .order_by(roster.c.full_name)).all()
-    return [dict(r._mapping) for r in rows]
+def attendance_roll(session: Session, cell_id: str, day: date) -> dict[str, list[dict]]:
+    ids = session.execute(select(member_cells.c.member_id)
+                          .where(member_cells.c.cell_id == cell_id)).scalars().all()
+    if not ids:
+        return {"must_attend": [], "excused": []}
+    rows = session.execute(select(member_events).where(member_events.c.member_id.in_(ids))
+                           .order_by(member_events.c.position)).all()
+    events = [SimpleNamespace(type=r.type, data=json.loads(r.data)) for r in rows]
+    return roll(fold(events).values(), cell_id, day)
+
+
+def knows_members(session: Session, member_ids: list[str]) -> bool:
+    if not member_ids:
+        return True
+    found = session.execute(select(member_events.c.member_id)
+                            .where(member_events.c.member_id.in_(member_ids))
+                            .distinct()).scalars().all()
+    return set(found) >= set(member_ids)

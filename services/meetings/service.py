@@ -40,22 +40,24 @@ class MeetingsService(EventSource):
     @rpc(expected_exceptions=ChiboError)
     def record_meeting_held(self, payload: dict[str, Any]) -> dict[str, Any]:
         command = load_command(RecordMeetingHeld(), payload)
-        cell, roster = self._cell_and_roster(command)
-        known = {m["member_id"] for m in roster}
-        if cell is None or any(line["member_id"] not in known for line in command["attendance"]):
+        cell, roll, known = self._cell_and_roll(command)
+        if cell is None or not known:
             # The replica may lag behind members: bring it up to date before refusing.
             self.roster_feed.sync("members")
-            cell, roster = self._cell_and_roster(command)
+            cell, roll, known = self._cell_and_roll(command)
         today = self.clock.now().date()
         recorded = self.events.execute(
             domain.meeting_stream(command["meeting_id"]),
-            lambda history: domain.record_held(history, command, cell, roster, today))
+            lambda history: domain.record_held(history, command, cell, roll, today))
         return {"meeting_id": command["meeting_id"], "events": [e.event_id for e in recorded]}
 
-    def _cell_and_roster(self, command: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    def _cell_and_roll(self, command: dict[str, Any]) -> tuple[Any, dict[str, Any], bool]:
         with self.db.transaction() as session:
-            return (replica.cell(session, command["cell_id"]),
-                    replica.members_of(session, command["cell_id"]))
+            day = command["held_on"]
+            listed = [line["member_id"] for line in command["attendance"]]
+            return (replica.cell(session, command["cell_id"], day),
+                    replica.attendance_roll(session, command["cell_id"], day),
+                    replica.knows_members(session, listed))
 
     @rpc(expected_exceptions=ChiboError)
     def get_meeting(self, meeting_id: str) -> dict[str, Any]:

@@ -3,19 +3,156 @@
 from marshmallow import Schema, fields, validate
 
 from services.common import Name, new_id
-from services.members.domain import UNIT_KINDS
+from services.members.events import RATING_LEVELS, REMOVAL_KINDS, ROLES
+from services.members.tree import KINDS
+
+Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
+Reason = lambda **kw: fields.String(validate=validate.Length(min=1, max=1000), **kw)  # noqa: E731
 
 
 class EstablishUnit(Schema):
-    unit_id = fields.String(load_default=new_id, validate=validate.Length(min=1, max=100))
+    unit_id = Id(load_default=new_id)
     name = Name()
-    kind = fields.String(required=True, validate=validate.OneOf(UNIT_KINDS))
-    parent_id = fields.String(load_default=None, allow_none=True)
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
+    parent_id = Id(load_default=None, allow_none=True)
+    effective_date = fields.Date(required=True)
+
+
+class RenameUnit(Schema):
+    unit_id = Id(required=True)
+    name = Name()
+    effective_date = fields.Date(required=True)
+
+
+class MoveUnit(Schema):
+    unit_id = Id(required=True)
+    parent_id = Id(required=True)
+    effective_date = fields.Date(required=True)
+
+
+class DissolveUnit(Schema):
+    unit_id = Id(required=True)
+    reason = Reason(required=True)
+    effective_date = fields.Date(required=True)
+
+
+class MergeUnits(Schema):
+    merged_ids = fields.List(Id(), required=True, validate=validate.Length(min=1))
+    successor_id = Id(required=True)
+    effective_date = fields.Date(required=True)
+
+
+class NewUnit(Schema):
+    unit_id = Id(required=True)
+    name = Name()
+
+
+class SplitUnit(Schema):
+    unit_id = Id(required=True)
+    into = fields.List(fields.Nested(NewUnit), required=True, validate=validate.Length(min=2))
+    assignments = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     effective_date = fields.Date(required=True)
 
 
 class AdmitMember(Schema):
-    member_id = fields.String(load_default=new_id, validate=validate.Length(min=1, max=100))
+    member_id = Id(load_default=new_id)
     full_name = Name()
-    cell_id = fields.String(required=True)
+    cell_id = Id(required=True)
     admitted_on = fields.Date(required=True)
+    member_code = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(min=1, max=40))
+    gender = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(("male", "female")))
+    birth_date = fields.Date(load_default=None, allow_none=True)
+    identity_number = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Regexp(r"^\d{9,12}$"))
+
+
+class ConfirmMember(Schema):
+    member_id = Id(required=True)
+    effective_date = fields.Date(required=True)
+
+
+class TransferMember(Schema):
+    member_id = Id(required=True)
+    to_cell_id = Id(load_default=None, allow_none=True)
+    to_organisation = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Length(min=1, max=300))
+    effective_date = fields.Date(required=True)
+
+
+class TransferTemporarily(Schema):
+    member_id = Id(required=True)
+    to_cell_id = Id(load_default=None, allow_none=True)
+    to_organisation = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Length(min=1, max=300))
+    from_date = fields.Date(required=True)
+    until_date = fields.Date(required=True)
+
+
+class ExemptMember(Schema):
+    member_id = Id(required=True)
+    reason = Reason(required=True)
+    from_date = fields.Date(required=True)
+
+
+class MarkWorkingAway(Schema):
+    member_id = Id(required=True)
+    reason = Reason(required=True)
+    from_date = fields.Date(required=True)
+    until_date = fields.Date(load_default=None, allow_none=True)
+
+
+class RecordReturn(Schema):
+    member_id = Id(required=True)
+    effective_date = fields.Date(required=True)
+
+
+class RemoveMember(Schema):
+    member_id = Id(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(REMOVAL_KINDS))
+    reason = Reason(required=True)
+    effective_date = fields.Date(required=True)
+
+
+class RateMember(Schema):
+    member_id = Id(required=True)
+    year = fields.Integer(required=True, validate=validate.Range(min=1930, max=2200))
+    level = fields.String(required=True, validate=validate.OneOf(RATING_LEVELS))
+
+
+class AssignRole(Schema):
+    cell_id = Id(required=True)
+    member_id = Id(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    term_from = fields.Date(required=True)
+    term_until = fields.Date(load_default=None, allow_none=True)
+
+
+class EndRole(Schema):
+    cell_id = Id(required=True)
+    member_id = Id(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    effective_date = fields.Date(required=True)
+
+
+IMPORT_STATUSES = ("probationary", "full", "exempt", "moved_out", "deceased", "struck_off",
+                   "expelled")
+
+
+class ImportRow(Schema):
+    line = fields.Integer(required=True)
+    member_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    full_name = Name()
+    birth_date = fields.Date(load_default=None, allow_none=True)
+    gender = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(("male", "female")))
+    cell_code = Id(required=True)
+    admitted_on = fields.Date(required=True)
+    full_member_on = fields.Date(load_default=None, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(IMPORT_STATUSES))
+
+
+class ImportBatch(Schema):
+    rows = fields.List(fields.Nested(ImportRow), required=True,
+                       validate=validate.Length(max=5000))

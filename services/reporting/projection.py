@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.common import month_of
+from services.members.tree import KINDS
 
 metadata = MetaData()
 
@@ -73,9 +74,12 @@ def project(session: Session, envelope: dict[str, Any]) -> None:
         metadata=json.dumps(envelope["metadata"], ensure_ascii=False, sort_keys=True),
         recorded_at=envelope["recorded_at"], hash=envelope["hash"]))
     data, kind = envelope["data"], envelope["type"]
-    if kind == "unit_established" and data["kind"] == "cell":
+    if kind == "unit_established" and KINDS.get(data["kind"]) and KINDS[data["kind"]].meets:
         session.execute(insert(cells).values(cell_id=data["unit_id"], name=data["name"],
                                              parent_id=data.get("parent_id")))
+    elif kind == "unit_renamed":
+        session.execute(update(cells).where(cells.c.cell_id == data["unit_id"])
+                        .values(name=data["name"]))
     elif kind == "meeting_held":
         row = _cell_month(session, data["cell_id"], month_of(date.fromisoformat(data["held_on"])))
         values: dict[str, Any] = {"meetings": row["meetings"] + 1}

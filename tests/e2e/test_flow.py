@@ -32,10 +32,10 @@ def exercise(urls: dict[str, str]) -> None:
         {"unit_id": "c", "name": "Chi bộ Bản Máy", "kind": "cell", "parent_id": "x",
          "effective_date": start},
     ):
-        assert post(f"{members}/members/units", body).status_code == 201
+        assert post(f"{members}/members/commands/establish_unit", body).status_code == 201
     for member_id, name in (("m1", "Hà Văn Thành"), ("m2", "Lò Thị Xuân"),
                             ("m3", "Lương Văn Quyết")):
-        response = post(f"{members}/members/members", {
+        response = post(f"{members}/members/commands/admit_member", {
             "member_id": member_id, "full_name": name, "cell_id": "c", "admitted_on": start})
         assert response.status_code == 201, response.text
 

@@ -94,7 +94,7 @@ def province(unit_id: str) -> dict[str, Any]:
 
 def test_a_unit_without_name_and_with_a_bad_kind_is_422_naming_both(base, proxy):
     before = heads(proxy)
-    resp = post(base, "/members/units", {"unit_id": unique("u"), "kind": "village",
+    resp = post(base, "/members/commands/establish_unit", {"unit_id": unique("u"), "kind": "village",
                                          "effective_date": "2025-07-01"})
     assert resp.status_code == 422
     assert resp.headers["Content-Type"].startswith("application/json")
@@ -108,7 +108,7 @@ def test_a_unit_without_name_and_with_a_bad_kind_is_422_naming_both(base, proxy)
 @pytest.mark.parametrize("raw", [b"unit_id=x&kind=province", b"{\"name\": ", b"", b"[1, 2]"])
 def test_a_body_that_is_not_a_json_object_is_400(base, proxy, raw):
     before = heads(proxy)
-    resp = requests.post(f"{base}/members/units", data=raw, timeout=TIMEOUT,
+    resp = requests.post(f"{base}/members/commands/establish_unit", data=raw, timeout=TIMEOUT,
                          headers={"Content-Type": "application/json"})
     assert resp.status_code == 400
     assert resp.json()["error"] == "bad_json"
@@ -146,7 +146,7 @@ def test_a_rule_violation_writes_nothing(base, proxy):
     # the store was opened, so this checks the rollback rather than the schema.
     before = heads(proxy)
     missing = unique("missing")
-    resp = post(base, "/members/units", {"unit_id": unique("cb"), "name": "Chi bộ Bản Máy",
+    resp = post(base, "/members/commands/establish_unit", {"unit_id": unique("cb"), "name": "Chi bộ Bản Máy",
                                          "kind": "cell", "parent_id": missing,
                                          "effective_date": "2025-07-01"})
     assert resp.status_code == 404
@@ -158,13 +158,13 @@ def test_a_rule_violation_writes_nothing(base, proxy):
 def test_bad_commands_then_one_good_one_writes_exactly_one_event(base, proxy):
     before = heads(proxy)
     unit_id = unique("tinh")
-    assert post(base, "/members/units", {"unit_id": unit_id, "kind": "village"}
+    assert post(base, "/members/commands/establish_unit", {"unit_id": unit_id, "kind": "village"}
                 ).status_code == 422
-    assert post(base, "/members/units", {**province(unit_id), "parent_id": "x"}
+    assert post(base, "/members/commands/establish_unit", {**province(unit_id), "parent_id": "x"}
                 ).status_code == 422
     nothing_written(proxy, before)
 
-    resp = post(base, "/members/units", province(unit_id))
+    resp = post(base, "/members/commands/establish_unit", province(unit_id))
     assert resp.status_code == 201, resp.text
     assert resp.json()["unit_id"] == unit_id
     written = written_since(proxy, before)
@@ -179,7 +179,7 @@ def test_bad_commands_then_one_good_one_writes_exactly_one_event(base, proxy):
                              "effective_date": "2025-07-01"}
 
     # The same unit again: refused by the rule, still one event.
-    again = post(base, "/members/units", province(unit_id))
+    again = post(base, "/members/commands/establish_unit", province(unit_id))
     assert again.status_code == 409
     assert again.json()["error"] == "rule_violated"
     assert len(written_since(proxy, before)["members"]) == 1
@@ -189,7 +189,7 @@ def test_actor_and_correlation_headers_reach_the_event_metadata(base, proxy):
     before = heads(proxy)
     unit_id = unique("tinh")
     correlation_id = str(uuid.uuid4())
-    resp = post(base, "/members/units", province(unit_id), headers={
+    resp = post(base, "/members/commands/establish_unit", province(unit_id), headers={
         # HTTP headers are Latin-1: Vietnamese travels as percent-encoded UTF-8.
         "X-Actor": quote("cán bộ Hà"),
         "X-Correlation-Id": correlation_id})
@@ -202,7 +202,7 @@ def test_actor_and_correlation_headers_reach_the_event_metadata(base, proxy):
 
 def test_without_headers_the_actor_is_anonymous_and_ids_are_made_up(base, proxy):
     before = heads(proxy)
-    resp = post(base, "/members/units", province(unique("tinh")))
+    resp = post(base, "/members/commands/establish_unit", province(unique("tinh")))
     assert resp.status_code == 201, resp.text
     [event] = written_since(proxy, before)["members"]
     meta = event["metadata"]

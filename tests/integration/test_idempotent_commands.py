@@ -17,7 +17,7 @@ def system(tmp_path_factory):
 
 
 def test_retried_command_is_applied_once(system):
-    url = f"http://{system['WEB_SERVER_ADDRESS']}/members/units"
+    url = f"http://{system['WEB_SERVER_ADDRESS']}/members/commands/establish_unit"
     body = {"unit_id": "p-1", "name": "Tỉnh ủy Nghệ An", "kind": "province",
             "effective_date": "2025-07-01"}
     headers = {"X-Command-Id": "cmd-42", "X-Actor": "chuyen-vien-1"}

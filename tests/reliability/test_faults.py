@@ -183,7 +183,7 @@ def test_relay_resumes_after_broker_restart(system):
 
     import requests
 
-    url = f"http://{system['WEB_SERVER_ADDRESS']}/members/units"
+    url = f"http://{system['WEB_SERVER_ADDRESS']}/members/commands/establish_unit"
     failures_before = metrics.RELAY_FAILURES.labels("members")._value.get()
     with running(system) as runner:
         drive(system, months=1)

@@ -1,0 +1,174 @@
+"""The organisation tree through time. Pure: built from unit events, no I/O.
+
+Each unit has a timeline of versions, each valid from its effective date until
+the next one. The past is never rewritten: a restructuring (a merge, a split,
+a subtree moved, the 2025 abolition of districts) adds versions dated when it
+takes effect, so the tree as of any earlier date is still there to ask for.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KINDS_FILE = Path(__file__).resolve().parents[1] / "config" / "unit_kinds.yaml"
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    name: str
+    label_vi: str
+    label_en: str
+    under: tuple[str, ...]
+    meets: bool
+
+
+def load_kinds(path: str | Path | None = None) -> dict[str, UnitKind]:
+    path = path or os.environ.get("CHIBO_UNIT_KINDS") or KINDS_FILE
+    with open(path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    return {name: UnitKind(name, spec["label_vi"], spec["label_en"],
+                           tuple(spec.get("under") or ()), bool(spec.get("meets")))
+            for name, spec in raw.items()}
+
+
+KINDS = load_kinds()
+
+
+@dataclass(frozen=True)
+class UnitVersion:
+    unit_id: str
+    valid_from: date
+    name: str
+    kind: str
+    parent_id: str | None
+    dissolved: bool = False
+    successor_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"unit_id": self.unit_id, "name": self.name, "kind": self.kind,
+                "parent_id": self.parent_id, "valid_from": self.valid_from.isoformat(),
+                "dissolved": self.dissolved, "successor_id": self.successor_id}
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+class Tree:
+    def __init__(self, kinds: dict[str, UnitKind] | None = None) -> None:
+        self.kinds = kinds or KINDS
+        self._versions: dict[str, list[UnitVersion]] = {}
+
+    @classmethod
+    def from_events(cls, events: Iterable[Any], kinds: dict[str, UnitKind] | None = None
+                    ) -> Tree:
+        tree = cls(kinds)
+        for event in events:
+            tree.apply(event.type, event.data)
+        return tree
+
+    def apply(self, event_type: str, data: dict[str, Any]) -> None:
+        if event_type == "unit_established":
+            self._versions[data["unit_id"]] = [UnitVersion(
+                data["unit_id"], _day(data["effective_date"]), data["name"], data["kind"],
+                data.get("parent_id"))]
+        elif event_type == "unit_renamed":
+            self._change(data, name=data["name"])
+        elif event_type == "unit_moved":
+            self._change(data, parent_id=data["parent_id"])
+        elif event_type == "unit_dissolved":
+            self._change(data, dissolved=True, successor_id=data.get("successor_id"))
+
+    def _change(self, data: dict[str, Any], **changes: Any) -> None:
+        timeline = self._versions[data["unit_id"]]
+        when = _day(data["effective_date"])
+        latest = replace(timeline[-1], valid_from=when, **changes)
+        if timeline[-1].valid_from == when:
+            timeline[-1] = latest  # two changes on one day: the later one completes it
+        else:
+            timeline.append(latest)
+
+    # -- questions ------------------------------------------------------------------
+
+    def exists(self, unit_id: str) -> bool:
+        return unit_id in self._versions
+
+    def version(self, unit_id: str, day: date) -> UnitVersion | None:
+        """The unit as it was on `day`; None before it was established."""
+        timeline = self._versions.get(unit_id)
+        if not timeline:
+            return None
+        index = bisect_right([v.valid_from for v in timeline], day) - 1
+        return timeline[index] if index >= 0 else None
+
+    def active(self, unit_id: str, day: date) -> UnitVersion | None:
+        found = self.version(unit_id, day)
+        return found if found and not found.dissolved else None
+
+    def latest(self, unit_id: str) -> UnitVersion | None:
+        timeline = self._versions.get(unit_id)
+        return timeline[-1] if timeline else None
+
+    def last_change(self, unit_id: str) -> date:
+        return self._versions[unit_id][-1].valid_from
+
+    def history(self, unit_id: str) -> list[UnitVersion]:
+        return list(self._versions.get(unit_id, []))
+
+    def as_of(self, day: date) -> dict[str, UnitVersion]:
+        """Every unit that existed on `day`, as it was then."""
+        out = {}
+        for unit_id in self._versions:
+            found = self.active(unit_id, day)
+            if found:
+                out[unit_id] = found
+        return out
+
+    def children(self, unit_id: str, day: date) -> list[UnitVersion]:
+        return sorted((v for v in self.as_of(day).values() if v.parent_id == unit_id),
+                      key=lambda v: (v.name, v.unit_id))
+
+    def path(self, unit_id: str, day: date) -> list[UnitVersion]:
+        """From the top of the tree down to the unit, as on `day`."""
+        out: list[UnitVersion] = []
+        current = self.active(unit_id, day)
+        while current is not None:
+            out.append(current)
+            if len(out) > len(self._versions):
+                raise RuntimeError(f"the tree has a cycle through {unit_id}")
+            current = self.active(current.parent_id, day) if current.parent_id else None
+        return list(reversed(out))
+
+    def subtree(self, unit_id: str, day: date) -> list[UnitVersion]:
+        """The unit and everything under it on `day`."""
+        snapshot = self.as_of(day)
+        below: dict[str | None, list[UnitVersion]] = {}
+        for version in snapshot.values():
+            below.setdefault(version.parent_id, []).append(version)
+        out, stack = [], [snapshot[unit_id]] if unit_id in snapshot else []
+        while stack:
+            version = stack.pop()
+            out.append(version)
+            stack.extend(below.get(version.unit_id, []))
+        return out
+
+    def cells_covered(self, unit_id: str, day: date) -> list[str]:
+        """The cells (units whose kind meets) in the unit's subtree on `day`."""
+        return sorted(v.unit_id for v in self.subtree(unit_id, day)
+                      if self.kinds[v.kind].meets)
+
+    def successor(self, unit_id: str) -> str:
+        """Where a unit's history belongs in today's tree: itself, or what it merged into."""
+        seen = set()
+        while (latest := self.latest(unit_id)) and latest.successor_id and unit_id not in seen:
+            seen.add(unit_id)
+            unit_id = latest.successor_id
+        return unit_id
