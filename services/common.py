@@ -30,3 +30,34 @@ class Name(fields.String):
 
 def month_of(day: date) -> str:
     return day.strftime("%Y-%m")
+
+
+# Vietnamese alphabetical order: a ă â b c d đ e ê g h i k l m n o ô ơ p q r s t u ư v x y.
+# Letters with breve, circumflex, horn or stroke are letters of their own; tone marks
+# only break ties.
+_LETTERS = "aăâbcdđeêghiklmnoôơpqrstuưvxy"
+_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
+
+
+def _collation(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    letters, tones = [], []
+    for char in unicodedata.normalize("NFD", text.lower()):
+        if char in _TONES:
+            tones.append(_TONES[char])
+            continue
+        if unicodedata.combining(char) and letters:
+            composed = unicodedata.normalize("NFC", _LETTERS[letters[-1]] + char
+                                             if letters[-1] < len(_LETTERS) else char)
+            if composed in _LETTERS:
+                letters[-1] = _LETTERS.index(composed)
+            continue
+        letters.append(_LETTERS.index(char) if char in _LETTERS else 100 + ord(char))
+    return tuple(letters), tuple(tones)
+
+
+def name_sort_key(full_name: str) -> tuple:
+    """How Vietnamese lists order people: by given name (the last word), then the
+    whole name, in Vietnamese alphabetical order."""
+    words = nfc(full_name).split()
+    given = words[-1] if words else ""
+    return (_collation(given), _collation(full_name))

@@ -242,17 +242,20 @@ def _not_future(day: date, today: date, field: str) -> None:
 
 
 def admit_member(tree: Tree, member: Member | None, command: dict[str, Any],
-                 today: date) -> list[StreamAppend]:
+                 today: date, historical: bool = False) -> list[StreamAppend]:
+    """Admit into a cell. A `historical` admission (from a roster import) may predate the
+    cell's record here: the person was admitted elsewhere; the cell must exist today."""
     if member is not None and member.admitted:
         raise DomainRuleViolated(f"Member {command['member_id']} is already on the rolls.",
                                  member_id=command["member_id"])
     _not_future(command["admitted_on"], today, "admitted_on")
     if not tree.exists(command["cell_id"]):
         raise NotFound(f"Cell {command['cell_id']} does not exist.", field="cell_id")
-    if tree.active(command["cell_id"], command["admitted_on"]) is None:
+    in_cell_from = today if historical else command["admitted_on"]
+    if tree.active(command["cell_id"], in_cell_from) is None:
         raise ValidationFailed({"admitted_on": [
-            f"Cell {command['cell_id']} did not exist on {_fmt(command['admitted_on'])}."]})
-    _require_meets(tree, command["cell_id"], command["admitted_on"], "cell_id")
+            f"Cell {command['cell_id']} did not exist on {_fmt(in_cell_from)}."]})
+    _require_meets(tree, command["cell_id"], in_cell_from, "cell_id")
     events = [NewEvent("member_admitted", {
         "member_id": command["member_id"], "full_name": command["full_name"],
         "cell_id": command["cell_id"], "admitted_on": command["admitted_on"],

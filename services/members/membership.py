@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from services.common import name_sort_key
+
 CONFIRMATION_AFTER_MONTHS = 12
 
 
@@ -194,5 +196,5 @@ def roll(members: Iterable[Member], cell_id: str, day: date) -> dict[str, list[d
                 excused.append({**entry, "standing": excuse[0], "reason": excuse[1]})
         elif member.on_rolls(day) and member.temporarily_in(day) == cell_id:
             must.append({**entry, "attends": "temporarily"})
-    key = lambda e: (e["full_name"], e["member_id"])  # noqa: E731
+    key = lambda e: (name_sort_key(e["full_name"]), e["member_id"])  # noqa: E731
     return {"must_attend": sorted(must, key=key), "excused": sorted(excused, key=key)}

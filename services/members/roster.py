@@ -29,7 +29,8 @@ def plan_row(tree: Tree, current: tuple[int, Member] | None, row: dict[str, Any]
         appends = domain.admit_member(tree, None, {
             "member_id": member_id, "full_name": row["full_name"], "cell_id": row["cell_code"],
             "admitted_on": row["admitted_on"], "member_code": row["member_code"],
-            "gender": row.get("gender"), "birth_date": row.get("birth_date")}, today)
+            "gender": row.get("gender"), "birth_date": row.get("birth_date")}, today,
+            historical=True)
         member = Member(member_id)
         for event in appends[0].events:
             member.apply(event.type, _json_dates(event.data))

@@ -15,16 +15,11 @@ from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, StreamAppend
 from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
 from chibo.nameko.web import http, read_json
-from services.members import commands, domain, projection, roster
+from services.members import api, commands, domain, projection, roster
+from services.members.api import COMMANDS
 from services.members.events import catalogue
 from services.members.membership import Member, add_months, fold, roll
 from services.members.tree import Tree
-
-#: Commands callable as RPC methods and as POST /members/commands/<name>.
-COMMANDS = ("establish_unit", "rename_unit", "move_unit", "dissolve_unit", "merge_units",
-            "split_unit", "admit_member", "confirm_member", "transfer_member",
-            "transfer_temporarily", "exempt_member", "mark_working_away", "record_return",
-            "remove_member", "rate_member", "assign_role", "end_role")
 
 
 def _on(value: str | None, today: date, field: str = "on") -> date:
@@ -330,6 +325,10 @@ class MembersService(EventSource):
         if name not in COMMANDS:
             raise NotFound(f"No command {name!r}; commands: {', '.join(COMMANDS)}.")
         return 201, getattr(self, name)(read_json(request))
+
+    @http("GET", "/members/openapi.json")
+    def openapi_http(self, request: Any) -> dict[str, Any]:
+        return api.openapi()
 
     @http("POST", "/members/import-batches", expected_exceptions=ChiboError)
     def import_http(self, request: Any) -> dict[str, Any]:
