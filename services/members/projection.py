@@ -47,15 +47,19 @@ def _day(value: Any) -> date | None:
 
 
 def index(session: Session, recorded: Iterable[Any]) -> None:
+    recorded = list(recorded)
+    # Admissions come by the thousand in an import: insert them in two statements.
+    admitted = [e.data for e in recorded if e.type == "member_admitted"]
+    if admitted:
+        session.execute(insert(members_index), [{
+            "member_id": d["member_id"], "member_code": d.get("member_code"),
+            "full_name": d["full_name"], "cell_id": d["cell_id"],
+            "admitted_on": _day(d["admitted_on"]), "reminded": False} for d in admitted])
+        session.execute(insert(member_cells), [
+            {"member_id": d["member_id"], "cell_id": d["cell_id"]} for d in admitted])
     for event in recorded:
         data, kind = event.data, event.type
-        if kind == "member_admitted":
-            session.execute(insert(members_index).values(
-                member_id=data["member_id"], member_code=data.get("member_code"),
-                full_name=data["full_name"], cell_id=data["cell_id"],
-                admitted_on=_day(data["admitted_on"]), reminded=False))
-            _link(session, data["member_id"], data["cell_id"])
-        elif kind == "member_renamed":
+        if kind == "member_renamed":
             _set(session, data["member_id"], full_name=data["full_name"])
         elif kind == "member_confirmed":
             _set(session, data["member_id"], full_since=_day(data["effective_date"]))
