@@ -34,10 +34,15 @@ def exercise(urls: dict[str, str]) -> None:
     ):
         assert post(f"{members}/members/commands/establish_unit", body).status_code == 201
     for member_id, name in (("m1", "Hà Văn Thành"), ("m2", "Lò Thị Xuân"),
-                            ("m3", "Lương Văn Quyết")):
+                            ("m3", "Lương Văn Quyết"), ("m4", "Vi Văn Sơn")):
         response = post(f"{members}/members/commands/admit_member", {
             "member_id": member_id, "full_name": name, "cell_id": "c", "admitted_on": start})
         assert response.status_code == 201, response.text
+    # Working away on the meeting day: shown in the minutes, not counted.
+    response = post(f"{members}/members/commands/mark_working_away", {
+        "member_id": "m4", "reason": "Đi làm ăn xa tại Bình Dương",
+        "from_date": (HELD_ON - timedelta(days=30)).isoformat()})
+    assert response.status_code == 201, response.text
 
     meeting = {"meeting_id": "c-1", "cell_id": "c", "kind": "regular",
                "held_on": HELD_ON.isoformat(), "attendance": [
@@ -52,6 +57,10 @@ def exercise(urls: dict[str, str]) -> None:
 
     response = wait_until(record, message="meetings' roster replica to know cell c")
     assert response.status_code == 201, response.text
+    recorded = requests.get(f"{meetings}/meetings/meetings/c-1", timeout=10).json()
+    assert {a["member_id"]: (a["status"], a["counted"]) for a in recorded["attendance"]} == {
+        "m1": ("present", True), "m2": ("present", True), "m3": ("absent_excused", True),
+        "m4": ("excused", False)}
 
     response = post(f"{supervision}/supervision/visits", {
         "visitor": "Đồng chí Lê Văn Hùng", "cell_id": "c", "meeting_id": "c-1",
