@@ -1,4 +1,4 @@
-"""The `chibo` command: demo | audit verify | init-db."""
+"""The `chibo` command: demo | import members | audit verify | init-db."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--config", default=None, help="YAML config (default: distributed)")
     verify.add_argument("--service", action="append", help="only this service (repeatable)")
 
+    importing = commands.add_parser("import", help="nhập dữ liệu (import data)")
+    import_kinds = importing.add_subparsers(dest="import_command", required=True)
+    members = import_kinds.add_parser(
+        "members", help="nhập danh sách đảng viên từ CSV/XLSX (import a member roster)")
+    from services.members.import_cli import add_arguments, run_from_args
+
+    add_arguments(members)
+
     init_db = commands.add_parser("init-db", help="create the databases the config names")
     init_db.add_argument("--config", default=None, help="YAML config (default: distributed)")
 
@@ -38,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args)
     if args.command == "audit":
         return run_audit_verify(args)
+    if args.command == "import":
+        return run_from_args(args)
     if args.command == "init-db":
         settings.ensure_databases(_config(args.config, "distributed"))
         print("databases ready")

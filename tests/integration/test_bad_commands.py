@@ -94,7 +94,8 @@ def province(unit_id: str) -> dict[str, Any]:
 
 def test_a_unit_without_name_and_with_a_bad_kind_is_422_naming_both(base, proxy):
     before = heads(proxy)
-    resp = post(base, "/members/commands/establish_unit", {"unit_id": unique("u"), "kind": "village",
+    resp = post(base, "/members/commands/establish_unit",
+                {"unit_id": unique("u"), "kind": "village",
                                          "effective_date": "2025-07-01"})
     assert resp.status_code == 422
     assert resp.headers["Content-Type"].startswith("application/json")
@@ -146,7 +147,8 @@ def test_a_rule_violation_writes_nothing(base, proxy):
     # the store was opened, so this checks the rollback rather than the schema.
     before = heads(proxy)
     missing = unique("missing")
-    resp = post(base, "/members/commands/establish_unit", {"unit_id": unique("cb"), "name": "Chi bộ Bản Máy",
+    resp = post(base, "/members/commands/establish_unit",
+                {"unit_id": unique("cb"), "name": "Chi bộ Bản Máy",
                                          "kind": "cell", "parent_id": missing,
                                          "effective_date": "2025-07-01"})
     assert resp.status_code == 404
