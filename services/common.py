@@ -61,3 +61,8 @@ def name_sort_key(full_name: str) -> tuple:
     words = nfc(full_name).split()
     given = words[-1] if words else ""
     return (_collation(given), _collation(full_name))
+
+
+def text_sort_key(text: str) -> tuple:
+    """Vietnamese alphabetical order for names of things (units, places)."""
+    return _collation(nfc(text))

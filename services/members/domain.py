@@ -8,7 +8,7 @@ from typing import Any
 
 from chibo.errors import DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, StreamAppend
-from services.members.membership import Member, add_months
+from services.members.membership import Member, Period, add_months
 from services.members.tree import Tree, UnitVersion
 
 MIN_TEMPORARY_MONTHS, MAX_TEMPORARY_MONTHS = 3, 24
@@ -107,9 +107,13 @@ def move_unit(tree: Tree, version: int, command: dict[str, Any]) -> list[StreamA
     _require_not_backdated(tree, unit_id, day)
     if current.parent_id == parent_id:
         raise DomainRuleViolated(f"Unit {unit_id} is already under {parent_id}.")
-    if parent_id in {v.unit_id for v in tree.subtree(unit_id, day)}:
-        raise ValidationFailed({"parent_id": ["A unit cannot move under itself or "
-                                              "under a unit of its own subtree."]})
+    # Under the new parent from `day` on: a cycle if, on that day or on any later day
+    # the tree changes, the new parent sits below the unit.
+    for when in [day, *tree.change_dates(day)]:
+        if unit_id in {v.unit_id for v in tree.path(parent_id, when)}:
+            raise ValidationFailed({"parent_id": [
+                "A unit cannot move under itself or under a unit of its own subtree "
+                f"(it would be, on {_fmt(when)})."]})
     _check_parent(tree, current.kind, parent_id, day)
     return _one(unit_stream(unit_id), version, NewEvent("unit_moved", {
         "unit_id": unit_id, "from_parent_id": current.parent_id, "parent_id": parent_id,
@@ -124,6 +128,7 @@ def dissolve_unit(tree: Tree, version: int, command: dict[str, Any],
     if tree.children(unit_id, day):
         raise DomainRuleViolated(f"Unit {unit_id} still has units under it on {_fmt(day)}: "
                                  "move, merge or dissolve them first.")
+    _refuse_temporary_guests({m.member_id: (0, m) for m in members}, unit_id, day)
     still = [m.member_id for m in members if m.cell_on(day) == unit_id]
     if still:
         raise DomainRuleViolated(f"Cell {unit_id} still has {len(still)} member(s) on "
@@ -153,7 +158,13 @@ def merge_units(tree: Tree, versions: dict[str, int], command: dict[str, Any],
             raise ValidationFailed({"merged_ids": [
                 f"{unit.name} is a {unit.kind}; it can only merge into a unit of the same "
                 f"kind ({successor.name} is a {successor.kind})."]})
+        if successor_id in {v.unit_id for v in tree.subtree(unit_id, day)}:
+            raise ValidationFailed({"successor_id": [
+                f"{successor.name} lies inside {unit.name}: a unit cannot merge into "
+                "its own subtree."]})
+        _refuse_temporary_guests(members, unit_id, day)
         for child in tree.children(unit_id, day):
+            _require_not_backdated(tree, child.unit_id, day)
             appends.append(StreamAppend(unit_stream(child.unit_id), versions[child.unit_id], [
                 NewEvent("unit_moved", {"unit_id": child.unit_id, "from_parent_id": unit_id,
                                         "parent_id": successor_id, "effective_date": day})]))
@@ -164,6 +175,7 @@ def merge_units(tree: Tree, versions: dict[str, int], command: dict[str, Any],
     for member_id, (version, member) in sorted(members.items()):
         from_cell = member.cell_on(day)
         if from_cell in merged:
+            _require_transfer_not_backdated(member, day)
             appends.append(StreamAppend(member_stream(member_id), version, [
                 NewEvent("member_transferred", {
                     "member_id": member_id, "from_cell_id": from_cell,
@@ -191,19 +203,26 @@ def split_unit(tree: Tree, versions: dict[str, int], command: dict[str, Any],
     assignment = command["assignments"]
     wrong = sorted({target for target in assignment.values() if target not in new_ids})
     if wrong:
-        problems["assignments"] = [f"Not among the new units: {', '.join(wrong)}."]
+        problems.setdefault("assignments", []).append(
+            f"Not among the new units: {', '.join(wrong)}.")
     in_cell = {m_id for m_id, (_, m) in members.items() if m.cell_on(day) == unit_id}
     children = {c.unit_id for c in tree.children(unit_id, day)}
     unassigned = sorted((in_cell | children) - set(assignment))
     if unassigned:
-        problems["assignments"] = [f"Every member and unit of {source.name} must be "
-                                   f"assigned; missing: {', '.join(unassigned)}."]
+        problems.setdefault("assignments", []).append(
+            f"Every member and unit of {source.name} must be assigned; "
+            f"missing: {', '.join(unassigned)}.")
     strangers = sorted(set(assignment) - in_cell - children)
     if strangers:
         problems.setdefault("assignments", []).append(
             f"Not in {source.name} on {_fmt(day)}: {', '.join(strangers)}.")
     if problems:
         raise ValidationFailed(problems)
+    _refuse_temporary_guests(members, unit_id, day)
+    for child_id in children:
+        _require_not_backdated(tree, child_id, day)
+    for member_id in in_cell:
+        _require_transfer_not_backdated(members[member_id][1], day)
 
     appends = [StreamAppend(unit_stream(spec["unit_id"]), 0, [NewEvent("unit_established", {
         "unit_id": spec["unit_id"], "name": spec["name"], "kind": source.kind,
@@ -223,6 +242,23 @@ def split_unit(tree: Tree, versions: dict[str, int], command: dict[str, Any],
         NewEvent("unit_dissolved", {"unit_id": unit_id, "successor_id": None,
                                     "reason": "split", "effective_date": day})]))
     return appends
+
+
+def _refuse_temporary_guests(members: dict[str, tuple[int, Member]], unit_id: str,
+                             day: date) -> None:
+    guests = sorted(m_id for m_id, (_, m) in members.items()
+                    if m.on_rolls(day) and m.temporarily_in(day) == unit_id)
+    if guests:
+        raise DomainRuleViolated(
+            f"{len(guests)} member(s) attend {unit_id} on a temporary transfer "
+            f"({', '.join(guests)}): end or redirect those transfers first.")
+
+
+def _require_transfer_not_backdated(member: Member, day: date) -> None:
+    if member.cells and day < member.cells[-1][0]:
+        raise DomainRuleViolated(
+            f"Member {member.member_id} last changed cell on {_fmt(member.cells[-1][0])}; "
+            "a transfer cannot be dated before it.", field="effective_date")
 
 
 # -- members ----------------------------------------------------------------------
@@ -290,7 +326,7 @@ def confirmation_reminders(members: dict[str, tuple[int, Member]], today: date
     for member_id, (version, member) in sorted(members.items()):
         due = member.confirmation_due_on()
         if (due is not None and due <= today and member.full_since is None
-                and not member.reminded and member.on_rolls(today)):
+                and not member.reminded and member.cell_on(today) is not None):
             out.append(StreamAppend(member_stream(member_id), version, [NewEvent(
                 "membership_confirmation_due", {"member_id": member_id, "due_on": due,
                                                 "cell_id": member.cell_on(today)})]))
@@ -305,6 +341,7 @@ def transfer_member(tree: Tree, member: Member | None, version: int, command: di
     home = member.cell_on(day)
     if home is None:
         raise DomainRuleViolated(f"Member {member.member_id} has no cell here on {_fmt(day)}.")
+    _require_transfer_not_backdated(member, day)
     to_cell, to_org = command.get("to_cell_id"), command.get("to_organisation")
     if bool(to_cell) == bool(to_org):
         raise ValidationFailed({"to_cell_id": [
@@ -324,7 +361,7 @@ def transfer_temporarily(tree: Tree, member: Member | None, version: int,
     member = _require_on_rolls(member, command["member_id"], start)
     home = member.cell_on(start)
     shortest = add_months(start, MIN_TEMPORARY_MONTHS) - timedelta(days=1)
-    longest = add_months(start, MAX_TEMPORARY_MONTHS)
+    longest = add_months(start, MAX_TEMPORARY_MONTHS) - timedelta(days=1)
     if not shortest <= until <= longest:
         raise ValidationFailed({"until_date": [
             "A temporary transfer lasts from 3 months to 2 years: end it between "
@@ -337,12 +374,18 @@ def transfer_temporarily(tree: Tree, member: Member | None, version: int,
         if to_cell == home:
             raise ValidationFailed({"to_cell_id": ["That is the member's own cell."]})
         _require_meets(tree, to_cell, start, "to_cell_id")
-    if any(p.covers(start) or p.covers(until) for p in member.temporary):
+    if any(_overlaps(p, start, until) for p in member.temporary):
         raise DomainRuleViolated("The member is already temporarily transferred then.")
     return _one(member_stream(member.member_id), version, NewEvent(
         "member_temporarily_transferred", {
             "member_id": member.member_id, "from_cell_id": home, "to_cell_id": to_cell,
             "to_organisation": to_org, "from_date": start, "until_date": until}))
+
+
+def _overlaps(period: Any, start: date, until: date | None) -> bool:
+    """Whether [start, until] (until None: open) meets the period."""
+    return ((until is None or period.start <= until)
+            and (period.until is None or start <= period.until))
 
 
 def exempt_member(member: Member | None, version: int, command: dict[str, Any]
@@ -361,7 +404,7 @@ def mark_working_away(member: Member | None, version: int, command: dict[str, An
     member = _require_on_rolls(member, command["member_id"], start)
     if until is not None and until < start:
         raise ValidationFailed({"until_date": ["Must not be before from_date."]})
-    if any(p.covers(start) for p in member.away):
+    if any(_overlaps(p, start, until) for p in member.away):
         raise DomainRuleViolated(f"Member {member.member_id} is already away then.")
     return _one(member_stream(member.member_id), version, NewEvent("member_working_away", {
         "member_id": member.member_id, "reason": command["reason"], "from_date": start,
@@ -407,24 +450,34 @@ def rate_member(member: Member | None, version: int, command: dict[str, Any],
 
 # -- cell roles -------------------------------------------------------------------
 
-def active_roles(history: list[Any], day: date) -> list[dict[str, Any]]:
-    """Roles held on `day`, folded from a cell's roles stream."""
-    held: dict[tuple[str, str], dict[str, Any]] = {}
-    for event in history:
-        data = event.data
-        key = (data["member_id"], data["role"])
-        if event.type == "cell_role_assigned":
-            held[key] = dict(data)
-        elif event.type == "cell_role_ended" and key in held:
-            held[key]["ended_on"] = data["effective_date"]
+def _terms(history: list[Any]) -> list[dict[str, Any]]:
+    """Every role ever assigned with its period (start, last day held or None)."""
     out = []
-    for role in held.values():
+    for role in _fold_roles(history).values():
         start = date.fromisoformat(str(role["term_from"]))
         ends = [date.fromisoformat(str(v)) for v in (role.get("term_until"),
                                                      role.get("ended_on")) if v]
-        if start <= day and all(day <= e for e in ends):
-            out.append(role)
+        out.append({**role, "period": Period(start, min(ends) if ends else None, "")})
     return out
+
+
+def _fold_roles(history: list[Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    held: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for event in history:
+        data = event.data
+        if event.type == "cell_role_assigned":
+            held[(data["member_id"], data["role"], str(data["term_from"]))] = dict(data)
+        elif event.type == "cell_role_ended":
+            for key, role in held.items():
+                if key[:2] == (data["member_id"], data["role"]) and "ended_on" not in role:
+                    role["ended_on"] = data["effective_date"]
+    return held
+
+
+def active_roles(history: list[Any], day: date) -> list[dict[str, Any]]:
+    """Roles held on `day`, folded from a cell's roles stream."""
+    return [{k: v for k, v in term.items() if k != "period"}
+            for term in _terms(history) if term["period"].covers(day)]
 
 
 def assign_role(tree: Tree, member: Member | None, roles_history: list[Any], version: int,
@@ -443,10 +496,11 @@ def assign_role(tree: Tree, member: Member | None, roles_history: list[Any], ver
     if any(r["member_id"] == member.member_id and r["role"] == role for r in current):
         raise DomainRuleViolated("The member already holds this role.")
     if role in ("secretary", "deputy_secretary"):
-        holder = next((r for r in current if r["role"] == role), None)
+        holder = next((r for r in _terms(roles_history) if r["role"] == role
+                       and _overlaps(r["period"], start, until)), None)
         if holder is not None:
-            raise DomainRuleViolated(f"{holder['member_id']} holds the {role} role then: "
-                                     "end that term first.")
+            raise DomainRuleViolated(f"{holder['member_id']} holds the {role} role during "
+                                     "that term: end that term first.")
     return _one(roles_stream(cell_id), version, NewEvent("cell_role_assigned", {
         "cell_id": cell_id, "member_id": member.member_id, "role": role,
         "term_from": start, "term_until": until}))

@@ -39,6 +39,7 @@ def plan_row(tree: Tree, current: tuple[int, Member] | None, row: dict[str, Any]
         return "admitted", appends
 
     version, member = current
+    member_id = member.member_id  # admitted by a command, the id may differ from the code
     events: list[NewEvent] = []
     if member.full_name != row["full_name"]:
         events.append(NewEvent("member_renamed", {"member_id": member_id,

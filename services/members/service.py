@@ -15,6 +15,7 @@ from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, StreamAppend
 from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
 from chibo.nameko.web import http, read_json
+from services.common import text_sort_key
 from services.members import api, commands, domain, projection, roster
 from services.members.api import COMMANDS
 from services.members.events import catalogue
@@ -259,7 +260,8 @@ class MembersService(EventSource):
             snapshot = self._tree(store).as_of(day)
         nodes = {u: {**v.as_dict(), "children": []} for u, v in snapshot.items()}
         roots = []
-        for node in sorted(nodes.values(), key=lambda n: (n["name"], n["unit_id"])):
+        for node in sorted(nodes.values(),
+                           key=lambda n: (text_sort_key(n["name"]), n["unit_id"])):
             parent = nodes.get(node["parent_id"]) if node["parent_id"] else None
             (parent["children"] if parent else roots).append(node)
         return {"on": day.isoformat(), "units": len(nodes), "roots": roots}

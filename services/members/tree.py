@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from services.common import text_sort_key
+
 KINDS_FILE = Path(__file__).resolve().parents[1] / "config" / "unit_kinds.yaml"
 
 
@@ -120,6 +122,11 @@ class Tree:
     def last_change(self, unit_id: str) -> date:
         return self._versions[unit_id][-1].valid_from
 
+    def change_dates(self, after: date) -> list[date]:
+        """Every date after `after` on which some unit changes: where the tree's shape may."""
+        return sorted({v.valid_from for timeline in self._versions.values()
+                       for v in timeline if v.valid_from > after})
+
     def history(self, unit_id: str) -> list[UnitVersion]:
         return list(self._versions.get(unit_id, []))
 
@@ -134,7 +141,7 @@ class Tree:
 
     def children(self, unit_id: str, day: date) -> list[UnitVersion]:
         return sorted((v for v in self.as_of(day).values() if v.parent_id == unit_id),
-                      key=lambda v: (v.name, v.unit_id))
+                      key=lambda v: (text_sort_key(v.name), v.unit_id))
 
     def path(self, unit_id: str, day: date) -> list[UnitVersion]:
         """From the top of the tree down to the unit, as on `day`."""

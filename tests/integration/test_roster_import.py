@@ -17,7 +17,9 @@ from tests.support import embedded_config, running
 CHIBO = str(Path(sys.executable).parent / "chibo")
 NFD_NAME = unicodedata.normalize("NFD", "Nguyễn Thị Hạnh")
 
-ROSTER = f"""Mã đảng viên;Họ và tên;Ngày sinh;Giới tính;Mã chi bộ;Ngày kết nạp;Ngày chính thức;Trạng thái
+HEADER = ("Mã đảng viên;Họ và tên;Ngày sinh;Giới tính;Mã chi bộ;Ngày kết nạp;"
+          "Ngày chính thức;Trạng thái")
+ROSTER = f"""{HEADER}
 DV001;{NFD_NAME};06/05/1980;Nữ;CB1;02/03/2010;02/03/2011;Chính thức
 DV002;Trần Văn Bình;01/01/1975;Nam;CB1;01/01/2012;;Dự bị
 DV003;Lò Văn Máy;31/02/1990;Nam;CB1;01/01/2012;;Dự bị
