@@ -6,7 +6,6 @@ never rewritten in a log: an upcaster turns version n into n+1 at read time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -82,10 +81,10 @@ class Catalogue:
         schema = self._entry(event_type).schemas[self.latest_version(event_type)]
         try:
             # Validate the wire form: what consumers will read is JSON, not Python objects.
-            loaded = schema.load(json.loads(json.dumps(dict(data), default=_to_json)))
+            loaded = schema.load(_wire_form(data))
         except marshmallow.ValidationError as exc:
             raise ValidationFailed(_as_dict(exc.messages)) from None
-        return schema.dump(loaded)
+        return _wire_form(loaded)
 
     def private_fields(self, event_type: str) -> tuple[str, ...]:
         """Fields a schema marks private (`class Meta: private = (...)`): they stay in
@@ -127,10 +126,15 @@ def load_command(schema: marshmallow.Schema, payload: Any) -> dict[str, Any]:
         raise ValidationFailed(_as_dict(exc.messages)) from None
 
 
-def _to_json(value: Any) -> Any:
+def _wire_form(value: Any) -> Any:
+    """The value as JSON would carry it: dates as ISO text, tuples as lists."""
+    if isinstance(value, Mapping):
+        return {key: _wire_form(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wire_form(item) for item in value]
     if isinstance(value, (date, datetime)):
         return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return value
 
 
 def _as_dict(messages: Any) -> dict[str, Any]:

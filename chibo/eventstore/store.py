@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from chibo.clock import Clock, SystemClock
@@ -31,8 +31,6 @@ _EVENT_ID_NAMESPACE = uuid.UUID("6f1d3c52-3a4e-4c1b-9d0e-6c1bb0c7a0de")
 
 _LOCK_HEAD = (select(event_head.c.position, event_head.c.hash)
               .where(event_head.c.id == 1).with_for_update())
-_STREAM_VERSION = (select(func.max(events.c.stream_version))
-                   .where(events.c.stream_id == bindparam("stream_id")))
 
 
 @dataclass(frozen=True)
@@ -153,12 +151,9 @@ class EventStore:
                 recorded=[e.event_id for e in existing])
 
         # Checked under the head lock, so no other append can slip in between.
-        start_versions: dict[str, int] = {}
-        stream_versions: dict[str, int] = {}
+        start_versions = self._stream_versions(list({a.stream_id: None for a in appends}))
+        stream_versions = dict(start_versions)
         for item in appends:
-            if item.stream_id not in stream_versions:
-                start_versions[item.stream_id] = self._stream_version(item.stream_id)
-                stream_versions[item.stream_id] = start_versions[item.stream_id]
             current = stream_versions[item.stream_id]
             if item.expected_version is not None and item.expected_version != current:
                 raise ConcurrencyError(
@@ -245,9 +240,16 @@ class EventStore:
         return int(self.session.execute(
             select(event_head.c.position).where(event_head.c.id == 1)).scalar_one())
 
-    def _stream_version(self, stream_id: str) -> int:
-        value = self.session.execute(_STREAM_VERSION, {"stream_id": stream_id}).scalar()
-        return int(value or 0)
+    def _stream_versions(self, stream_ids: list[str]) -> dict[str, int]:
+        """Current versions of many streams in one query per thousand (0: no stream)."""
+        found: dict[str, int] = dict.fromkeys(stream_ids, 0)
+        for start in range(0, len(stream_ids), 1000):
+            chunk = stream_ids[start:start + 1000]
+            rows = self.session.execute(
+                select(events.c.stream_id, func.max(events.c.stream_version))
+                .where(events.c.stream_id.in_(chunk)).group_by(events.c.stream_id)).all()
+            found.update({stream_id: int(version) for stream_id, version in rows})
+        return found
 
     def _by_event_ids(self, ids: list[str]) -> list[RecordedEvent]:
         rows = self.session.execute(

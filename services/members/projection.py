@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     insert,
     select,
     update,
@@ -57,12 +58,16 @@ def index(session: Session, recorded: Iterable[Any]) -> None:
             "admitted_on": _day(d["admitted_on"]), "reminded": False} for d in admitted])
         session.execute(insert(member_cells), [
             {"member_id": d["member_id"], "cell_id": d["cell_id"]} for d in admitted])
+    confirmed = [e.data for e in recorded if e.type == "member_confirmed"]
+    if confirmed:
+        session.execute(
+            update(members_index).where(members_index.c.member_id == bindparam("who"))
+            .values(full_since=bindparam("since")),
+            [{"who": d["member_id"], "since": _day(d["effective_date"])} for d in confirmed])
     for event in recorded:
         data, kind = event.data, event.type
         if kind == "member_renamed":
             _set(session, data["member_id"], full_name=data["full_name"])
-        elif kind == "member_confirmed":
-            _set(session, data["member_id"], full_since=_day(data["effective_date"]))
         elif kind == "membership_confirmation_due":
             _set(session, data["member_id"], reminded=True)
         elif kind == "member_transferred":
