@@ -92,8 +92,10 @@ chibo đang chạy (running). Xem tại (look at):
   {base}/reporting/cell-months?month={month}   sinh hoạt theo chi bộ / tháng (JSON)
   {base}/healthz                                 trạng thái (health)
   {base}/metrics                                 Prometheus metrics
-  POST {base}/members/units, {base}/members/members,
-       {base}/meetings/meetings, {base}/supervision/visits   lệnh (commands, JSON)
+  {base}/members/tree                            cây tổ chức (the organisation tree)
+  {base}/members/openapi.json                    mô tả API (the members API, OpenAPI)
+  POST {base}/members/commands/<tên lệnh>, {base}/meetings/meetings,
+       {base}/supervision/visits                 lệnh (commands, JSON)
 Dữ liệu (data): {', '.join(config['DATABASES'].values())}
 Nhấn Ctrl+C để dừng (press Ctrl+C to stop).""", flush=True)
         runner.wait()
