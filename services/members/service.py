@@ -89,13 +89,14 @@ class MembersService(EventSource):
 
     @rpc(expected_exceptions=ChiboError)
     def establish_unit(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._run(commands.EstablishUnit(), payload,
-                         lambda store, c: domain.establish_unit(self._tree(store), c))
+        return self._run(commands.EstablishUnit(), payload, lambda store, c: domain.establish_unit(
+            self._tree(store, [c["unit_id"], c.get("parent_id")]), c))
 
     @rpc(expected_exceptions=ChiboError)
     def rename_unit(self, payload: dict[str, Any]) -> dict[str, Any]:
         return self._run(commands.RenameUnit(), payload, lambda store, c: domain.rename_unit(
-            self._tree(store), self._version(store, domain.unit_stream(c["unit_id"])), c))
+            self._tree(store, [c["unit_id"]]),
+            self._version(store, domain.unit_stream(c["unit_id"])), c))
 
     @rpc(expected_exceptions=ChiboError)
     def move_unit(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -138,3 +138,24 @@ def test_openapi_describes_every_command(system):
     assert "/members/commands/merge_units" in spec["paths"]
     admit = spec["components"]["schemas"]["AdmitMember"]
     assert {"full_name", "cell_id", "admitted_on"} <= set(admit["required"])
+
+
+def test_a_confirmation_reminder_is_issued_once_when_probation_ends(system):
+    unit(system, "t5", "Tỉnh ủy Quảng Trị", "province")
+    unit(system, "x5", "Đảng ủy xã 5", "committee", "t5")
+    unit(system, "c5", "Chi bộ Thôn 5", "cell", "x5")
+    admitted = date.today() - timedelta(days=400)
+    command(system, "admit_member", {"member_id": "p1", "full_name": "Hồ Thị Lan",
+                                     "cell_id": "c5", "admitted_on": admitted.isoformat()})
+    command(system, "admit_member", {"member_id": "p2", "full_name": "Hồ Văn Nam",
+                                     "cell_id": "c5",
+                                     "admitted_on": (date.today() - timedelta(days=30))
+                                     .isoformat()})
+    with ClusterRpcProxy(system) as proxy:
+        first = proxy.members.issue_confirmation_reminders()
+        second = proxy.members.issue_confirmation_reminders()
+        log = proxy.members.read_events(after=0, limit=5000)
+    reminders = [e["data"]["member_id"] for e in log
+                 if e["type"] == "membership_confirmation_due"]
+    assert reminders.count("p1") == 1 and "p2" not in reminders
+    assert first >= 1 and second == 0
