@@ -1,19 +1,113 @@
+"""Command schemas: what callers may send, checked field by field."""
+
 from marshmallow import Schema, fields, validate
 
 from services.common import new_id
 from services.meetings.events import ATTENDANCE_STATUSES, MEETING_KINDS
 
+Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
+Text = lambda n, **kw: fields.String(validate=validate.Length(min=1, max=n), **kw)  # noqa: E731
+Clock = lambda: fields.String(load_default=None, allow_none=True,  # noqa: E731
+                              validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$",
+                                                       error="Expected a time as HH:MM."))
+
+
+class ScheduleMeeting(Schema):
+    meeting_id = Id(load_default=new_id)
+    cell_id = Id(required=True)
+    kind = fields.String(load_default="regular", validate=validate.OneOf(MEETING_KINDS))
+    topic = Text(500, load_default=None, allow_none=True)
+    planned_on = fields.Date(required=True)
+    place = Text(300, load_default=None, allow_none=True)
+
+
+class RecordPreparation(Schema):
+    meeting_id = Id(required=True)
+    preparation_held_on = fields.Date(required=True)
+    materials_sent_on = fields.Date(load_default=None, allow_none=True)
+    higher_committee_notified = fields.Boolean(load_default=False)
+
+
+class PostponeMeeting(Schema):
+    meeting_id = Id(required=True)
+    planned_on = fields.Date(required=True)
+    reason = Text(1000, required=True)
+
+
+class CancelMeeting(Schema):
+    meeting_id = Id(required=True)
+    reason = Text(1000, required=True)
+
 
 class AttendanceLine(Schema):
-    member_id = fields.String(required=True)
+    member_id = Id(required=True)
     status = fields.String(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
     reason = fields.String(load_default=None, allow_none=True,
                            validate=validate.Length(max=500))
 
 
 class RecordMeetingHeld(Schema):
-    meeting_id = fields.String(load_default=new_id, validate=validate.Length(min=1, max=100))
-    cell_id = fields.String(required=True)
+    meeting_id = Id(load_default=new_id)
+    cell_id = Id(required=True)
     kind = fields.String(load_default="regular", validate=validate.OneOf(MEETING_KINDS))
+    topic = Text(500, load_default=None, allow_none=True)
     held_on = fields.Date(required=True)
+    place = Text(300, load_default=None, allow_none=True)
+    started_at = Clock()
+    ended_at = Clock()
+    chair_id = Id(load_default=None, allow_none=True)
+    minutes_taker_id = Id(load_default=None, allow_none=True)
+    dues_collected = fields.Boolean(load_default=None, allow_none=True)
+    agenda = fields.List(Text(500), load_default=list)
+    speakers = fields.List(Id(), load_default=list)
+    minutes = fields.String(load_default=None, allow_none=True,
+                            validate=validate.Length(max=100_000))
+    conclusion = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=20_000))
     attendance = fields.List(fields.Nested(AttendanceLine), required=True)
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=None,
+                         allow_none=True)
+
+
+class CorrectMeeting(Schema):
+    meeting_id = Id(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    reason = Text(1000, required=True)
+
+
+class VoteCount(Schema):
+    in_favour = fields.Integer(required=True, validate=validate.Range(min=0))
+    against = fields.Integer(required=True, validate=validate.Range(min=0))
+    abstaining = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class NewTask(Schema):
+    task_id = Id(load_default=None, allow_none=True)
+    title = Text(1000, required=True)
+    assignee_id = Id(load_default=None, allow_none=True)
+    due_on = fields.Date(required=True)
+
+
+class AdoptResolution(Schema):
+    meeting_id = Id(required=True)
+    resolution_id = Id(load_default=new_id)
+    title = Text(500, required=True)
+    text = fields.String(load_default=None, allow_none=True)
+    vote = fields.Nested(VoteCount, required=True)
+    tasks = fields.List(fields.Nested(NewTask), load_default=list)
+
+
+class NoteProgress(Schema):
+    task_id = Id(required=True)
+    note = Text(5000, required=True)
+
+
+class CompleteTask(Schema):
+    task_id = Id(required=True)
+    result = Text(5000, required=True)
+    completed_on = fields.Date(load_default=None, allow_none=True)
+
+
+class CancelTask(Schema):
+    task_id = Id(required=True)
+    reason = Text(1000, required=True)

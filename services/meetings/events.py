@@ -1,4 +1,8 @@
-"""Events the meetings service publishes."""
+"""Events the meetings service publishes.
+
+A recorded meeting is never edited: `meeting_corrected` references the event it
+corrects and carries the corrected fields.
+"""
 
 from marshmallow import Schema, fields, validate
 
@@ -10,6 +14,9 @@ ATTENDANCE_STATUSES = ("present", "absent_excused", "absent_unexcused")
 #: In a recorded meeting, members excused that day (exempt, away, transferred out).
 RECORDED_STATUSES = (*ATTENDANCE_STATUSES, "excused")
 MEETING_KINDS = ("regular", "thematic", "combined")
+#: Shortest proper meeting, in minutes (Party Charter guidance): shorter ones are flagged.
+MINIMUM_MINUTES = {"regular": 90, "thematic": 90, "combined": 120}
+QUALITY_LEVELS = ("good", "fair", "average", "poor")
 
 
 class AttendanceEntry(Schema):
@@ -20,14 +27,140 @@ class AttendanceEntry(Schema):
     counted = fields.Boolean(load_default=True)
 
 
+class SelfScore(Schema):
+    sheet_version = fields.Integer(required=True)
+    points = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    total = fields.Integer(required=True)
+    level = fields.String(required=True, validate=validate.OneOf(QUALITY_LEVELS))
+
+
+@catalogue.event("meeting_scheduled")
+class MeetingScheduled(Schema):
+    meeting_id = fields.String(required=True)
+    cell_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(MEETING_KINDS))
+    topic = fields.String(allow_none=True, load_default=None)
+    planned_on = fields.Date(required=True)
+    place = fields.String(allow_none=True, load_default=None)
+
+
+@catalogue.event("meeting_prepared")
+class MeetingPrepared(Schema):
+    """The secretary / cell committee met to prepare; materials went out."""
+
+    meeting_id = fields.String(required=True)
+    preparation_held_on = fields.Date(required=True)
+    materials_sent_on = fields.Date(allow_none=True, load_default=None)
+    higher_committee_notified = fields.Boolean(load_default=False)
+
+
+@catalogue.event("meeting_postponed")
+class MeetingPostponed(Schema):
+    meeting_id = fields.String(required=True)
+    planned_on = fields.Date(required=True)
+    reason = fields.String(required=True)
+
+
+@catalogue.event("meeting_cancelled")
+class MeetingCancelled(Schema):
+    meeting_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
 @catalogue.event("meeting_held")
 class MeetingHeld(Schema):
-    """A cell held a meeting; the attendance is the roll as the minutes record it."""
+    """A cell held a meeting; the minutes as recorded (sổ biên bản)."""
 
     meeting_id = fields.String(required=True)
     cell_id = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(MEETING_KINDS))
+    topic = fields.String(allow_none=True, load_default=None)
     held_on = fields.Date(required=True)
+    place = fields.String(allow_none=True, load_default=None)
+    started_at = fields.String(allow_none=True, load_default=None)
+    ended_at = fields.String(allow_none=True, load_default=None)
+    duration_minutes = fields.Integer(allow_none=True, load_default=None)
+    chair_id = fields.String(allow_none=True, load_default=None)
+    minutes_taker_id = fields.String(allow_none=True, load_default=None)
+    dues_collected = fields.Boolean(allow_none=True, load_default=None)
+    agenda = fields.List(fields.String(), load_default=list)
+    speakers = fields.List(fields.String(), load_default=list)
+    minutes = fields.String(allow_none=True, load_default=None)
+    conclusion = fields.String(allow_none=True, load_default=None)
     attendance = fields.List(fields.Nested(AttendanceEntry), required=True)
     members_counted = fields.Integer(required=True)
     members_present = fields.Integer(required=True)
+    tasks_reviewed = fields.List(fields.String(), load_default=list)
+    self_score = fields.Nested(SelfScore, allow_none=True, load_default=None)
+    #: "extra_regular_meeting" (a second regular meeting that month), "short_meeting"
+    flags = fields.List(fields.String(), load_default=list)
+
+
+@catalogue.event("meeting_corrected")
+class MeetingCorrected(Schema):
+    meeting_id = fields.String(required=True)
+    corrects_event_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    reason = fields.String(required=True)
+
+
+class Vote(Schema):
+    eligible = fields.Integer(required=True)
+    in_favour = fields.Integer(required=True)
+    against = fields.Integer(required=True)
+    abstaining = fields.Integer(required=True)
+
+
+@catalogue.event("resolution_adopted")
+class ResolutionAdopted(Schema):
+    meeting_id = fields.String(required=True)
+    resolution_id = fields.String(required=True)
+    cell_id = fields.String(required=True)
+    title = fields.String(required=True)
+    text = fields.String(allow_none=True, load_default=None)
+    vote = fields.Nested(Vote, required=True)
+    task_ids = fields.List(fields.String(), load_default=list)
+
+
+@catalogue.event("task_assigned")
+class TaskAssigned(Schema):
+    """Assigned to a named member, or to the cell committee when `assignee_id` is null."""
+
+    task_id = fields.String(required=True)
+    cell_id = fields.String(required=True)
+    meeting_id = fields.String(required=True)
+    resolution_id = fields.String(required=True)
+    title = fields.String(required=True)
+    assignee_id = fields.String(allow_none=True, load_default=None)
+    assignee_name = fields.String(required=True)
+    due_on = fields.Date(required=True)
+
+
+@catalogue.event("task_progress_noted")
+class TaskProgressNoted(Schema):
+    task_id = fields.String(required=True)
+    note = fields.String(required=True)
+    noted_on = fields.Date(required=True)
+
+
+@catalogue.event("task_completed")
+class TaskCompleted(Schema):
+    task_id = fields.String(required=True)
+    result = fields.String(required=True)
+    completed_on = fields.Date(required=True)
+
+
+@catalogue.event("task_overdue")
+class TaskOverdue(Schema):
+    """Decided by the clock: the due date passed with the task still open."""
+
+    task_id = fields.String(required=True)
+    due_on = fields.Date(required=True)
+    noticed_on = fields.Date(required=True)
+
+
+@catalogue.event("task_cancelled")
+class TaskCancelled(Schema):
+    task_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    cancelled_on = fields.Date(required=True)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from nameko.events import event_handler
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from chibo.contracts import load_command
 from chibo.errors import ChiboError, NotFound
+from chibo.eventstore.store import EventStore, NewEvent, StreamAppend
 from chibo.nameko.providers import (
     ClockProvider,
     Database,
@@ -18,16 +22,17 @@ from chibo.nameko.providers import (
     OutboxRelay,
 )
 from chibo.nameko.web import http, read_json
-from services.meetings import domain, replica
-from services.meetings.commands import RecordMeetingHeld
+from services.meetings import api, commands, domain, projection, replica
+from services.meetings.api import COMMANDS
 from services.meetings.events import catalogue
+from services.meetings.score_sheet import sheet_for
 from services.members.events import catalogue as members_catalogue
 
 
 class MeetingsService(EventSource):
     name = "meetings"
 
-    db = Database(replica.metadata)
+    db = Database(replica.metadata, projection.metadata)
     events = EventSourcing(catalogue)
     clock = ClockProvider()
     relay = OutboxRelay()
@@ -37,40 +42,192 @@ class MeetingsService(EventSource):
     def on_members_event(self, envelope: dict[str, Any]) -> None:
         self.roster_feed.offer(envelope)
 
+    # -- plumbing -------------------------------------------------------------------
+
+    def _run(self, command: dict[str, Any],
+             decide: Callable[[EventStore, dict[str, Any]], list[StreamAppend]],
+             answer: tuple[str, ...] = ("meeting_id",)) -> dict[str, Any]:
+        """Decide and append in one transaction. Anything that may talk to another
+        service (the replica's sync) happens before, never inside it."""
+        with self.events.unit_of_work() as store:
+            done = (store.events_for_command(self.events.metadata.command_id)
+                    if self.events.metadata.command_id else [])
+            # A retried command (same command id) answers what it did the first time.
+            recorded = done or store.append_many(decide(store, command))
+            if not done:
+                projection.index(store.session, recorded)
+        return {"events": [e.event_id for e in recorded],
+                **{k: command[k] for k in answer if k in command}}
+
+    def _on_stream(self, stream_of: Callable[[dict[str, Any]], str],
+                   rule: Callable[[list[Any], dict[str, Any]], list[NewEvent]]
+                   ) -> Callable[[EventStore, dict[str, Any]], list[StreamAppend]]:
+        def decide(store: EventStore, command: dict[str, Any]) -> list[StreamAppend]:
+            stream = stream_of(command)
+            history = store.read_stream(stream)
+            return [StreamAppend(stream, len(history), rule(history, command))]
+        return decide
+
+    def _meeting(self, rule: Callable[[list[Any], dict[str, Any]], list[NewEvent]]) -> Any:
+        return self._on_stream(lambda c: domain.meeting_stream(c["meeting_id"]), rule)
+
+    def _task(self, rule: Callable[[list[Any], dict[str, Any]], list[NewEvent]]) -> Any:
+        return self._on_stream(lambda c: domain.task_stream(c["task_id"]), rule)
+
+    def _cell_and_roll(self, cell_id: str, day: Any, listed: list[str]) -> tuple[Any, Any]:
+        """The cell and its roll from the replica, synced from members' log first if the
+        command names something the replica has not seen yet."""
+        for attempt in range(2):
+            with self.db.transaction() as session:
+                cell = replica.cell(session, cell_id, day)
+                roll = replica.attendance_roll(session, cell_id, day)
+                known = replica.knows_members(session, listed)
+            if (cell is not None and known) or attempt:
+                return cell, roll
+            self.roster_feed.sync("members")
+        raise AssertionError("unreachable")
+
+    def _today(self) -> Any:
+        return self.clock.now().date()
+
+    # -- commands -----------------------------------------------------------------
+
+    @rpc(expected_exceptions=ChiboError)
+    def schedule_meeting(self, payload: dict[str, Any]) -> dict[str, Any]:
+        command = load_command(commands.ScheduleMeeting(), payload)
+        cell, _ = self._cell_and_roll(command["cell_id"], command["planned_on"], [])
+        return self._run(command, self._meeting(lambda h, c: domain.schedule(h, c, cell)))
+
+    @rpc(expected_exceptions=ChiboError)
+    def record_preparation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        today = self._today()
+        return self._run(load_command(commands.RecordPreparation(), payload), self._meeting(
+            lambda h, c: domain.record_preparation(h, c, today)))
+
+    @rpc(expected_exceptions=ChiboError)
+    def postpone_meeting(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._run(load_command(commands.PostponeMeeting(), payload),
+                         self._meeting(domain.postpone))
+
+    @rpc(expected_exceptions=ChiboError)
+    def cancel_meeting(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._run(load_command(commands.CancelMeeting(), payload),
+                         self._meeting(domain.cancel))
+
     @rpc(expected_exceptions=ChiboError)
     def record_meeting_held(self, payload: dict[str, Any]) -> dict[str, Any]:
-        command = load_command(RecordMeetingHeld(), payload)
-        cell, roll, known = self._cell_and_roll(command)
-        if cell is None or not known:
-            # The replica may lag behind members: bring it up to date before refusing.
-            self.roster_feed.sync("members")
-            cell, roll, known = self._cell_and_roll(command)
-        today = self.clock.now().date()
-        recorded = self.events.execute(
-            domain.meeting_stream(command["meeting_id"]),
-            lambda history: domain.record_held(history, command, cell, roll, today))
-        return {"meeting_id": command["meeting_id"], "events": [e.event_id for e in recorded]}
+        command = load_command(commands.RecordMeetingHeld(), payload)
+        cell, roll = self._cell_and_roll(command["cell_id"], command["held_on"],
+                                         [line["member_id"] for line in command["attendance"]])
+        today, sheet = self._today(), sheet_for(command["held_on"])
 
-    def _cell_and_roll(self, command: dict[str, Any]) -> tuple[Any, dict[str, Any], bool]:
-        with self.db.transaction() as session:
-            day = command["held_on"]
-            listed = [line["member_id"] for line in command["attendance"]]
-            return (replica.cell(session, command["cell_id"], day),
-                    replica.attendance_roll(session, command["cell_id"], day),
-                    replica.knows_members(session, listed))
+        def decide(store: EventStore, c: dict[str, Any]) -> list[StreamAppend]:
+            stream = domain.meeting_stream(c["meeting_id"])
+            history = store.read_stream(stream)
+            regulars = projection.regular_meetings_in_month(store.session, c["cell_id"],
+                                                            c["held_on"])
+            reviewed = projection.open_task_ids(store.session, c["cell_id"])
+            return [StreamAppend(stream, len(history), domain.record_held(
+                history, c, cell, roll, today, regulars, reviewed, sheet))]
+        return self._run(command, decide)
+
+    @rpc(expected_exceptions=ChiboError)
+    def correct_meeting(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._run(load_command(commands.CorrectMeeting(), payload),
+                         self._meeting(domain.correct))
+
+    @rpc(expected_exceptions=ChiboError)
+    def adopt_resolution(self, payload: dict[str, Any]) -> dict[str, Any]:
+        command = load_command(commands.AdoptResolution(), payload)
+        state = domain.meeting_state(self.events.read_stream(
+            domain.meeting_stream(command["meeting_id"])))
+        roll: dict[str, Any] = {"must_attend": [], "excused": []}
+        if state is not None and state["status"] == "held":
+            _, roll = self._cell_and_roll(state["cell_id"],
+                                          date.fromisoformat(str(state["held_on"])), [])
+
+        def decide(store: EventStore, c: dict[str, Any]) -> list[StreamAppend]:
+            history = store.read_stream(domain.meeting_stream(c["meeting_id"]))
+            return domain.adopt_resolution(history, len(history), c, roll)
+        return self._run(command, decide, answer=("meeting_id", "resolution_id"))
+
+    @rpc(expected_exceptions=ChiboError)
+    def note_task_progress(self, payload: dict[str, Any]) -> dict[str, Any]:
+        today = self._today()
+        return self._run(load_command(commands.NoteProgress(), payload), self._task(
+            lambda h, c: domain.note_progress(h, c, today)), answer=("task_id",))
+
+    @rpc(expected_exceptions=ChiboError)
+    def complete_task(self, payload: dict[str, Any]) -> dict[str, Any]:
+        today = self._today()
+        return self._run(load_command(commands.CompleteTask(), payload), self._task(
+            lambda h, c: domain.complete_task(h, c, today)), answer=("task_id",))
+
+    @rpc(expected_exceptions=ChiboError)
+    def cancel_task(self, payload: dict[str, Any]) -> dict[str, Any]:
+        today = self._today()
+        return self._run(load_command(commands.CancelTask(), payload), self._task(
+            lambda h, c: domain.cancel_task(h, c, today)), answer=("task_id",))
+
+    @timer(interval=3600)
+    @rpc
+    def flag_overdue_tasks(self) -> int:
+        """Tasks past their due date and still open become overdue, once."""
+        today = self._today()
+        with self.events.unit_of_work() as store:
+            appends = []
+            for task_id in projection.due_task_ids(store.session, today):
+                history = store.read_stream(domain.task_stream(task_id))
+                found = domain.overdue(history, today)
+                if found:
+                    appends.append(StreamAppend(domain.task_stream(task_id), len(history),
+                                                found))
+            recorded = store.append_many(appends)
+            projection.index(store.session, recorded)
+        return len(recorded)
+
+    # -- questions ------------------------------------------------------------------
 
     @rpc(expected_exceptions=ChiboError)
     def get_meeting(self, meeting_id: str) -> dict[str, Any]:
         state = domain.meeting_state(self.events.read_stream(domain.meeting_stream(meeting_id)))
         if state is None:
-            raise NotFound(f"Meeting {meeting_id} was not recorded as held.",
-                           field="meeting_id")
+            raise NotFound(f"Meeting {meeting_id} was not recorded.", field="meeting_id")
         return state
 
-    @http("POST", "/meetings/meetings", expected_exceptions=ChiboError)
-    def record_meeting_held_http(self, request: Any) -> tuple[int, dict[str, Any]]:
-        return 201, self.record_meeting_held(read_json(request))
+    @rpc(expected_exceptions=ChiboError)
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        state = domain.task_state(self.events.read_stream(domain.task_stream(task_id)))
+        if state is None:
+            raise NotFound(f"Task {task_id} does not exist.", field="task_id")
+        return state
+
+    @rpc
+    def open_tasks(self, cell_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as session:
+            ids = projection.open_task_ids(session, cell_id)
+        return [self.get_task(task_id) for task_id in ids]
+
+    # -- HTTP -----------------------------------------------------------------------
+
+    @http("POST", "/meetings/commands/<name>", expected_exceptions=ChiboError)
+    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
+        if name not in COMMANDS:
+            raise NotFound(f"No command {name!r}; commands: {', '.join(COMMANDS)}.")
+        return 201, getattr(self, name)(read_json(request))
+
+    @http("GET", "/meetings/openapi.json")
+    def openapi_http(self, request: Any) -> dict[str, Any]:
+        return api.openapi()
 
     @http("GET", "/meetings/meetings/<meeting_id>", expected_exceptions=ChiboError)
     def get_meeting_http(self, request: Any, meeting_id: str) -> dict[str, Any]:
         return self.get_meeting(meeting_id)
+
+    @http("GET", "/meetings/tasks/<task_id>", expected_exceptions=ChiboError)
+    def get_task_http(self, request: Any, task_id: str) -> dict[str, Any]:
+        return self.get_task(task_id)
+
+    @http("GET", "/meetings/cells/<cell_id>/open-tasks", expected_exceptions=ChiboError)
+    def open_tasks_http(self, request: Any, cell_id: str) -> list[dict[str, Any]]:
+        return self.open_tasks(cell_id)

@@ -60,9 +60,25 @@ cell_months = Table(
     Column("members_counted", Integer, nullable=False, default=0),
     Column("members_present", Integer, nullable=False, default=0),
     Column("visits", Integer, nullable=False, default=0),
+    Column("thematic_meetings", Integer, nullable=False, default=0),
+    Column("quality_level", String(20), nullable=True),
 )
 
-READ_MODELS = (cells, cell_months)
+tasks = Table(
+    "tasks", metadata,
+    Column("task_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("meeting_id", String(100), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("assignee_name", String(200), nullable=False),
+    Column("due_on", String(10), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("completed_on", String(10), nullable=True),
+)
+
+READ_MODELS = (cells, cell_months, tasks)
+TASK_STATES = {"task_completed": "completed", "task_overdue": "overdue",
+               "task_cancelled": "cancelled"}
 
 
 def project(session: Session, envelope: dict[str, Any]) -> None:
@@ -87,7 +103,19 @@ def project(session: Session, envelope: dict[str, Any]) -> None:
             values.update(regular_held=True,
                           members_counted=row["members_counted"] + data["members_counted"],
                           members_present=row["members_present"] + data["members_present"])
+            if data.get("self_score"):
+                values["quality_level"] = data["self_score"]["level"]
+        if data["kind"] in ("thematic", "combined"):
+            values["thematic_meetings"] = row["thematic_meetings"] + 1
         _update_cell_month(session, row, values)
+    elif kind == "task_assigned":
+        session.execute(insert(tasks).values(
+            task_id=data["task_id"], cell_id=data["cell_id"], meeting_id=data["meeting_id"],
+            title=data["title"], assignee_name=data["assignee_name"], due_on=data["due_on"],
+            state="assigned"))
+    elif kind in TASK_STATES:
+        session.execute(update(tasks).where(tasks.c.task_id == data["task_id"]).values(
+            state=TASK_STATES[kind], completed_on=data.get("completed_on")))
     elif kind == "visit_logged":
         row = _cell_month(session, data["cell_id"],
                           month_of(date.fromisoformat(data["visited_on"])))
@@ -100,7 +128,7 @@ def _cell_month(session: Session, cell_id: str, month: str) -> dict[str, Any]:
     if row is None:
         session.execute(insert(cell_months).values(
             cell_id=cell_id, month=month, regular_held=False, meetings=0, members_counted=0,
-            members_present=0, visits=0))
+            members_present=0, visits=0, thematic_meetings=0, quality_level=None))
         row = session.execute(select(cell_months).where(key)).one()
     return dict(row._mapping)
 
@@ -115,7 +143,8 @@ def cell_month_report(session: Session, month: str) -> list[dict[str, Any]]:
     rows = session.execute(
         select(cells.c.cell_id, cells.c.name, cell_months.c.regular_held, cell_months.c.meetings,
                cell_months.c.members_counted, cell_months.c.members_present,
-               cell_months.c.visits)
+               cell_months.c.visits, cell_months.c.thematic_meetings,
+               cell_months.c.quality_level)
         .select_from(cells.outerjoin(cell_months, (cell_months.c.cell_id == cells.c.cell_id)
                                      & (cell_months.c.month == month)))
         .order_by(cells.c.name, cells.c.cell_id)).all()
@@ -124,8 +153,15 @@ def cell_month_report(session: Session, month: str) -> list[dict[str, Any]]:
         "regular_held": bool(r.regular_held), "meetings": r.meetings or 0,
         "attendance_rate": (round(r.members_present / r.members_counted, 4)
                             if r.members_counted else None),
-        "visits": r.visits or 0,
+        "visits": r.visits or 0, "thematic_meetings": r.thematic_meetings or 0,
+        "quality_level": r.quality_level,
     } for r in rows]
+
+
+def cell_tasks(session: Session, cell_id: str) -> list[dict[str, Any]]:
+    rows = session.execute(select(tasks).where(tasks.c.cell_id == cell_id)
+                           .order_by(tasks.c.due_on, tasks.c.task_id)).all()
+    return [dict(r._mapping) for r in rows]
 
 
 def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:

@@ -43,8 +43,17 @@ class ReportingService:
             return projection.cell_month_report(session, month)
 
     @rpc
+    def tasks(self, cell_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as session:
+            return projection.cell_tasks(session, cell_id)
+
+    @rpc
     def watermarks(self) -> dict[str, int]:
         return {source: self.feed.feed.watermark(source) for source in SOURCES}
+
+    @http("GET", "/reporting/cells/<cell_id>/tasks", expected_exceptions=ChiboError)
+    def tasks_http(self, request: Any, cell_id: str) -> dict[str, Any]:
+        return {"cell_id": cell_id, "tasks": self.tasks(cell_id)}
 
     @http("GET", "/reporting/cell-months", expected_exceptions=ChiboError)
     def cell_months_http(self, request: Any) -> dict[str, Any]:

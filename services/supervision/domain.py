@@ -16,10 +16,11 @@ def log_visit(history: list[RecordedEvent], command: dict[str, Any],
               meeting: dict[str, Any] | None) -> list[NewEvent]:
     if history:
         raise DomainRuleViolated(f"Visit {command['visit_id']} is already logged.")
-    if meeting is None:
+    if meeting is None or meeting.get("status", "held") != "held":
+        state = "no record of it" if meeting is None else f"it is {meeting['status']}"
         raise DomainRuleViolated(
-            f"Meeting {command['meeting_id']} was not held (no record of it), so it cannot "
-            "have been visited. Record the meeting first.", field="meeting_id")
+            f"Meeting {command['meeting_id']} was not held ({state}), so it cannot have "
+            "been visited. Record the meeting as held first.", field="meeting_id")
     if meeting["cell_id"] != command["cell_id"]:
         raise ValidationFailed({"meeting_id": [
             f"Meeting {command['meeting_id']} belongs to another cell."]})

@@ -52,7 +52,7 @@ def exercise(urls: dict[str, str]) -> None:
 
     def record() -> requests.Response | None:
         # Meetings learns of the cell from members' events; until then it says 404.
-        response = post(f"{meetings}/meetings/meetings", meeting)
+        response = post(f"{meetings}/meetings/commands/record_meeting_held", meeting)
         return response if response.status_code != 404 else None
 
     response = wait_until(record, message="meetings' roster replica to know cell c")
@@ -76,7 +76,7 @@ def exercise(urls: dict[str, str]) -> None:
     row = wait_until(cell_month, message="reporting to show the meeting and the visit")
     assert row == {"cell_id": "c", "cell_name": "Chi bộ Bản Máy", "month": MONTH,
                    "regular_held": True, "meetings": 1, "attendance_rate": round(2 / 3, 4),
-                   "visits": 1}
+                   "visits": 1, "thematic_meetings": 0, "quality_level": None}
 
 
 def test_embedded_mode(tmp_path):

@@ -118,7 +118,7 @@ def test_a_body_that_is_not_a_json_object_is_400(base, proxy, raw):
 
 def test_a_bad_attendance_status_is_422_naming_attendance_index_status(base, proxy):
     before = heads(proxy)
-    resp = post(base, "/meetings/meetings", {
+    resp = post(base, "/meetings/commands/record_meeting_held", {
         "meeting_id": unique("m"), "cell_id": unique("cb"), "held_on": "2025-10-05",
         "attendance": [{"member_id": "dv-1", "status": "present"},
                        {"member_id": "dv-2", "status": "late"}]})

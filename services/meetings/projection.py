@@ -1,0 +1,66 @@
+"""Meetings' own indexes over its log, written with the events they index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Column, Date, MetaData, String, Table, func, insert, select, update
+from sqlalchemy.orm import Session
+
+metadata = MetaData()
+
+held_meetings = Table(
+    "held_meetings", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("held_on", Date, nullable=False),
+)
+
+open_tasks = Table(
+    "tasks_index", metadata,
+    Column("task_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("due_on", Date, nullable=False, index=True),
+    Column("state", String(20), nullable=False),
+)
+
+
+def index(session: Session, recorded: Iterable[Any]) -> None:
+    for event in recorded:
+        data = event.data
+        if event.type == "meeting_held":
+            session.execute(insert(held_meetings).values(
+                meeting_id=data["meeting_id"], cell_id=data["cell_id"], kind=data["kind"],
+                held_on=date.fromisoformat(str(data["held_on"]))))
+        elif event.type == "task_assigned":
+            session.execute(insert(open_tasks).values(
+                task_id=data["task_id"], cell_id=data["cell_id"],
+                due_on=date.fromisoformat(str(data["due_on"])), state="assigned"))
+        elif event.type in ("task_completed", "task_cancelled", "task_overdue"):
+            state = {"task_completed": "completed", "task_cancelled": "cancelled",
+                     "task_overdue": "overdue"}[event.type]
+            session.execute(update(open_tasks).where(open_tasks.c.task_id == data["task_id"])
+                            .values(state=state))
+
+
+def regular_meetings_in_month(session: Session, cell_id: str, day: date) -> int:
+    first = day.replace(day=1)
+    following = (first.replace(year=first.year + 1, month=1) if first.month == 12
+                 else first.replace(month=first.month + 1))
+    return int(session.execute(select(func.count()).select_from(held_meetings).where(
+        held_meetings.c.cell_id == cell_id, held_meetings.c.kind.in_(("regular", "combined")),
+        held_meetings.c.held_on >= first, held_meetings.c.held_on < following)).scalar())
+
+
+def open_task_ids(session: Session, cell_id: str) -> list[str]:
+    return list(session.execute(select(open_tasks.c.task_id).where(
+        open_tasks.c.cell_id == cell_id, open_tasks.c.state.in_(("assigned", "overdue")))
+        .order_by(open_tasks.c.due_on, open_tasks.c.task_id)).scalars())
+
+
+def due_task_ids(session: Session, before: date) -> list[str]:
+    return list(session.execute(select(open_tasks.c.task_id).where(
+        open_tasks.c.state == "assigned", open_tasks.c.due_on < before)).scalars())
