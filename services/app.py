@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +51,26 @@ def load_sample_province(call: Callable[[str, str, dict[str, Any]], Any], today:
             call("members", "establish_unit", {
                 "unit_id": cell_id, "name": f"Chi bộ {village}", "kind": "cell",
                 "parent_id": committee, "effective_date": start})
-            roster = []
+            roster, full = [], set()
             for _ in range(5 + (v * 3) % 7):
                 member_no += 1
                 member_id = f"dv-{member_no:05d}"
                 call("members", "admit_member", {
                     "member_id": member_id, "full_name": member_name(member_no),
                     "cell_id": cell_id, "admitted_on": start})
+                if member_no % 9:  # most are full members by now; a few still on probation
+                    full.add(member_id)
+                    call("members", "confirm_member", {
+                        "member_id": member_id,
+                        "effective_date": start.replace(year=start.year + 1)})
                 roster.append(member_id)
-            cells.append((cell_id, roster))
+            cells.append((cell_id, roster, full))
     progress(f"  {len(cells)} chi bộ, {member_no} đảng viên")
 
     held = 0
     for back in range(months, 0, -1):
         month_start = _months_before(today, back)
-        for index, (cell_id, roster) in enumerate(cells):
+        for index, (cell_id, roster, full) in enumerate(cells):
             if (index + back) % 7 == 0:
                 continue  # a few cells miss a month, as in life
             held_on = month_start.replace(day=min(5 + index, 28))
@@ -76,7 +81,19 @@ def load_sample_province(call: Callable[[str, str, dict[str, Any]], Any], today:
             meeting_id = f"{cell_id}-{held_on:%Y%m}"
             call("meetings", "record_meeting_held", {
                 "meeting_id": meeting_id, "cell_id": cell_id, "kind": "regular",
-                "held_on": held_on, "attendance": attendance})
+                "held_on": held_on, "attendance": attendance, "started_at": "19:30",
+                "ended_at": "21:00" if index % 5 else "20:30", "chair_id": roster[0],
+                "minutes_taker_id": roster[1], "dues_collected": True,
+                "scores": {"preparation": 12 + index % 4, "attendance": 15 + index % 6,
+                           "conduct": 33 + (index * 7) % 13, "closing": 15 + index % 6}})
+            voters = [m for m in roster if m in full and not (len(roster) > 6
+                                                              and m == roster[-1])]
+            call("meetings", "adopt_resolution", {
+                "meeting_id": meeting_id, "title": f"Nghị quyết tháng {held_on:%m/%Y}",
+                "vote": {"in_favour": len(voters), "against": 0, "abstaining": 0},
+                "tasks": [{"title": "Vận động đảng viên đóng đảng phí đúng hạn",
+                           "assignee_id": roster[index % len(roster)],
+                           "due_on": held_on + timedelta(days=25)}]})
             held += 1
             if index % 3 == 0:
                 call("supervision", "log_visit", {
