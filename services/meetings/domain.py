@@ -9,6 +9,7 @@ from typing import Any
 from chibo.errors import DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, RecordedEvent, StreamAppend
 from services.common import new_id
+from services.meetings.commands import RecordMeetingHeld
 from services.meetings.events import MINIMUM_MINUTES
 from services.meetings.score_sheet import ScoreSheet
 
@@ -122,6 +123,10 @@ def record_preparation(history: list[RecordedEvent], command: dict[str, Any],
     if command["preparation_held_on"] > planned:
         raise ValidationFailed({"preparation_held_on": [
             f"The preparation comes before the meeting ({_fmt(planned)})."]})
+    sent = command.get("materials_sent_on")
+    if sent is not None and sent > planned:
+        raise ValidationFailed({"materials_sent_on": [
+            f"Materials go out before the meeting ({_fmt(planned)})."]})
     return [NewEvent("meeting_prepared", {k: command.get(k) for k in (
         "meeting_id", "preparation_held_on", "materials_sent_on",
         "higher_committee_notified")})]
@@ -228,6 +233,9 @@ def record_held(history: list[RecordedEvent], command: dict[str, Any],
         flags.append("extra_regular_meeting")
     if duration is not None and duration < MINIMUM_MINUTES[command["kind"]]:
         flags.append("short_meeting")
+    sent = ((state or {}).get("preparation") or {}).get("materials_sent_on")
+    if sent and date.fromisoformat(str(sent)) >= command["held_on"]:
+        flags.append("materials_late")  # they go out at least a day ahead
     return [NewEvent("meeting_held", {
         **{k: command.get(k) for k in ("meeting_id", "cell_id", "kind", "topic", "held_on",
                                        "place", "started_at", "ended_at", "chair_id",
@@ -241,8 +249,10 @@ def record_held(history: list[RecordedEvent], command: dict[str, Any],
         "flags": flags})]
 
 
-def correct(history: list[RecordedEvent], command: dict[str, Any]) -> list[NewEvent]:
-    """A correction of recorded minutes: references what it corrects; nothing is edited."""
+def correct(history: list[RecordedEvent], command: dict[str, Any],
+            roll: dict[str, list[dict[str, Any]]] | None = None) -> list[NewEvent]:
+    """A correction of recorded minutes: references what it corrects; nothing is edited.
+    Corrected times are checked as when recorded, and the duration and its flag follow."""
     state = meeting_state(history)
     if state is None or state["status"] != "held":
         raise DomainRuleViolated(f"Meeting {command['meeting_id']} has no recorded minutes "
@@ -253,6 +263,23 @@ def correct(history: list[RecordedEvent], command: dict[str, Any]) -> list[NewEv
         raise ValidationFailed({"changes": [
             f"Correctable: {', '.join(CORRECTABLE)}."
             + (f" Not correctable here: {', '.join(unknown)}." if unknown else "")]})
+    problems = RecordMeetingHeld().validate(changes, partial=True)
+    if roll is not None:
+        members = {m["member_id"] for m in (*roll["must_attend"], *roll["excused"])}
+        for role in ("chair_id", "minutes_taker_id"):
+            if changes.get(role) and changes[role] not in members:
+                problems[role] = ["Not a member of this cell."]
+        strangers = [p for p in changes.get("speakers") or [] if p not in members]
+        if strangers:
+            problems["speakers"] = [f"Not members of this cell: {', '.join(strangers)}."]
+    if problems:
+        raise ValidationFailed(problems)
+    if {"started_at", "ended_at"} & set(changes):
+        duration = _minutes({**state, **changes})
+        flags = [f for f in state.get("flags", []) if f != "short_meeting"]
+        if duration is not None and duration < MINIMUM_MINUTES[state["kind"]]:
+            flags.append("short_meeting")
+        changes = {**changes, "duration_minutes": duration, "flags": flags}
     return [NewEvent("meeting_corrected", {
         "meeting_id": command["meeting_id"], "corrects_event_id": state["held_event_id"],
         "changes": changes, "reason": command["reason"]})]
@@ -268,6 +295,9 @@ def adopt_resolution(history: list[RecordedEvent], version: int, command: dict[s
     if state is None or state["status"] != "held":
         raise DomainRuleViolated(f"Meeting {command['meeting_id']} was not held: a "
                                  "resolution is adopted at a meeting.")
+    if any(r["resolution_id"] == command["resolution_id"] for r in state["resolutions"]):
+        raise DomainRuleViolated(f"Resolution {command['resolution_id']} was already adopted "
+                                 "at this meeting.", field="resolution_id")
     vote = command["vote"]
     eligible = sum(1 for m in roll["must_attend"] if m["status"] == "full")
     if vote["in_favour"] + vote["against"] + vote["abstaining"] > eligible:

@@ -55,7 +55,7 @@ SHEETS = load_sheets()
 
 
 def sheet_for(day: date, sheets: list[ScoreSheet] | None = None) -> ScoreSheet:
-    applicable = [s for s in (sheets or SHEETS) if s.effective_from <= day]
+    applicable = [s for s in (SHEETS if sheets is None else sheets) if s.effective_from <= day]
     if not applicable:
         raise ValidationFailed({"held_on": ["No score sheet applies this early."]})
     return applicable[-1]

@@ -119,7 +119,8 @@ class MeetingsService(EventSource):
         command = load_command(commands.RecordMeetingHeld(), payload)
         cell, roll = self._cell_and_roll(command["cell_id"], command["held_on"],
                                          [line["member_id"] for line in command["attendance"]])
-        today, sheet = self._today(), sheet_for(command["held_on"])
+        today = self._today()
+        sheet = sheet_for(command["held_on"]) if command.get("scores") is not None else None
 
         def decide(store: EventStore, c: dict[str, Any]) -> list[StreamAppend]:
             stream = domain.meeting_stream(c["meeting_id"])
@@ -133,8 +134,14 @@ class MeetingsService(EventSource):
 
     @rpc(expected_exceptions=ChiboError)
     def correct_meeting(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._run(load_command(commands.CorrectMeeting(), payload),
-                         self._meeting(domain.correct))
+        command = load_command(commands.CorrectMeeting(), payload)
+        state = domain.meeting_state(self.events.read_stream(
+            domain.meeting_stream(command["meeting_id"])))
+        roll = None
+        if state is not None and state["status"] == "held":
+            _, roll = self._cell_and_roll(state["cell_id"],
+                                          date.fromisoformat(str(state["held_on"])), [])
+        return self._run(command, self._meeting(lambda h, c: domain.correct(h, c, roll)))
 
     @rpc(expected_exceptions=ChiboError)
     def adopt_resolution(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def log_visit(history: list[RecordedEvent], command: dict[str, Any],
         state = "no record of it" if meeting is None else f"it is {meeting['status']}"
         raise DomainRuleViolated(
             f"Meeting {command['meeting_id']} was not held ({state}), so it cannot have "
-            "been visited. Record the meeting as held first.", field="meeting_id")
+            "been visited. Record the meeting first.", field="meeting_id")
     if meeting["cell_id"] != command["cell_id"]:
         raise ValidationFailed({"meeting_id": [
             f"Meeting {command['meeting_id']} belongs to another cell."]})
