@@ -94,7 +94,7 @@ chibo đang chạy (running). Xem tại (look at):
   {base}/metrics                                 Prometheus metrics
   {base}/members/tree                            cây tổ chức (the organisation tree)
   {base}/members/openapi.json                    mô tả API (the members API, OpenAPI)
-  POST {base}/members/commands/<tên lệnh>, {base}/meetings/meetings,
+  POST {base}/members/commands/<tên lệnh>, {base}/meetings/commands/<tên lệnh>,
        {base}/supervision/visits                 lệnh (commands, JSON)
 Dữ liệu (data): {', '.join(config['DATABASES'].values())}
 Nhấn Ctrl+C để dừng (press Ctrl+C to stop).""", flush=True)

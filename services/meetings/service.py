@@ -176,7 +176,7 @@ class MeetingsService(EventSource):
         return self._run(load_command(commands.CancelTask(), payload), self._task(
             lambda h, c: domain.cancel_task(h, c, today)), answer=("task_id",))
 
-    @timer(interval=3600)
+    @timer(interval=3600, eager=True)
     @rpc
     def flag_overdue_tasks(self) -> int:
         """Tasks past their due date and still open become overdue, once."""

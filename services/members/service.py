@@ -214,7 +214,7 @@ class MembersService(EventSource):
             return domain.end_role(history, len(history), c)
         return self._run(commands.EndRole(), payload, decide)
 
-    @timer(interval=3600)
+    @timer(interval=3600, eager=True)
     @rpc
     def issue_confirmation_reminders(self) -> int:
         """Probationary members whose 12 months are up get a reminder event, once."""
