@@ -44,6 +44,7 @@ class AttendanceLine(Schema):
     status = fields.String(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
     reason = fields.String(load_default=None, allow_none=True,
                            validate=validate.Length(max=500))
+    dues_paid = fields.Boolean(load_default=None, allow_none=True)
 
 
 class RecordMeetingHeld(Schema):

@@ -25,6 +25,7 @@ class AttendanceEntry(Schema):
     status = fields.String(required=True, validate=validate.OneOf(RECORDED_STATUSES))
     reason = fields.String(load_default=None, allow_none=True)
     counted = fields.Boolean(load_default=True)
+    dues_paid = fields.Boolean(load_default=None, allow_none=True)
 
 
 class SelfScore(Schema):

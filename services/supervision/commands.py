@@ -2,11 +2,35 @@ from marshmallow import Schema, fields, validate
 
 from services.common import Name, new_id
 
+Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
+
 
 class LogVisit(Schema):
-    visit_id = fields.String(load_default=new_id, validate=validate.Length(min=1, max=100))
+    visit_id = Id(load_default=new_id)
     visitor = Name()
-    cell_id = fields.String(required=True)
-    meeting_id = fields.String(required=True)
+    cell_id = Id(required=True)
+    meeting_id = Id(required=True)
     visited_on = fields.Date(required=True)
     comments = fields.String(load_default="", validate=validate.Length(max=5000))
+    confirm_score = fields.Boolean(load_default=False)
+    changed_scores = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                                 load_default=None, allow_none=True)
+
+
+class AssignFollower(Schema):
+    assignment_id = Id(load_default=new_id)
+    follower = Name()
+    cell_ids = fields.List(Id(), required=True, validate=validate.Length(min=1))
+    from_date = fields.Date(required=True)
+    until_date = fields.Date(load_default=None, allow_none=True)
+
+
+class AcknowledgeEscalation(Schema):
+    escalation_id = Id(required=True)
+    by = Name()
+
+
+class ResolveEscalation(Schema):
+    escalation_id = Id(required=True)
+    by = Name()
+    how = fields.String(required=True, validate=validate.Length(min=1, max=1000))

@@ -1,44 +1,245 @@
-"""The supervision service: entrypoints only; rules live in domain.py."""
+"""The supervision service: entrypoints only; rules live in rules.py, closing.py
+and domain.py."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
+from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
+from sqlalchemy import select
 
 from chibo.contracts import load_command
-from chibo.errors import ChiboError
-from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
+from chibo.errors import ChiboError, NotFound, ValidationFailed
+from chibo.eventstore.store import EventStore, StreamAppend
+from chibo.nameko.providers import (
+    ClockProvider,
+    Database,
+    EventSource,
+    EventSourcing,
+    Feed,
+    OutboxRelay,
+)
 from chibo.nameko.web import http, read_json
-from services.supervision import domain
-from services.supervision.commands import LogVisit
+from services.meetings.events import catalogue as meetings_catalogue
+from services.meetings.score_sheet import sheet_for
+from services.members.events import catalogue as members_catalogue
+from services.supervision import book, closing, commands, domain, facts
 from services.supervision.events import catalogue
+from services.supervision.rules import Settings, quarter_bounds
+
+COMMANDS = ("log_visit", "assign_follower", "acknowledge_escalation", "resolve_escalation")
+SOURCES = ("members", "meetings")
+_feed_catalogue = members_catalogue.__class__()
+_feed_catalogue.include(members_catalogue)
+_feed_catalogue.include(meetings_catalogue)
+
+
+def settings_from(config: dict[str, Any]) -> Settings:
+    raw = config.get("SUPERVISION") or {}
+    return Settings(**{k: int(v) for k, v in raw.items() if k in Settings.__annotations__})
 
 
 class SupervisionService(EventSource):
     name = "supervision"
 
-    db = Database()
+    db = Database(facts.metadata, book.metadata)
     events = EventSourcing(catalogue)
     clock = ClockProvider()
     relay = OutboxRelay()
+    facts_feed = Feed(SOURCES, facts.apply, _feed_catalogue)
     meetings = RpcProxy("meetings")
+
+    @event_handler("members", "#")
+    def on_members_event(self, envelope: dict[str, Any]) -> None:
+        self.facts_feed.offer(envelope)
+
+    @event_handler("meetings", "#")
+    def on_meetings_event(self, envelope: dict[str, Any]) -> None:
+        self.facts_feed.offer(envelope)
+
+    def _today(self) -> date:
+        return self.clock.now().date()
+
+    def _append(self, store: EventStore, appends: list[StreamAppend]) -> list[Any]:
+        recorded = store.append_many(appends)
+        book.index(store.session, recorded)
+        return recorded
+
+    def _on_stream(self, stream: str, command: dict[str, Any], rule: Any) -> list[Any]:
+        with self.events.unit_of_work() as store:
+            done = (store.events_for_command(self.events.metadata.command_id)
+                    if self.events.metadata.command_id else [])
+            if done:
+                return done
+            history = store.read_stream(stream)
+            return self._append(store, [StreamAppend(stream, len(history),
+                                                     rule(history, command))])
+
+    # -- commands -------------------------------------------------------------------
 
     @rpc(expected_exceptions=ChiboError)
     def log_visit(self, payload: dict[str, Any]) -> dict[str, Any]:
-        command = load_command(LogVisit(), payload)
+        command = load_command(commands.LogVisit(), payload)
         try:
             meeting = self.meetings.get_meeting(command["meeting_id"])
         except RemoteError as exc:
             if exc.exc_type != "NotFound":
                 raise
             meeting = None
-        recorded = self.events.execute(
-            domain.visit_stream(command["visit_id"]),
-            lambda history: domain.log_visit(history, command, meeting))
+        sheet = sheet_for(command["visited_on"]) if command.get("changed_scores") else None
+        recorded = self._on_stream(domain.visit_stream(command["visit_id"]), command,
+                                   lambda h, c: domain.log_visit(h, c, meeting, sheet))
         return {"visit_id": command["visit_id"], "events": [e.event_id for e in recorded]}
+
+    @rpc(expected_exceptions=ChiboError)
+    def assign_follower(self, payload: dict[str, Any]) -> dict[str, Any]:
+        command = load_command(commands.AssignFollower(), payload)
+        self.facts_feed.sync("members")
+        with self.db.transaction() as session:
+            tree = facts.Facts(session, {"members": 2**62}).tree()
+        unknown = [c for c in command["cell_ids"] if not tree.exists(c)
+                   or not tree.kinds[tree.latest(c).kind].meets]
+        recorded = self._on_stream(f"follow-{command['assignment_id']}", command,
+                                   lambda h, c: domain.assign_follower(h, c, unknown))
+        return {"assignment_id": command["assignment_id"],
+                "events": [e.event_id for e in recorded]}
+
+    @rpc(expected_exceptions=ChiboError)
+    def acknowledge_escalation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        command = load_command(commands.AcknowledgeEscalation(), payload)
+        today = self._today()
+        recorded = self._on_stream(closing.escalation_stream(command["escalation_id"]), command,
+                                   lambda h, c: domain.acknowledge(h, c, today))
+        return {"escalation_id": command["escalation_id"],
+                "events": [e.event_id for e in recorded]}
+
+    @rpc(expected_exceptions=ChiboError)
+    def resolve_escalation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        command = load_command(commands.ResolveEscalation(), payload)
+        today = self._today()
+        recorded = self._on_stream(closing.escalation_stream(command["escalation_id"]), command,
+                                   lambda h, c: domain.resolve(h, c, today))
+        return {"escalation_id": command["escalation_id"],
+                "events": [e.event_id for e in recorded]}
+
+    # -- the clock --------------------------------------------------------------------
+
+    @timer(interval=600, eager=True)
+    @rpc
+    def close_periods(self) -> int:
+        """Close every day that has ended since the last close (and the months and
+        quarters whose grace period ends with it); returns how many days were closed."""
+        settings = settings_from(self.container.config)
+        today = self._today()
+        for source in SOURCES:
+            self.facts_feed.sync(source)  # decide on everything the sources have now
+        watermarks = {s: self.facts_feed.feed.watermark(s) for s in SOURCES}
+        with self.db.transaction() as session:
+            last = book.last_closed_day(session)
+        start = self.container.config.get("SUPERVISION", {}).get("start_date")
+        day = (last + timedelta(days=1) if last
+               else date.fromisoformat(str(start)) if start else today)
+        closed = 0
+        while day < today:
+            with self.events.unit_of_work() as store:
+                marks = self._append(store, closing.close_events(day, watermarks, settings))
+                self._append(store, closing.decide(store.session, day, watermarks,
+                                                   marks[0].position, settings))
+            closed += 1
+            day += timedelta(days=1)
+        return closed
+
+    # -- questions ------------------------------------------------------------------
+
+    @rpc
+    def escalations(self, state: str | None = None, target_unit_id: str | None = None
+                    ) -> list[dict[str, Any]]:
+        with self.db.transaction() as session:
+            query = select(book.escalations).order_by(book.escalations.c.level.desc(),
+                                                      book.escalations.c.raised_on)
+            if state == "open":
+                query = query.where(book.escalations.c.state != "resolved")
+            elif state:
+                query = query.where(book.escalations.c.state == state)
+            if target_unit_id:
+                query = query.where(book.escalations.c.target_unit_id == target_unit_id)
+            return [{k: (v.isoformat() if isinstance(v, date) else v)
+                     for k, v in r._mapping.items()} for r in session.execute(query)]
+
+    @rpc(expected_exceptions=ChiboError)
+    def coverage(self, quarter: str) -> dict[str, Any]:
+        """Share of cells visited at least once in the quarter, by committee and by follower."""
+        try:
+            first, last = quarter_bounds(quarter)
+        except (ValueError, IndexError):
+            raise ValidationFailed({"quarter": ["Expected a quarter as YYYY-Qn."]}) from None
+        with self.db.transaction() as session:
+            tree = facts.Facts(session, {"members": 2**62}).tree()
+            visited = book.visited_cells(session, first, last, 2**62)
+            assignments = session.execute(select(book.followers)).all()
+        by_committee = []
+        for unit in sorted(tree.as_of(last).values(), key=lambda v: v.name):
+            if tree.kinds[unit.kind].meets:
+                continue
+            cells = tree.cells_covered(unit.unit_id, last)
+            if cells:
+                seen = sum(1 for c in cells if c in visited)
+                by_committee.append({"unit_id": unit.unit_id, "name": unit.name,
+                                     "cells": len(cells), "visited": seen,
+                                     "share": round(seen / len(cells), 4)})
+        followed: dict[str, set[str]] = {}
+        for row in assignments:
+            if row.from_date <= last and (row.until_date is None or row.until_date >= first):
+                followed.setdefault(row.follower, set()).add(row.cell_id)
+        by_follower = [{"follower": name, "cells": len(cells),
+                        "visited": sum(1 for c in cells if c in visited),
+                        "share": round(sum(1 for c in cells if c in visited) / len(cells), 4)}
+                       for name, cells in sorted(followed.items())]
+        return {"quarter": quarter, "by_committee": by_committee, "by_follower": by_follower}
+
+    @rpc(expected_exceptions=ChiboError)
+    def annual_quality(self, cell_id: str, year: int) -> dict[str, Any]:
+        """A cell's year is good when every regular meeting was fair or better and at
+        least 7 were good (a visitor's confirmed level counts over the cell's own)."""
+        with self.db.transaction() as session:
+            meetings = [m for m in facts.Facts(session, {"meetings": 2**62}).meetings_between(
+                date(int(year), 1, 1), date(int(year), 12, 31))
+                if m.cell_id == cell_id and m.kind in ("regular", "combined")]
+            confirmed = {r.meeting_id: r.confirmed_level for r in session.execute(
+                select(book.visits).where(book.visits.c.cell_id == cell_id)) if
+                r.confirmed_level}
+        levels = [confirmed.get(m.meeting_id) or m.level for m in meetings]
+        good = sum(1 for lv in levels if lv == "good")
+        fair_or_better = all(lv in ("good", "fair") for lv in levels) and bool(levels)
+        return {"cell_id": cell_id, "year": int(year), "regular_meetings": len(levels),
+                "good": good, "unscored": sum(1 for lv in levels if lv is None),
+                "good_year": fair_or_better and good >= 7}
+
+    # -- HTTP -----------------------------------------------------------------------
+
+    @http("POST", "/supervision/commands/<name>", expected_exceptions=ChiboError)
+    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
+        if name not in COMMANDS:
+            raise NotFound(f"No command {name!r}; commands: {', '.join(COMMANDS)}.")
+        return 201, getattr(self, name)(read_json(request))
 
     @http("POST", "/supervision/visits", expected_exceptions=ChiboError)
     def log_visit_http(self, request: Any) -> tuple[int, dict[str, Any]]:
         return 201, self.log_visit(read_json(request))
+
+    @http("GET", "/supervision/escalations", expected_exceptions=ChiboError)
+    def escalations_http(self, request: Any) -> list[dict[str, Any]]:
+        return self.escalations(request.args.get("state"), request.args.get("target"))
+
+    @http("GET", "/supervision/coverage", expected_exceptions=ChiboError)
+    def coverage_http(self, request: Any) -> dict[str, Any]:
+        return self.coverage(request.args.get("quarter", ""))
+
+    @http("GET", "/supervision/cells/<cell_id>/quality/<int:year>",
+          expected_exceptions=ChiboError)
+    def annual_quality_http(self, request: Any, cell_id: str, year: int) -> dict[str, Any]:
+        return self.annual_quality(cell_id, year)

@@ -49,7 +49,8 @@ def test_a_visit_to_a_held_meeting_is_logged():
     assert events == [NewEvent("visit_logged", {
         "visit_id": "v-1", "visitor": "Đồng chí Lương Văn Nam", "cell_id": "cb-1",
         "meeting_id": "m-1", "visited_on": date(2025, 10, 5),
-        "comments": "Sinh hoạt đúng quy định."})]
+        "comments": "Sinh hoạt đúng quy định.", "self_level": None, "confirmed_level": None,
+        "changed_points": None})]
 
 
 def test_a_visit_to_a_meeting_folded_from_its_stream_is_logged():

@@ -1,0 +1,145 @@
+"""Supervision's own indexes over its log (escalations' current state, visits,
+follow-up assignments, closes), written with the events they index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+metadata = MetaData()
+
+escalations = Table(
+    "escalations", metadata,
+    Column("escalation_id", String(36), primary_key=True),
+    Column("rule", String(40), nullable=False, index=True),
+    Column("level", Integer, nullable=False),
+    Column("target_unit_id", String(100), nullable=False, index=True),
+    Column("target_name", String(200), nullable=False),
+    Column("subject_id", String(100), nullable=False),
+    Column("subject_name", String(300), nullable=False),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("period", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(20), nullable=False, index=True),
+    Column("raised_on", Date, nullable=False),
+    Column("level_since", Date, nullable=False),
+    Column("acknowledged_by", String(200), nullable=True),
+    Column("resolved_how", String(300), nullable=True),
+)
+
+visits = Table(
+    "visits_index", metadata,
+    Column("visit_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("visitor", String(200), nullable=False),
+    Column("visited_on", Date, nullable=False, index=True),
+    Column("meeting_id", String(100), nullable=False),
+    Column("confirmed_level", String(20), nullable=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+followers = Table(
+    "followers", metadata,
+    Column("assignment_id", String(100), primary_key=True),
+    Column("follower", String(200), nullable=False, index=True),
+    Column("cell_id", String(100), primary_key=True),
+    Column("from_date", Date, nullable=False),
+    Column("until_date", Date, nullable=True),
+)
+
+closes = Table(
+    "closes", metadata,
+    Column("period", String(20), primary_key=True),
+    Column("kind", String(10), nullable=False),
+    Column("closed_on", Date, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def index(session: Session, recorded: Iterable[Any]) -> None:
+    for event in recorded:
+        d, kind = event.data, event.type
+        if kind == "escalation_raised":
+            session.execute(insert(escalations).values(
+                **{k: d[k] for k in ("escalation_id", "rule", "level", "target_unit_id",
+                                     "target_name", "subject_id", "subject_name", "cell_id",
+                                     "period", "reason")},
+                state="raised", raised_on=_day(d["raised_on"]),
+                level_since=_day(d["raised_on"])))
+        elif kind == "escalation_acknowledged":
+            _set(session, d["escalation_id"], state="acknowledged", acknowledged_by=d["by"])
+        elif kind == "escalation_reescalated":
+            _set(session, d["escalation_id"], level=d["level"],
+                 target_unit_id=d["target_unit_id"], target_name=d["target_name"],
+                 level_since=_day(d["on"]))
+        elif kind == "escalation_resolved":
+            _set(session, d["escalation_id"], state="resolved", resolved_how=d["how"])
+        elif kind == "visit_logged":
+            session.execute(insert(visits).values(
+                visit_id=d["visit_id"], cell_id=d["cell_id"], visitor=d["visitor"],
+                visited_on=_day(d["visited_on"]), meeting_id=d["meeting_id"],
+                confirmed_level=d.get("confirmed_level"), position=event.position))
+        elif kind == "follower_assigned":
+            session.execute(insert(followers), [
+                {"assignment_id": d["assignment_id"], "follower": d["follower"],
+                 "cell_id": cell_id, "from_date": _day(d["from_date"]),
+                 "until_date": _day(d["until_date"]) if d.get("until_date") else None}
+                for cell_id in d["cell_ids"]])
+        elif kind == "period_closed":
+            session.execute(insert(closes).values(
+                period=d["period"], kind=d["kind"], closed_on=_day(d["closed_on"]),
+                position=event.position))
+
+
+def _set(session: Session, escalation_id: str, **values: Any) -> None:
+    session.execute(update(escalations).where(escalations.c.escalation_id == escalation_id)
+                    .values(**values))
+
+
+def known_ids(session: Session, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        found |= set(session.execute(select(escalations.c.escalation_id).where(
+            escalations.c.escalation_id.in_(ids[start:start + 1000]))).scalars())
+    return found
+
+
+def unresolved(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(select(escalations).where(escalations.c.state != "resolved")
+                           .order_by(escalations.c.raised_on, escalations.c.escalation_id))
+    return [dict(r._mapping) for r in rows]
+
+
+def visited_cells(session: Session, first: date, last: date, before_position: int
+                  ) -> set[str]:
+    return set(session.execute(select(visits.c.cell_id).where(
+        visits.c.visited_on >= first, visits.c.visited_on <= last,
+        visits.c.position < before_position)).scalars())
+
+
+def last_closed_day(session: Session) -> date | None:
+    rows = session.execute(select(closes.c.closed_on).where(closes.c.kind == "day")
+                           .order_by(closes.c.closed_on.desc()).limit(1)).scalars().all()
+    return rows[0] if rows else None

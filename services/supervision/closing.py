@@ -1,0 +1,114 @@
+"""Closing periods: what the clock decides, one day at a time.
+
+Closing a day records `period_closed` with the source watermarks, then takes
+every time-driven decision on facts at or below them: escalations cleared
+(resolved), unacknowledged ones moved up, overdue tasks raised, and — when the
+day is the last of a month or quarter plus the grace period — that period's
+rules. The live service and `replay` both call `decide`, so the same closes over
+the same logs give the same escalations.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from chibo.eventstore.store import NewEvent, StreamAppend
+from services.supervision import book, rules
+from services.supervision.facts import Facts
+from services.supervision.rules import Settings, month_bounds, month_of, quarter_bounds
+
+ANY = None
+
+
+def escalation_stream(escalation_id: str) -> str:
+    return f"escalation-{escalation_id}"
+
+
+def periods_closing_on(day: date, settings: Settings) -> list[tuple[str, str]]:
+    """(kind, period) closed on `day`: the day itself, and a month or quarter whose
+    grace period ends then."""
+    out = [("day", day.isoformat())]
+    ended = day - timedelta(days=settings.grace_days)
+    if month_bounds(month_of(ended))[1] == ended:
+        out.append(("month", month_of(ended)))
+        if ended.month % 3 == 0:
+            out.append(("quarter", f"{ended.year}-Q{ended.month // 3}"))
+    return out
+
+
+def close_events(day: date, watermarks: dict[str, int], settings: Settings
+                 ) -> list[StreamAppend]:
+    return [StreamAppend("periods", ANY, [NewEvent("period_closed", {
+        "period": period, "kind": kind, "closed_on": day, "watermarks": watermarks})
+        for kind, period in periods_closing_on(day, settings)])]
+
+
+def decide(session: Session, day: date, watermarks: dict[str, int], close_position: int,
+           settings: Settings) -> list[StreamAppend]:
+    """Every decision of the close of `day`, on facts as they stood at `watermarks`
+    and visits recorded before the close (`close_position`)."""
+    facts = Facts(session, watermarks)
+    open_now = book.unresolved(session)
+    appends: list[StreamAppend] = []
+
+    def emit(escalation_id: str, event: NewEvent) -> None:
+        appends.append(StreamAppend(escalation_stream(escalation_id), ANY, [event]))
+
+    still_open = ({t.task_id for t in facts.open_tasks_due_by(date.max)}
+                  if any(e["rule"] == "task_overdue" for e in open_now) else set())
+    for esc in open_now:
+        cleared = _cleared(session, facts, esc, close_position, still_open)
+        if cleared is not None:
+            emit(esc["escalation_id"], NewEvent("escalation_resolved", {
+                "escalation_id": esc["escalation_id"], "how": cleared[0], "by": None,
+                "on": day, "evidence": cleared[1]}))
+    resolved = {a.stream_id for a in appends}
+    for move in rules.reescalations(
+            [e for e in open_now if escalation_stream(e["escalation_id"]) not in resolved],
+            facts, day, settings):
+        emit(move["escalation_id"], NewEvent("escalation_reescalated", move))
+
+    candidates = rules.day_rules(facts, day, settings)
+    for kind, period in periods_closing_on(day, settings)[1:]:
+        if kind == "month":
+            candidates += rules.month_rules(facts, period, day, settings)
+        else:
+            first, last = quarter_bounds(period)
+            candidates += rules.quarter_rules(
+                facts, period, day, book.visited_cells(session, first, last, close_position))
+    known = book.known_ids(session, [c["escalation_id"] for c in candidates])
+    for candidate in candidates:
+        if candidate["escalation_id"] in known:
+            continue  # raising is idempotent per (rule, subject, period)
+        known.add(candidate["escalation_id"])
+        appends.append(StreamAppend(escalation_stream(candidate["escalation_id"]), 0, [
+            NewEvent("escalation_raised", {**candidate, "closed_period": day.isoformat()})]))
+    return appends
+
+
+def _cleared(session: Session, facts: Facts, esc: dict[str, Any], close_position: int,
+             open_tasks: set[str]) -> tuple[str, list[str]] | None:
+    """Whether what an escalation is about has since been put right, and by what."""
+    rule, period, cell = esc["rule"], esc["period"], esc["cell_id"]
+    if rule == "missed_regular_meeting":
+        first, last = month_bounds(period)
+        made_up = [m for m in facts.meetings_between(first, last)
+                   if m.cell_id == cell and m.kind in ("regular", "combined")]
+        if made_up:
+            return "make_up_meeting", [made_up[0].event_id]
+    elif rule == "no_thematic_meeting":
+        first, last = quarter_bounds(period)
+        late = [m for m in facts.meetings_between(first, last)
+                if m.cell_id == cell and m.kind in ("thematic", "combined")]
+        if late:
+            return "thematic_meeting_recorded", [late[0].event_id]
+    elif rule == "not_visited":
+        first, last = quarter_bounds(period)
+        if cell in book.visited_cells(session, first, last, close_position):
+            return "visit_recorded", []
+    elif rule == "task_overdue" and esc["subject_id"] not in open_tasks:
+        return "task_closed", []
+    return None

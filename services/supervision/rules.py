@@ -1,0 +1,205 @@
+"""Escalation rules. Pure: facts as they stood at a period close, the escalations
+already raised and the configuration in; decisions out. The same inputs always
+give the same decisions, so a replay of the logs gives the same escalations."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from services.supervision.facts import Facts
+
+_ESCALATION_NAMESPACE = uuid.UUID("3b0b8a1c-7d5e-4a8e-9c61-2f3e4a5b6c7d")
+TOP_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    grace_days: int = 5             # a month closes this many days after it ends
+    overdue_days: int = 14          # a task this long past due is escalated
+    reescalate_after_days: int = 7  # unacknowledged this long: one level up
+    removal_months: int = 3         # months with an unexcused absence or unpaid dues …
+    removal_window: int = 12        # … within this many months
+
+
+def escalation_id(rule: str, subject: str, period: str) -> str:
+    """One escalation per (rule, subject, period), however often it is decided."""
+    return str(uuid.uuid5(_ESCALATION_NAMESPACE, f"{rule}/{subject}/{period}"))
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    first = date.fromisoformat(f"{month}-01")
+    following = (first.replace(year=first.year + 1, month=1) if first.month == 12
+                 else first.replace(month=first.month + 1))
+    return first, following - timedelta(days=1)
+
+
+def quarter_bounds(quarter: str) -> tuple[date, date]:
+    year, q = int(quarter[:4]), int(quarter[-1])
+    first = date(year, 3 * q - 2, 1)
+    last = month_bounds(f"{year}-{3 * q:02d}")[1]
+    return first, last
+
+
+def month_of(day: date) -> str:
+    return day.strftime("%Y-%m")
+
+
+def previous_month(month: str) -> str:
+    first = month_bounds(month)[0]
+    return month_of(first - timedelta(days=1))
+
+
+def _target(facts: Facts, cell_id: str, day: date, level: int) -> tuple[str, str] | None:
+    """The committee `level` steps above the cell (the top of the tree at most)."""
+    path = facts.tree().path(cell_id, day)
+    above = path[:-1]
+    if not above:
+        return None
+    chosen = above[-level] if level < len(above) and level < TOP_LEVEL else above[0]
+    return chosen.unit_id, chosen.name
+
+
+def _cells(facts: Facts, first: date, last: date) -> list[Any]:
+    """Cells that existed for the whole period (a cell set up mid-period is not judged)."""
+    tree = facts.tree()
+    out = []
+    for version in tree.as_of(last).values():
+        if tree.kinds[version.kind].meets and tree.active(version.unit_id, first):
+            out.append(version)
+    return out
+
+
+def _raise(rule: str, level: int, target: tuple[str, str], subject_id: str,
+           subject_name: str, period: str, reason: str, evidence: list[str],
+           raised_on: date, cell_id: str | None = None) -> dict[str, Any]:
+    return {"escalation_id": escalation_id(rule, subject_id, period), "rule": rule,
+            "cell_id": cell_id or subject_id,
+            "level": level, "target_unit_id": target[0], "target_name": target[1],
+            "subject_id": subject_id, "subject_name": subject_name, "period": period,
+            "reason": reason, "evidence": sorted(evidence), "raised_on": raised_on}
+
+
+def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
+                ) -> list[dict[str, Any]]:
+    """At a month's close: cells with no regular meeting (the ladder), and members who
+    reached the removal threshold (a flag for people to decide, never an action)."""
+    out = []
+    months = [month]
+    for _ in range(TOP_LEVEL - 1):
+        months.append(previous_month(months[-1]))
+    earliest = month_bounds(months[-1])[0]
+    last = month_bounds(month)[1]
+    regular = defaultdict(set)
+    for row in facts.meetings_between(earliest, last):
+        if row.kind in ("regular", "combined"):
+            regular[row.cell_id].add(month_of(row.held_on))
+    tree = facts.tree()
+    for cell in _cells(facts, *month_bounds(month)):
+        if month in regular[cell.unit_id]:
+            continue
+        streak = 1
+        for earlier in months[1:]:
+            first, end = month_bounds(earlier)
+            if earlier in regular[cell.unit_id] or not tree.active(cell.unit_id, first):
+                break
+            streak += 1
+        target = _target(facts, cell.unit_id, last, streak)
+        if target is None:
+            continue
+        out.append(_raise(
+            "missed_regular_meeting", streak, target, cell.unit_id, cell.name, month,
+            f"{cell.name} không sinh hoạt thường kỳ tháng {month[5:]}/{month[:4]}"
+            f" ({streak} tháng liên tiếp) — no regular meeting in {month}"
+            f" ({streak} month(s) in a row)", [], closed_on))
+
+    window_first = month_bounds(months_back(month, settings.removal_window - 1))[0]
+    marked: dict[str, dict[str, Any]] = {}
+    for row in facts.absences_between(window_first, last):
+        entry = marked.setdefault(row.member_id, {"months": set(), "evidence": set(),
+                                                  "name": row.full_name,
+                                                  "cell": row.cell_id})
+        entry["months"].add(month_of(row.held_on))
+        entry["evidence"].add(row.event_id)
+        entry["cell"] = row.cell_id
+    for member_id, entry in sorted(marked.items()):
+        if len(entry["months"]) < settings.removal_months or month not in entry["months"]:
+            continue
+        target = _target(facts, entry["cell"], last, 1)
+        if target is None:
+            continue
+        out.append(_raise(
+            "removal_candidate", 1, target, member_id, entry["name"], month,
+            f"{entry['name']} vắng không lý do hoặc chưa đóng đảng phí {len(entry['months'])}"
+            f" tháng trong {settings.removal_window} tháng — candidate for removal (xóa tên):"
+            " for the cell to consider", sorted(entry["evidence"]), closed_on,
+            cell_id=entry["cell"]))
+    return out
+
+
+def months_back(month: str, count: int) -> str:
+    for _ in range(count):
+        month = previous_month(month)
+    return month
+
+
+def quarter_rules(facts: Facts, quarter: str, closed_on: date,
+                  visited_cells: set[str]) -> list[dict[str, Any]]:
+    """At a quarter's close: no thematic meeting; no one visited the cell."""
+    first, last = quarter_bounds(quarter)
+    thematic = {row.cell_id for row in facts.meetings_between(first, last)
+                if row.kind in ("thematic", "combined")}
+    out = []
+    for cell in _cells(facts, first, last):
+        target = _target(facts, cell.unit_id, last, 1)
+        if target is None:
+            continue
+        if cell.unit_id not in thematic:
+            out.append(_raise("no_thematic_meeting", 1, target, cell.unit_id, cell.name,
+                              quarter, f"{cell.name} không sinh hoạt chuyên đề quý {quarter}"
+                              f" — no thematic meeting in {quarter}", [], closed_on))
+        if cell.unit_id not in visited_cells:
+            out.append(_raise("not_visited", 1, target, cell.unit_id, cell.name, quarter,
+                              f"Không có cấp ủy viên nào dự sinh hoạt {cell.name} quý "
+                              f"{quarter} — no one visited the cell in {quarter}", [],
+                              closed_on))
+    return out
+
+
+def day_rules(facts: Facts, day: date, settings: Settings) -> list[dict[str, Any]]:
+    """At a day's close: tasks overdue by the configured number of days."""
+    out = []
+    for task in facts.open_tasks_due_by(day - timedelta(days=settings.overdue_days)):
+        target = _target(facts, task.cell_id, day, 1)
+        if target is None:
+            continue
+        out.append(_raise("task_overdue", 1, target, task.task_id, task.title,
+                          task.task_id, f"Nhiệm vụ quá hạn {(day - task.due_on).days} ngày: "
+                          f"{task.title} — task overdue since {task.due_on.isoformat()}",
+                          [task.event_id], day, cell_id=task.cell_id))
+    return out
+
+
+def reescalations(open_escalations: list[dict[str, Any]], facts: Facts, day: date,
+                  settings: Settings) -> list[dict[str, Any]]:
+    """Raised, unacknowledged for too long, below the top: one level up."""
+    out = []
+    for esc in open_escalations:
+        if esc["state"] != "raised" or esc["level"] >= TOP_LEVEL:
+            continue
+        since = date.fromisoformat(str(esc["level_since"]))
+        if (day - since).days < settings.reescalate_after_days:
+            continue
+        cell = esc["cell_id"]
+        target = _target(facts, cell, day, esc["level"] + 1) if facts.tree().exists(cell) \
+            else None
+        if target is None or target[0] == esc["target_unit_id"]:
+            continue
+        out.append({"escalation_id": esc["escalation_id"], "level": esc["level"] + 1,
+                    "target_unit_id": target[0], "target_name": target[1], "on": day,
+                    "reason": f"Chưa được tiếp nhận sau {settings.reescalate_after_days} ngày"
+                              " — unacknowledged"})
+    return out
