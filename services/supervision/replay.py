@@ -1,0 +1,62 @@
+"""Replay supervision's decisions from empty: the sources' logs and supervision's
+own log (its period closes and people's actions) in; the system's decisions out,
+in order. Equal to what the live service decided, or the rules are not replayable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from types import SimpleNamespace
+from typing import Any
+
+from chibo.db import create_schema, make_engine, session_factory
+from chibo.eventstore.feed import Fetch, OrderedFeed
+from services.supervision import book, closing, facts
+from services.supervision.rules import Settings
+
+#: Decisions the service takes by itself; everything else in its log is an input.
+SYSTEM_DECISIONS = ("escalation_raised", "escalation_reescalated", "escalation_resolved")
+
+
+def is_system_decision(event_type: str, data: dict[str, Any]) -> bool:
+    if event_type == "escalation_resolved":
+        return data.get("by") is None
+    return event_type in SYSTEM_DECISIONS
+
+
+def normalised(event_type: str, data: dict[str, Any]) -> tuple[str, str]:
+    """A comparable form of a decision (dates as ISO text, keys sorted)."""
+    import json
+
+    return event_type, json.dumps(data, sort_keys=True, default=lambda v: v.isoformat())
+
+
+def replay(fetch: Fetch, own_log: Iterable[Any], settings: Settings,
+           catalogue: Any) -> list[tuple[str, str]]:
+    engine = make_engine("sqlite://")
+    create_schema(engine, facts.metadata, book.metadata)
+    factory = session_factory(engine)
+    feed = OrderedFeed("supervision-replay", ["members", "meetings"], factory, catalogue,
+                       facts.apply, fetch, batch_size=2000)
+    for source in feed.sources:
+        feed.catch_up(source)
+
+    from services.supervision.events import catalogue as own
+
+    decisions: list[tuple[str, str]] = []
+    with factory() as session, session.begin():
+        for event in own_log:
+            if is_system_decision(event.type, event.data):
+                continue  # re-derived below, from the closes
+            book.index(session, [event])
+            if event.type == "period_closed" and event.data["kind"] == "day":
+                day = date.fromisoformat(str(event.data["closed_on"]))
+                appends = closing.decide(session, day, event.data["watermarks"],
+                                         event.position, settings)
+                derived = [SimpleNamespace(type=e.type, data=e.data, position=event.position)
+                           for a in appends for e in a.events]
+                book.index(session, derived)
+                decisions += [normalised(e.type, own.validate(e.type, e.data))
+                              for e in derived]
+    engine.dispose()
+    return decisions
