@@ -11,7 +11,7 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from chibo.contracts import load_command
-from chibo.errors import ChiboError, NotFound
+from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, NewEvent, StreamAppend
 from chibo.nameko.providers import (
     ClockProvider,
@@ -117,6 +117,15 @@ class MeetingsService(EventSource):
     @rpc(expected_exceptions=ChiboError)
     def record_meeting_held(self, payload: dict[str, Any]) -> dict[str, Any]:
         command = load_command(commands.RecordMeetingHeld(), payload)
+        try:
+            return self._record_held(command)
+        except (ValidationFailed, NotFound):
+            # The replica may know a member but not yet their latest status (away,
+            # exempt, transferred): sync it from the members log and decide again.
+            self.roster_feed.sync("members")
+            return self._record_held(command)
+
+    def _record_held(self, command: dict[str, Any]) -> dict[str, Any]:
         cell, roll = self._cell_and_roll(command["cell_id"], command["held_on"],
                                          [line["member_id"] for line in command["attendance"]])
         today = self._today()

@@ -29,6 +29,7 @@ escalations = Table(
     Column("escalation_id", String(36), primary_key=True),
     Column("rule", String(40), nullable=False, index=True),
     Column("level", Integer, nullable=False),
+    Column("raised_level", Integer, nullable=False),
     Column("target_unit_id", String(100), nullable=False, index=True),
     Column("target_name", String(200), nullable=False),
     Column("subject_id", String(100), nullable=False),
@@ -84,7 +85,7 @@ def index(session: Session, recorded: Iterable[Any]) -> None:
                 **{k: d[k] for k in ("escalation_id", "rule", "level", "target_unit_id",
                                      "target_name", "subject_id", "subject_name", "cell_id",
                                      "period", "reason")},
-                state="raised", raised_on=_day(d["raised_on"]),
+                raised_level=d["level"], state="raised", raised_on=_day(d["raised_on"]),
                 level_since=_day(d["raised_on"])))
         elif kind == "escalation_acknowledged":
             _set(session, d["escalation_id"], state="acknowledged", acknowledged_by=d["by"])

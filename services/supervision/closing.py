@@ -32,10 +32,13 @@ def periods_closing_on(day: date, settings: Settings) -> list[tuple[str, str]]:
     grace period ends then."""
     out = [("day", day.isoformat())]
     ended = day - timedelta(days=settings.grace_days)
+    started = settings.start_date or date.min
     if month_bounds(month_of(ended))[1] == ended:
-        out.append(("month", month_of(ended)))
-        if ended.month % 3 == 0:
-            out.append(("quarter", f"{ended.year}-Q{ended.month // 3}"))
+        if month_bounds(month_of(ended))[0] >= started:
+            out.append(("month", month_of(ended)))
+        quarter = f"{ended.year}-Q{(ended.month + 2) // 3}"
+        if ended.month % 3 == 0 and quarter_bounds(quarter)[0] >= started:
+            out.append(("quarter", quarter))
     return out
 
 

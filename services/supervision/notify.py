@@ -318,14 +318,18 @@ def _give_up_exhausted(factory: sessionmaker[Session], at: datetime, max_attempt
                                       notifications.c.last_error)
                                .where(*_due(at), notifications.c.attempts >= max_attempts)
                                ).all()
+        given_up = 0
         for row in rows:
-            session.execute(update(notifications)
-                            .where(notifications.c.notification_id == row.notification_id)
-                            .values(state=FAILED, claim=None, last_error=row.last_error or (
-                                f"gave up after {max_attempts} attempts (the last send's "
-                                "outcome was never recorded)")))
-            NOTIFICATIONS.labels(row.kind, "failed").inc()
-    return len(rows)
+            changed = session.execute(
+                update(notifications)
+                .where(notifications.c.notification_id == row.notification_id, *_due(at))
+                .values(state=FAILED, claim=None, last_error=row.last_error or (
+                    f"gave up after {max_attempts} attempts (the last send's "
+                    "outcome was never recorded)"))).rowcount
+            if changed:
+                given_up += changed
+                NOTIFICATIONS.labels(row.kind, "failed").inc()
+    return given_up
 
 
 def _send(row: dict[str, Any], config: dict[str, Any], now: datetime, send_email: SendEmail,

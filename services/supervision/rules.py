@@ -23,6 +23,7 @@ class Settings:
     reescalate_after_days: int = 7  # unacknowledged this long: one level up
     removal_months: int = 3         # months with an unexcused absence or unpaid dues …
     removal_window: int = 12        # … within this many months
+    start_date: date | None = None  # periods that began before supervision started are not judged
 
 
 def escalation_id(rule: str, subject: str, period: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from nameko.dependency_providers import Config
 from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
@@ -39,8 +40,10 @@ _feed_catalogue.include(meetings_catalogue)
 
 
 def settings_from(config: dict[str, Any]) -> Settings:
-    raw = config.get("SUPERVISION") or {}
-    return Settings(**{k: int(v) for k, v in raw.items() if k in Settings.__annotations__})
+    raw = dict(config.get("SUPERVISION") or {})
+    start = raw.pop("start_date", None)
+    return Settings(**{k: int(v) for k, v in raw.items() if k in Settings.__annotations__},
+                    start_date=date.fromisoformat(str(start)) if start else None)
 
 
 class SupervisionService(EventSource):
@@ -52,6 +55,7 @@ class SupervisionService(EventSource):
     relay = OutboxRelay()
     facts_feed = Feed(SOURCES, facts.apply, _feed_catalogue)
     meetings = RpcProxy("meetings")
+    config = Config()
 
     @event_handler("members", "#")
     def on_members_event(self, envelope: dict[str, Any]) -> None:
@@ -133,16 +137,14 @@ class SupervisionService(EventSource):
     def close_periods(self) -> int:
         """Close every day that has ended since the last close (and the months and
         quarters whose grace period ends with it); returns how many days were closed."""
-        settings = settings_from(self.container.config)
+        settings = settings_from(self.config)
         today = self._today()
         for source in SOURCES:
             self.facts_feed.sync(source)  # decide on everything the sources have now
         watermarks = {s: self.facts_feed.feed.watermark(s) for s in SOURCES}
         with self.db.transaction() as session:
             last = book.last_closed_day(session)
-        start = self.container.config.get("SUPERVISION", {}).get("start_date")
-        day = (last + timedelta(days=1) if last
-               else date.fromisoformat(str(start)) if start else today)
+        day = last + timedelta(days=1) if last else settings.start_date or today
         closed = 0
         while day < today:
             with self.events.unit_of_work() as store:

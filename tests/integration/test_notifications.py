@@ -341,6 +341,21 @@ def test_a_claim_left_by_a_lost_worker_is_taken_again_after_its_lease(
     assert len(receiver.accepted) == 1
 
 
+def test_a_lost_claim_with_no_attempts_left_is_marked_failed(factory, receiver_factory):
+    receiver, url = receiver_factory()
+    config = _config(max_attempts=1, default=[{"kind": "webhook", "url": url, "secret": SECRET}])
+    _enqueue(factory, config["default"])
+    assert notify._claim_next(factory, T0.replace(tzinfo=None), 1) is not None
+
+    counts = notify.deliver_due(factory, T0 + notify.CLAIM_LEASE, config)
+
+    assert counts == {"claimed": 0, "delivered": 0, "retrying": 0, "failed": 1}
+    assert receiver.requests == []
+    [row] = _rows(factory)
+    assert row["state"] == "failed" and row["attempts"] == 1
+    assert "gave up after 1 attempts" in row["last_error"]
+
+
 def test_two_workers_send_each_notification_once(any_db_url, receiver_factory):
     engine = make_engine(any_db_url)
     create_schema(engine, notify.metadata)
