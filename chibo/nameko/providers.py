@@ -93,6 +93,11 @@ class WorkerDatabase:
     def session(self) -> Session:
         return self._provider.session_for(self._worker_ctx)
 
+    @property
+    def factory(self) -> Any:
+        """Sessions of one's own, for work that must not share the worker's transaction."""
+        return self._provider.factory
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """Commit when the block ends, roll back if it raises."""

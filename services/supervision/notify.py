@@ -230,7 +230,9 @@ def enqueue(session: Session, escalation: dict[str, Any], channels: list[dict[st
         channel = _channel(raw, str(escalation.get("target_unit_id", "?")))
         target = channel_target(channel)
         values = {
-            "notification_id": notification_id(escalation_id, index, target),
+            # The level is part of the key: a re-escalation notifies afresh.
+            "notification_id": notification_id(
+                f"{escalation_id}\x1f{escalation.get('level', '')}", index, target),
             "escalation_id": escalation_id, "kind": channel["kind"], "target": target,
             "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": due,
         }

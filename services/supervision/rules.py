@@ -105,8 +105,9 @@ def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
         streak = 1
         for earlier in months[1:]:
             first, end = month_bounds(earlier)
-            if earlier in regular[cell.unit_id] or not tree.active(cell.unit_id, first):
-                break
+            if (earlier in regular[cell.unit_id] or not tree.active(cell.unit_id, first)
+                    or (settings.start_date and first < settings.start_date)):
+                break  # a month before supervision started was never judged
             streak += 1
         target = _target(facts, cell.unit_id, last, streak)
         if target is None:

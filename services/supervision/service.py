@@ -3,6 +3,7 @@ and domain.py."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 from typing import Any
 
@@ -28,15 +29,21 @@ from chibo.nameko.web import http, read_json
 from services.meetings.events import catalogue as meetings_catalogue
 from services.meetings.score_sheet import sheet_for
 from services.members.events import catalogue as members_catalogue
-from services.supervision import book, closing, commands, domain, facts
+from services.supervision import api, book, closing, commands, domain, facts, notify
+from services.supervision.api import COMMANDS
 from services.supervision.events import catalogue
 from services.supervision.rules import Settings, quarter_bounds
 
-COMMANDS = ("log_visit", "assign_follower", "acknowledge_escalation", "resolve_escalation")
 SOURCES = ("members", "meetings")
 _feed_catalogue = members_catalogue.__class__()
 _feed_catalogue.include(members_catalogue)
 _feed_catalogue.include(meetings_catalogue)
+
+
+@functools.lru_cache(maxsize=4)
+def _channels_config(path: str | None) -> dict[str, Any]:
+    """Channels per committee, read once per process (a restart picks up changes)."""
+    return notify.load_channels_config(path)
 
 
 def settings_from(config: dict[str, Any]) -> Settings:
@@ -49,7 +56,7 @@ def settings_from(config: dict[str, Any]) -> Settings:
 class SupervisionService(EventSource):
     name = "supervision"
 
-    db = Database(facts.metadata, book.metadata)
+    db = Database(facts.metadata, book.metadata, notify.metadata)
     events = EventSourcing(catalogue)
     clock = ClockProvider()
     relay = OutboxRelay()
@@ -149,11 +156,35 @@ class SupervisionService(EventSource):
         while day < today:
             with self.events.unit_of_work() as store:
                 marks = self._append(store, closing.close_events(day, watermarks, settings))
-                self._append(store, closing.decide(store.session, day, watermarks,
-                                                   marks[0].position, settings))
+                decided = self._append(store, closing.decide(store.session, day, watermarks,
+                                                             marks[0].position, settings))
+                self._notify(store.session, decided)
             closed += 1
             day += timedelta(days=1)
         return closed
+
+    def _notify(self, session: Any, decided: list[Any]) -> None:
+        """Queue notifications in the transaction that records the escalations, so
+        none is without its notifications and none is notified twice."""
+        channels = self._channels()
+        for event in decided:
+            if event.type not in ("escalation_raised", "escalation_reescalated"):
+                continue
+            row = session.execute(select(book.escalations).where(
+                book.escalations.c.escalation_id == event.data["escalation_id"])).one()
+            escalation = {k: (v.isoformat() if isinstance(v, date) else v)
+                          for k, v in row._mapping.items()}
+            notify.enqueue(session, escalation,
+                           notify.channels_for(channels, escalation["target_unit_id"]))
+
+    def _channels(self) -> dict[str, Any]:
+        return _channels_config(self.config.get("NOTIFICATION_CHANNELS"))
+
+    @timer(interval=15)
+    @rpc
+    def deliver_notifications(self) -> dict[str, int]:
+        """Send what is due; failures are retried with backoff and recorded."""
+        return notify.deliver_due(self.db.factory, self.clock.now(), self._channels())
 
     # -- questions ------------------------------------------------------------------
 
@@ -228,6 +259,10 @@ class SupervisionService(EventSource):
         if name not in COMMANDS:
             raise NotFound(f"No command {name!r}; commands: {', '.join(COMMANDS)}.")
         return 201, getattr(self, name)(read_json(request))
+
+    @http("GET", "/supervision/openapi.json")
+    def openapi_http(self, request: Any) -> dict[str, Any]:
+        return api.openapi()
 
     @http("POST", "/supervision/visits", expected_exceptions=ChiboError)
     def log_visit_http(self, request: Any) -> tuple[int, dict[str, Any]]:
