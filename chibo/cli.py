@@ -86,6 +86,12 @@ def run_demo(args: argparse.Namespace) -> int:
                 print("chibo: nạp dữ liệu mẫu (loading a sample province)…", flush=True)
                 application.load_sample_province(rpc_caller(proxy), date.today(),
                                                  months=args.months)
+                year, month = divmod(date.today().year * 12 + date.today().month - 1
+                                     - args.months, 12)
+                since = date(year, month + 1, 1)  # supervision judges the sample's months
+                closed = proxy.supervision.close_periods(since=since.isoformat())
+                print(f"  giám sát: đã chốt {closed} ngày (supervision closed {closed} days)",
+                      flush=True)
         month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         print(f"""
 chibo đang chạy (running). Xem tại (look at):

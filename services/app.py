@@ -91,9 +91,14 @@ def load_sample_province(call: Callable[[str, str, dict[str, Any]], Any], today:
             call("meetings", "adopt_resolution", {
                 "meeting_id": meeting_id, "title": f"Nghị quyết tháng {held_on:%m/%Y}",
                 "vote": {"in_favour": len(voters), "against": 0, "abstaining": 0},
-                "tasks": [{"title": "Vận động đảng viên đóng đảng phí đúng hạn",
+                "tasks": [{"task_id": f"{meeting_id}-nv1",
+                           "title": "Vận động đảng viên đóng đảng phí đúng hạn",
                            "assignee_id": roster[index % len(roster)],
                            "due_on": held_on + timedelta(days=25)}]})
+            if (index + back) % 4:  # most tasks get done; some are left to go overdue
+                call("meetings", "complete_task", {
+                    "task_id": f"{meeting_id}-nv1", "result": "Đã hoàn thành",
+                    "completed_on": held_on + timedelta(days=20)})
             held += 1
             if index % 3 == 0:
                 call("supervision", "log_visit", {

@@ -18,9 +18,19 @@ SERVICE_NAMES = ("members", "meetings", "supervision", "reporting")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all held open together, so none is handed out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
@@ -90,9 +100,10 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
     env_base = {**os.environ, "CHIBO_AMQP_URI": amqp_uri, "CHIBO_LOG_LEVEL": "INFO"}
     for name in SERVICE_NAMES:
         env_base[f"CHIBO_{name.upper()}_DATABASE_URL"] = pg_url_factory(name)
+    ports = iter(free_ports(len(modules)))
     try:
         for name, cls in modules.items():
-            port = free_port()
+            port = next(ports)
             urls[name] = f"http://127.0.0.1:{port}"
             log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
             processes.append((subprocess.Popen(

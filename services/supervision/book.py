@@ -144,3 +144,9 @@ def last_closed_day(session: Session) -> date | None:
     rows = session.execute(select(closes.c.closed_on).where(closes.c.kind == "day")
                            .order_by(closes.c.closed_on.desc()).limit(1)).scalars().all()
     return rows[0] if rows else None
+
+
+def first_closed_day(session: Session) -> date | None:
+    rows = session.execute(select(closes.c.closed_on).where(closes.c.kind == "day")
+                           .order_by(closes.c.closed_on).limit(1)).scalars().all()
+    return rows[0] if rows else None

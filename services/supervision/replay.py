@@ -5,6 +5,7 @@ in order. Equal to what the live service decided, or the rules are not replayabl
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from types import SimpleNamespace
 from typing import Any
@@ -43,6 +44,12 @@ def replay(fetch: Fetch, own_log: Iterable[Any], settings: Settings,
 
     from services.supervision.events import catalogue as own
 
+    own_log = list(own_log)
+    if settings.start_date is None:  # as the service does: judged from its first close
+        first = next((e for e in own_log if e.type == "period_closed"), None)
+        if first is not None:
+            settings = replace(settings, start_date=date.fromisoformat(
+                str(first.data["closed_on"])))
     decisions: list[tuple[str, str]] = []
     with factory() as session, session.begin():
         for event in own_log:

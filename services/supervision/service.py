@@ -4,6 +4,7 @@ and domain.py."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -141,9 +142,10 @@ class SupervisionService(EventSource):
 
     @timer(interval=600, eager=True)
     @rpc
-    def close_periods(self) -> int:
+    def close_periods(self, since: str | None = None) -> int:
         """Close every day that has ended since the last close (and the months and
-        quarters whose grace period ends with it); returns how many days were closed."""
+        quarters whose grace period ends with it); returns how many days were closed.
+        On a first run, `since` (or the configured start date) says where to begin."""
         settings = settings_from(self.config)
         today = self._today()
         for source in SOURCES:
@@ -151,7 +153,11 @@ class SupervisionService(EventSource):
         watermarks = {s: self.facts_feed.feed.watermark(s) for s in SOURCES}
         with self.db.transaction() as session:
             last = book.last_closed_day(session)
-        day = last + timedelta(days=1) if last else settings.start_date or today
+            began = book.first_closed_day(session)
+        first = date.fromisoformat(since) if since else settings.start_date
+        day = last + timedelta(days=1) if last else first or today
+        # Periods that began before supervision did are never judged.
+        settings = replace(settings, start_date=settings.start_date or began or day)
         closed = 0
         while day < today:
             with self.events.unit_of_work() as store:

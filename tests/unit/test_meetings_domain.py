@@ -549,15 +549,20 @@ def test_a_meeting_is_recorded_with_names_counts_and_the_excused():
         "duration_minutes": None,
         "attendance": [
             {"member_id": "dv-1", "status": "present", "reason": None,
-             "full_name": "Hà Văn Bình", "counted": True},
+             "full_name": "Hà Văn Bình", "counted": True,
+             "dues_paid": None},
             {"member_id": "dv-2", "status": "absent_excused", "reason": "Ốm",
-             "full_name": "Lò Thị Dung", "counted": True},
+             "full_name": "Lò Thị Dung", "counted": True,
+             "dues_paid": None},
             {"member_id": "dv-3", "status": "absent_unexcused", "reason": None,
-             "full_name": "Vi Văn Hùng", "counted": True},
+             "full_name": "Vi Văn Hùng", "counted": True,
+             "dues_paid": None},
             {"member_id": "dv-6", "status": "present", "reason": None,
-             "full_name": "Sầm Thị Mai", "counted": True},
+             "full_name": "Sầm Thị Mai", "counted": True,
+             "dues_paid": None},
             {"member_id": "dv-8", "status": "present", "reason": None,
-             "full_name": "Đinh Văn Hải", "counted": True},
+             "full_name": "Đinh Văn Hải", "counted": True,
+             "dues_paid": None},
             {"member_id": "dv-4", "full_name": "Lương Văn Quyết", "status": "excused",
              "reason": "Tuổi cao, sức yếu", "counted": False},
             {"member_id": "dv-5", "full_name": "Lò Văn Sơn", "status": "excused",
@@ -631,7 +636,8 @@ def test_an_excused_member_listed_as_present_is_shown_but_not_counted():
     [event] = record(cmd)
     by_id = lines(event)
     assert by_id["dv-5"] == {"member_id": "dv-5", "status": "present", "reason": None,
-                             "full_name": "Lò Văn Sơn", "counted": False}
+                             "full_name": "Lò Văn Sơn", "counted": False,
+                             "dues_paid": None}
     assert by_id["dv-4"]["status"] == "excused"  # the one not listed is still added
     assert len(event.data["attendance"]) == 7
     assert event.data["members_counted"] == 5
