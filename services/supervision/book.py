@@ -77,17 +77,22 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
+_RAISED_FIELDS = ("escalation_id", "rule", "level", "target_unit_id", "target_name",
+                  "subject_id", "subject_name", "cell_id", "period", "reason")
+
+
 def index(session: Session, recorded: Iterable[Any]) -> None:
+    recorded = list(recorded)
+    # A quarter's close raises thousands at once: one statement for all of them.
+    raised = [e.data for e in recorded if e.type == "escalation_raised"]
+    if raised:
+        session.execute(insert(escalations), [
+            {**{k: d[k] for k in _RAISED_FIELDS}, "raised_level": d["level"], "state": "raised",
+             "raised_on": _day(d["raised_on"]), "level_since": _day(d["raised_on"])}
+            for d in raised])
     for event in recorded:
         d, kind = event.data, event.type
-        if kind == "escalation_raised":
-            session.execute(insert(escalations).values(
-                **{k: d[k] for k in ("escalation_id", "rule", "level", "target_unit_id",
-                                     "target_name", "subject_id", "subject_name", "cell_id",
-                                     "period", "reason")},
-                raised_level=d["level"], state="raised", raised_on=_day(d["raised_on"]),
-                level_since=_day(d["raised_on"])))
-        elif kind == "escalation_acknowledged":
+        if kind == "escalation_acknowledged":
             _set(session, d["escalation_id"], state="acknowledged", acknowledged_by=d["by"])
         elif kind == "escalation_reescalated":
             _set(session, d["escalation_id"], level=d["level"],

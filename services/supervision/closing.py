@@ -60,10 +60,9 @@ def decide(session: Session, day: date, watermarks: dict[str, int], close_positi
     def emit(escalation_id: str, event: NewEvent) -> None:
         appends.append(StreamAppend(escalation_stream(escalation_id), ANY, [event]))
 
-    still_open = ({t.task_id for t in facts.open_tasks_due_by(date.max)}
-                  if any(e["rule"] == "task_overdue" for e in open_now) else set())
+    evidence = _Evidence(session, facts, close_position)
     for esc in open_now:
-        cleared = _cleared(session, facts, esc, close_position, still_open)
+        cleared = evidence.cleared(esc)
         if cleared is not None:
             emit(esc["escalation_id"], NewEvent("escalation_resolved", {
                 "escalation_id": esc["escalation_id"], "how": cleared[0], "by": None,
@@ -92,26 +91,43 @@ def decide(session: Session, day: date, watermarks: dict[str, int], close_positi
     return appends
 
 
-def _cleared(session: Session, facts: Facts, esc: dict[str, Any], close_position: int,
-             open_tasks: set[str]) -> tuple[str, list[str]] | None:
-    """Whether what an escalation is about has since been put right, and by what."""
-    rule, period, cell = esc["rule"], esc["period"], esc["cell_id"]
-    if rule == "missed_regular_meeting":
-        first, last = month_bounds(period)
-        made_up = [m for m in facts.meetings_between(first, last)
-                   if m.cell_id == cell and m.kind in ("regular", "combined")]
-        if made_up:
-            return "make_up_meeting", [made_up[0].event_id]
-    elif rule == "no_thematic_meeting":
-        first, last = quarter_bounds(period)
-        late = [m for m in facts.meetings_between(first, last)
-                if m.cell_id == cell and m.kind in ("thematic", "combined")]
-        if late:
-            return "thematic_meeting_recorded", [late[0].event_id]
-    elif rule == "not_visited":
-        first, last = quarter_bounds(period)
-        if cell in book.visited_cells(session, first, last, close_position):
-            return "visit_recorded", []
-    elif rule == "task_overdue" and esc["subject_id"] not in open_tasks:
-        return "task_closed", []
-    return None
+class _Evidence:
+    """What has put escalations right, read once per period rather than once per
+    escalation: a close may review thousands."""
+
+    def __init__(self, session: Session, facts: Facts, close_position: int) -> None:
+        self.session, self.facts, self.close_position = session, facts, close_position
+        self._meetings: dict[tuple[date, date], dict[tuple[str, str], str]] = {}
+        self._visited: dict[tuple[date, date], set[str]] = {}
+        self._open_tasks: set[str] | None = None
+
+    def _meeting(self, bounds: tuple[date, date], cell: str, kinds: tuple[str, ...]
+                 ) -> str | None:
+        if bounds not in self._meetings:
+            found: dict[tuple[str, str], str] = {}
+            for m in self.facts.meetings_between(*bounds):
+                found.setdefault((m.cell_id, m.kind), m.event_id)
+            self._meetings[bounds] = found
+        return next((self._meetings[bounds][(cell, k)] for k in kinds
+                     if (cell, k) in self._meetings[bounds]), None)
+
+    def cleared(self, esc: dict[str, Any]) -> tuple[str, list[str]] | None:
+        """Whether what an escalation is about has since been put right, and by what."""
+        rule, period, cell = esc["rule"], esc["period"], esc["cell_id"]
+        if rule == "missed_regular_meeting":
+            made_up = self._meeting(month_bounds(period), cell, ("regular", "combined"))
+            return ("make_up_meeting", [made_up]) if made_up else None
+        if rule == "no_thematic_meeting":
+            late = self._meeting(quarter_bounds(period), cell, ("thematic", "combined"))
+            return ("thematic_meeting_recorded", [late]) if late else None
+        if rule == "not_visited":
+            bounds = quarter_bounds(period)
+            if bounds not in self._visited:
+                self._visited[bounds] = book.visited_cells(self.session, *bounds,
+                                                           self.close_position)
+            return ("visit_recorded", []) if cell in self._visited[bounds] else None
+        if rule == "task_overdue":
+            if self._open_tasks is None:
+                self._open_tasks = {t.task_id for t in self.facts.open_tasks_due_by(date.max)}
+            return ("task_closed", []) if esc["subject_id"] not in self._open_tasks else None
+        return None

@@ -136,14 +136,26 @@ class Facts:
         return self._tree
 
     def meetings_between(self, first: date, last: date) -> list[Any]:
-        return self.session.execute(select(held).where(
-            held.c.held_on >= first, held.c.held_on <= last,
-            held.c.position <= self.meetings_wm)).all()
+        return self.session.execute(
+            select(held.c.meeting_id, held.c.cell_id, held.c.kind, held.c.held_on,
+                   held.c.level, held.c.event_id).where(
+                held.c.held_on >= first, held.c.held_on <= last,
+                held.c.position <= self.meetings_wm)).all()
 
-    def absences_between(self, first: date, last: date) -> list[Any]:
-        return self.session.execute(select(absences).where(
-            absences.c.held_on >= first, absences.c.held_on <= last,
-            absences.c.position <= self.meetings_wm)).all()
+    def absences_between(self, first: date, last: date, of_members_absent_from: date | None = None
+                         ) -> list[Any]:
+        """Absences in [first, last]; with `of_members_absent_from`, only of members who
+        were also absent on or after that day (the ones a month's close must look at)."""
+        visible = absences.c.position <= self.meetings_wm
+        query = select(absences.c.member_id, absences.c.full_name, absences.c.cell_id,
+                       absences.c.held_on, absences.c.event_id).where(
+            absences.c.held_on >= first, absences.c.held_on <= last, visible)
+        if of_members_absent_from is not None:
+            recent = select(absences.c.member_id).where(
+                absences.c.held_on >= of_members_absent_from, absences.c.held_on <= last,
+                visible)
+            query = query.where(absences.c.member_id.in_(recent))
+        return self.session.execute(query.order_by(absences.c.held_on)).all()
 
     def open_tasks_due_by(self, day: date) -> list[Any]:
         closed = tasks.c.closed_position

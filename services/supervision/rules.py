@@ -94,10 +94,11 @@ def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
         months.append(previous_month(months[-1]))
     earliest = month_bounds(months[-1])[0]
     last = month_bounds(month)[1]
-    regular = defaultdict(set)
+    regular: dict[str, set[str]] = defaultdict(set)
+    names = {(d.year, d.month): m for m in months for d in [month_bounds(m)[0]]}
     for row in facts.meetings_between(earliest, last):
         if row.kind in ("regular", "combined"):
-            regular[row.cell_id].add(month_of(row.held_on))
+            regular[row.cell_id].add(names[(row.held_on.year, row.held_on.month)])
     tree = facts.tree()
     for cell in _cells(facts, *month_bounds(month)):
         if month in regular[cell.unit_id]:
@@ -120,15 +121,17 @@ def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
 
     window_first = month_bounds(months_back(month, settings.removal_window - 1))[0]
     marked: dict[str, dict[str, Any]] = {}
-    for row in facts.absences_between(window_first, last):
+    this_month = (last.year, last.month)
+    for row in facts.absences_between(window_first, last,
+                                      of_members_absent_from=month_bounds(month)[0]):
         entry = marked.setdefault(row.member_id, {"months": set(), "evidence": set(),
                                                   "name": row.full_name,
                                                   "cell": row.cell_id})
-        entry["months"].add(month_of(row.held_on))
+        entry["months"].add((row.held_on.year, row.held_on.month))
         entry["evidence"].add(row.event_id)
         entry["cell"] = row.cell_id
     for member_id, entry in sorted(marked.items()):
-        if len(entry["months"]) < settings.removal_months or month not in entry["months"]:
+        if len(entry["months"]) < settings.removal_months or this_month not in entry["months"]:
             continue
         target = _target(facts, entry["cell"], last, 1)
         if target is None:
