@@ -46,6 +46,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from chibo.errors import NotFound as CommandNotFound
 from chibo.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 __all__ = [
@@ -657,3 +658,12 @@ class JsonHttpEntrypoint(HttpRequestHandler):
 
 
 http = JsonHttpEntrypoint.decorator
+
+
+def run_command(service: Any, allowed: Iterable[str], name: str, request: Request
+                ) -> tuple[int, Any]:
+    """`POST /<service>/commands/<name>`: the JSON body to the RPC method of that name."""
+    allowed = list(allowed)
+    if name not in allowed:
+        raise CommandNotFound(f"No command {name!r}; commands: {', '.join(allowed)}.")
+    return 201, getattr(service, name)(read_json(request))

@@ -21,7 +21,7 @@ from chibo.nameko.providers import (
     Feed,
     OutboxRelay,
 )
-from chibo.nameko.web import http, read_json
+from chibo.nameko.web import http, run_command
 from services.meetings import api, commands, domain, projection, replica
 from services.meetings.api import COMMANDS
 from services.meetings.events import catalogue
@@ -228,9 +228,7 @@ class MeetingsService(EventSource):
 
     @http("POST", "/meetings/commands/<name>", expected_exceptions=ChiboError)
     def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
-        if name not in COMMANDS:
-            raise NotFound(f"No command {name!r}; commands: {', '.join(COMMANDS)}.")
-        return 201, getattr(self, name)(read_json(request))
+        return run_command(self, COMMANDS, name, request)
 
     @http("GET", "/meetings/openapi.json")
     def openapi_http(self, request: Any) -> dict[str, Any]:

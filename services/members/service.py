@@ -14,7 +14,7 @@ from chibo.contracts import load_command
 from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, StreamAppend
 from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
-from chibo.nameko.web import http, read_json
+from chibo.nameko.web import http, read_json, run_command
 from services.common import text_sort_key
 from services.members import api, commands, domain, projection, roster
 from services.members.api import COMMANDS
@@ -325,9 +325,7 @@ class MembersService(EventSource):
 
     @http("POST", "/members/commands/<name>", expected_exceptions=ChiboError)
     def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
-        if name not in COMMANDS:
-            raise NotFound(f"No command {name!r}; commands: {', '.join(COMMANDS)}.")
-        return 201, getattr(self, name)(read_json(request))
+        return run_command(self, COMMANDS, name, request)
 
     @http("GET", "/members/openapi.json")
     def openapi_http(self, request: Any) -> dict[str, Any]:

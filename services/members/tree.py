@@ -68,6 +68,7 @@ class Tree:
     def __init__(self, kinds: dict[str, UnitKind] | None = None) -> None:
         self.kinds = kinds or KINDS
         self._versions: dict[str, list[UnitVersion]] = {}
+        self._starts: dict[str, list[date]] = {}  # valid_from of each version, for bisect
 
     @classmethod
     def from_events(cls, events: Iterable[Any], kinds: dict[str, UnitKind] | None = None
@@ -82,6 +83,7 @@ class Tree:
             self._versions[data["unit_id"]] = [UnitVersion(
                 data["unit_id"], _day(data["effective_date"]), data["name"], data["kind"],
                 data.get("parent_id"))]
+            self._starts[data["unit_id"]] = [_day(data["effective_date"])]
         elif event_type == "unit_renamed":
             self._change(data, name=data["name"])
         elif event_type == "unit_moved":
@@ -97,6 +99,7 @@ class Tree:
             timeline[-1] = latest  # two changes on one day: the later one completes it
         else:
             timeline.append(latest)
+            self._starts[data["unit_id"]].append(when)
 
     # -- questions ------------------------------------------------------------------
 
@@ -108,7 +111,7 @@ class Tree:
         timeline = self._versions.get(unit_id)
         if not timeline:
             return None
-        index = bisect_right([v.valid_from for v in timeline], day) - 1
+        index = bisect_right(self._starts[unit_id], day) - 1
         return timeline[index] if index >= 0 else None
 
     def active(self, unit_id: str, day: date) -> UnitVersion | None:

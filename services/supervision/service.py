@@ -16,7 +16,7 @@ from nameko.timer import timer
 from sqlalchemy import select
 
 from chibo.contracts import load_command
-from chibo.errors import ChiboError, NotFound, ValidationFailed
+from chibo.errors import ChiboError, ValidationFailed
 from chibo.eventstore.store import EventStore, StreamAppend
 from chibo.nameko.providers import (
     ClockProvider,
@@ -26,7 +26,7 @@ from chibo.nameko.providers import (
     Feed,
     OutboxRelay,
 )
-from chibo.nameko.web import http, read_json
+from chibo.nameko.web import http, read_json, run_command
 from services.meetings.events import catalogue as meetings_catalogue
 from services.meetings.score_sheet import sheet_for
 from services.members.events import catalogue as members_catalogue
@@ -262,9 +262,7 @@ class SupervisionService(EventSource):
 
     @http("POST", "/supervision/commands/<name>", expected_exceptions=ChiboError)
     def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
-        if name not in COMMANDS:
-            raise NotFound(f"No command {name!r}; commands: {', '.join(COMMANDS)}.")
-        return 201, getattr(self, name)(read_json(request))
+        return run_command(self, COMMANDS, name, request)
 
     @http("GET", "/supervision/openapi.json")
     def openapi_http(self, request: Any) -> dict[str, Any]:
