@@ -140,7 +140,8 @@ class Facts:
             select(held.c.meeting_id, held.c.cell_id, held.c.kind, held.c.held_on,
                    held.c.level, held.c.event_id).where(
                 held.c.held_on >= first, held.c.held_on <= last,
-                held.c.position <= self.meetings_wm)).all()
+                held.c.position <= self.meetings_wm)
+            .order_by(held.c.held_on, held.c.meeting_id)).all()
 
     def absences_between(self, first: date, last: date, of_members_absent_from: date | None = None
                          ) -> list[Any]:
@@ -155,10 +156,14 @@ class Facts:
                 absences.c.held_on >= of_members_absent_from, absences.c.held_on <= last,
                 visible)
             query = query.where(absences.c.member_id.in_(recent))
-        return self.session.execute(query.order_by(absences.c.held_on)).all()
+        # Ordered fully: decisions (and their order in the log) must not depend on
+        # the order a backend happens to return rows in.
+        return self.session.execute(query.order_by(absences.c.held_on, absences.c.member_id,
+                                                   absences.c.meeting_id)).all()
 
     def open_tasks_due_by(self, day: date) -> list[Any]:
         closed = tasks.c.closed_position
         return self.session.execute(select(tasks).where(
             tasks.c.due_on <= day, tasks.c.position <= self.meetings_wm,
-            (closed.is_(None)) | (closed > self.meetings_wm))).all()
+            (closed.is_(None)) | (closed > self.meetings_wm))
+            .order_by(tasks.c.due_on, tasks.c.task_id)).all()

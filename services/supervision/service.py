@@ -173,15 +173,17 @@ class SupervisionService(EventSource):
         """Queue notifications in the transaction that records the escalations, so
         none is without its notifications and none is notified twice."""
         channels = self._channels()
-        for event in decided:
-            if event.type not in ("escalation_raised", "escalation_reescalated"):
-                continue
-            row = session.execute(select(book.escalations).where(
-                book.escalations.c.escalation_id == event.data["escalation_id"])).one()
-            escalation = {k: (v.isoformat() if isinstance(v, date) else v)
-                          for k, v in row._mapping.items()}
-            notify.enqueue(session, escalation,
-                           notify.channels_for(channels, escalation["target_unit_id"]))
+        wanted = [e.data["escalation_id"] for e in decided
+                  if e.type in ("escalation_raised", "escalation_reescalated")
+                  and notify.channels_for(channels, e.data["target_unit_id"])]
+        for start in range(0, len(wanted), 1000):
+            rows = session.execute(select(book.escalations).where(
+                book.escalations.c.escalation_id.in_(wanted[start:start + 1000])))
+            for row in rows:
+                escalation = {k: (v.isoformat() if isinstance(v, date) else v)
+                              for k, v in row._mapping.items()}
+                notify.enqueue(session, escalation,
+                               notify.channels_for(channels, escalation["target_unit_id"]))
 
     def _channels(self) -> dict[str, Any]:
         return _channels_config(self.config.get("NOTIFICATION_CHANNELS"))
