@@ -81,10 +81,10 @@ class Catalogue:
         schema = self._entry(event_type).schemas[self.latest_version(event_type)]
         try:
             # Validate the wire form: what consumers will read is JSON, not Python objects.
-            loaded = schema.load(_wire_form(data))
+            loaded = schema.load(wire_form(data))
         except marshmallow.ValidationError as exc:
             raise ValidationFailed(_as_dict(exc.messages)) from None
-        return _wire_form(loaded)
+        return wire_form(loaded)
 
     def private_fields(self, event_type: str) -> tuple[str, ...]:
         """Fields a schema marks private (`class Meta: private = (...)`): they stay in
@@ -126,12 +126,12 @@ def load_command(schema: marshmallow.Schema, payload: Any) -> dict[str, Any]:
         raise ValidationFailed(_as_dict(exc.messages)) from None
 
 
-def _wire_form(value: Any) -> Any:
+def wire_form(value: Any) -> Any:
     """The value as JSON would carry it: dates as ISO text, tuples as lists."""
     if isinstance(value, Mapping):
-        return {key: _wire_form(item) for key, item in value.items()}
+        return {key: wire_form(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_wire_form(item) for item in value]
+        return [wire_form(item) for item in value]
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     return value

@@ -7,13 +7,13 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from typing import Any
 
 from nameko.exceptions import RemoteError
 from nameko.runners import ServiceRunner
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from chibo.contracts import wire_form
 from chibo.nameko import memory
 from chibo.settings import ensure_databases
 
@@ -42,16 +42,6 @@ def rpc_client(config: dict[str, Any], timeout: float = 30) -> Iterator[Any]:
         yield proxy
 
 
-def json_ready(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_ready(v) for v in value]
-    return value
-
-
 def rpc_caller(proxy: Any, patience_seconds: float = 15.0
                ) -> Callable[[str, str, dict[str, Any]], Any]:
     """`call(service, method, payload)` over RPC.
@@ -63,7 +53,7 @@ def rpc_caller(proxy: Any, patience_seconds: float = 15.0
         deadline = time.monotonic() + patience_seconds
         while True:
             try:
-                return getattr(getattr(proxy, service), method)(json_ready(payload))
+                return getattr(getattr(proxy, service), method)(wire_form(payload))
             except RemoteError as exc:
                 if exc.exc_type != "NotFound" or time.monotonic() > deadline:
                     raise

@@ -4,6 +4,7 @@ in order. Equal to what the live service decided, or the rules are not replayabl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
@@ -27,8 +28,6 @@ def is_system_decision(event_type: str, data: dict[str, Any]) -> bool:
 
 def normalised(event_type: str, data: dict[str, Any]) -> tuple[str, str]:
     """A comparable form of a decision (dates as ISO text, keys sorted)."""
-    import json
-
     return event_type, json.dumps(data, sort_keys=True, default=lambda v: v.isoformat())
 
 
