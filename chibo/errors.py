@@ -72,3 +72,14 @@ def _flatten(problems: Any) -> list[Any]:
             out.extend(_flatten(p))
         return out
     return [problems]
+
+
+def from_remote(exc_type: str | None, value: str | None) -> ChiboError | None:
+    """The caller-facing error another service raised over RPC (nameko passes only its
+    type name and text), or None when it was not one of these."""
+    for cls in (ValidationFailed, ConcurrencyError, DomainRuleViolated, NotFound, ChiboError):
+        if cls.__name__ == exc_type:
+            error = ChiboError(value or "")
+            error.__class__ = cls  # keep the status and code; the text says the rest
+            return error
+    return None

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 Envelope = dict[str, Any]
 #: Applies one event (already upcast) inside the feed's transaction.
 Projector = Callable[[Session, Envelope], None]
+#: Applies a run of consecutive events at once (for projections that batch their reads
+#: and writes); must have the same effect as applying them one by one.
+RunProjector = Callable[[Session, list[Envelope]], None]
 #: Reads a source's log: (source, after position, limit) -> envelopes in order.
 Fetch = Callable[[str, int, int], list[Envelope]]
 
@@ -36,8 +39,10 @@ Fetch = Callable[[str, int, int], list[Envelope]]
 class OrderedFeed:
     def __init__(self, consumer: str, sources: Sequence[str], factory: sessionmaker[Session],
                  catalogue: Catalogue, project: Projector, fetch: Fetch, batch_size: int = 500,
-                 gap_grace_seconds: float = 0.5, max_pending: int = 50_000) -> None:
+                 gap_grace_seconds: float = 0.5, max_pending: int = 50_000,
+                 project_run: RunProjector | None = None) -> None:
         self.consumer = consumer
+        self.project_run = project_run
         self.sources = list(sources)
         self.factory = factory
         self.catalogue = catalogue
@@ -151,16 +156,22 @@ class OrderedFeed:
             return 0
         with self.factory() as session, session.begin():
             watermark = self._lock_watermark(session, source)
-            applied = 0
+            run: list[Envelope] = []
             for envelope in sorted(envelopes, key=lambda e: int(e["position"])):
                 position = int(envelope["position"])
                 if position <= watermark:
                     continue
                 if position != watermark + 1:
                     break  # still a gap: what is after it waits for the healing
-                self.project(session, self._upcast(envelope))
+                run.append(self._upcast(envelope))
                 watermark = position
-                applied += 1
+            if self.project_run is not None:
+                if run:
+                    self.project_run(session, run)
+            else:
+                for envelope in run:
+                    self.project(session, envelope)
+            applied = len(run)
             session.execute(update(feed_watermarks).where(feed_watermarks.c.source == source)
                             .values(position=watermark))
         self._known[source] = watermark

@@ -18,16 +18,19 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, func, select
 from sqlalchemy.orm import Session
 
 from chibo import metrics
 from chibo.clock import Clock, clock_from_setting
 from chibo.contracts import Catalogue
 from chibo.db import create_schema, make_engine, session_factory
-from chibo.eventstore.feed import Envelope, OrderedFeed, Projector
+from chibo.eventstore import audit
+from chibo.eventstore.feed import Envelope, OrderedFeed, Projector, RunProjector
 from chibo.eventstore.relay import Relay
 from chibo.eventstore.store import EventStore, Metadata, NewEvent, RecordedEvent
+from chibo.eventstore.tables import event_head
+from chibo.eventstore.tables import events as events_table
 
 log = logging.getLogger(__name__)
 
@@ -271,9 +274,11 @@ class Feed(DependencyProvider):
     """
 
     def __init__(self, sources: Sequence[str], project: Projector, catalogue: Catalogue,
-                 idle_catch_up_seconds: float = 2.0, gap_grace_seconds: float = 0.5) -> None:
+                 idle_catch_up_seconds: float = 2.0, gap_grace_seconds: float = 0.5,
+                 project_run: RunProjector | None = None) -> None:
         self.sources = list(sources)
         self.project = project
+        self.project_run = project_run
         self.catalogue = catalogue
         self.idle_catch_up_seconds = idle_catch_up_seconds
         self.gap_grace_seconds = gap_grace_seconds
@@ -290,7 +295,8 @@ class Feed(DependencyProvider):
         database: Database = _find(self.container, Database)
         self.feed = OrderedFeed(self.container.service_name, self.sources, database.factory,
                                 self.catalogue, self.project, self._fetch,
-                                gap_grace_seconds=self.gap_grace_seconds)
+                                gap_grace_seconds=self.gap_grace_seconds,
+                                project_run=self.project_run)
         self._running = True
         self.container.spawn_managed_thread(self._run)
 
@@ -355,6 +361,37 @@ class EventSource:
 
     events: CommandContext
 
+    #: Findings listed by `verify_log` at most; the first ones locate the damage.
+    verify_findings_limit = 100
+
     @rpc
     def read_events(self, after: int, limit: int = 500) -> list[Envelope]:
         return self.events.read_envelopes(after, limit)
+
+    @rpc
+    def verify_log(self) -> dict[str, Any]:
+        """The service checks its own hash chain, as `chibo audit verify` does, for an
+        auditor that may not read this service's database.
+
+        Returns `{"events": rows in the log, "head_position": the chain head's position,
+        "findings": [text naming position and event id, ...]}`.
+        """
+        context = self.events
+        session = context._provider.database.session_for(context._worker_ctx)
+        with session.begin():
+            if session.get_bind().dialect.name == "postgresql":
+                # One snapshot for the whole walk: under READ COMMITTED a row committed
+                # after the last batch but before the head is read looks deleted.
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            findings: list[str] = []
+            for finding in audit.verify_log(session):
+                if len(findings) == self.verify_findings_limit:
+                    findings.append("… further problems not listed: repair or inspect from "
+                                    "the positions above.")
+                    break
+                findings.append(str(finding))
+            count = session.execute(select(func.count()).select_from(events_table)).scalar_one()
+            head = session.execute(select(event_head.c.position)
+                                   .where(event_head.c.id == 1)).scalar()
+        return {"events": int(count), "head_position": None if head is None else int(head),
+                "findings": findings}

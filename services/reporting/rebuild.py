@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.eventstore.feed import Fetch, OrderedFeed
 from services.catalogue import SOURCES, catalogue
-from services.reporting.projection import metadata, project, snapshot
+from services.reporting.projection import metadata, project, project_run, snapshot
 
 
 def rebuild(fetch: Fetch, url: str = "sqlite://", sources: Iterable[str] = SOURCES,
@@ -22,7 +22,7 @@ def rebuild(fetch: Fetch, url: str = "sqlite://", sources: Iterable[str] = SOURC
     create_schema(engine, metadata)
     factory = session_factory(engine)
     feed = OrderedFeed("reporting-rebuild", list(sources), factory, catalogue, project, fetch,
-                       batch_size=2000)
+                       batch_size=2000, project_run=project_run)
     for source in feed.sources:
         applied = feed.catch_up(source)
         if progress:

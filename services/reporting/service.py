@@ -1,4 +1,7 @@
-"""The reporting service: archives every event, projects read models, serves them."""
+"""The reporting service: archives every event, projects read models, serves them.
+
+Entrypoints only: the figures come from `queries`, the pages from `pages`.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,139 @@ import re
 from typing import Any
 
 from nameko.events import event_handler
-from nameko.rpc import rpc
+from nameko.exceptions import RemoteError
+from nameko.rpc import RpcProxy, rpc
 
-from chibo.errors import ChiboError, ValidationFailed
-from chibo.nameko.providers import Database, Feed
-from chibo.nameko.web import http
+from chibo.errors import ChiboError, ValidationFailed, from_remote
+from chibo.nameko.providers import ClockProvider, Database, Feed
+from chibo.nameko.web import http, read_json
 from services.catalogue import SOURCES, catalogue
-from services.reporting import projection
+from services.reporting import projection, queries
+from services.reporting.api import openapi_document
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-class ReportingService:
+def _int(value: str | None, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationFailed({field: [f"Expected a whole number, got {value!r}."]}) from None
+
+
+class ReportingQueries:
+    """The read side: RPC and JSON over HTTP for everything the pages show."""
+
+    db: Database
+    clock: ClockProvider
+
+    @rpc(expected_exceptions=ChiboError)
+    def overview(self, unit_id: str | None = None, period: str | None = None,
+                 grouping: str | None = None) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return queries.overview(session, unit_id, period, grouping)
+
+    @rpc(expected_exceptions=ChiboError)
+    def heatmap(self, unit_id: str | None = None, year: int | None = None,
+                grouping: str | None = None) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return queries.heatmap(session, unit_id, year, grouping)
+
+    @rpc(expected_exceptions=ChiboError)
+    def cell(self, cell_id: str, year: int | None = None) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return queries.cell(session, cell_id, year)
+
+    @rpc(expected_exceptions=ChiboError)
+    def meeting(self, meeting_id: str) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return queries.meeting(session, meeting_id)
+
+    @rpc(expected_exceptions=ChiboError)
+    def member(self, member_id: str, year: int | None = None) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return queries.member(session, member_id, year)
+
+    @rpc(expected_exceptions=ChiboError)
+    def escalations(self, state: str | None = "open", level: int | None = None,
+                    rule: str | None = None, unit_id: str | None = None) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return queries.escalation_list(session, self.clock.now().date(), state, level, rule,
+                                           unit_id)
+
+    @rpc(expected_exceptions=ChiboError)
+    def cell_months(self, month: str) -> list[dict[str, Any]]:
+        if not isinstance(month, str) or not MONTH.match(month):
+            raise ValidationFailed({"month": ["Expected a month as YYYY-MM, e.g. 2026-10."]})
+        with self.db.transaction() as session:
+            return queries.cell_month_report(session, month)
+
+    @rpc
+    def tasks(self, cell_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as session:
+            return queries.cell_tasks(session, cell_id)
+
+    # -- JSON over HTTP --------------------------------------------------------------
+
+    @http("GET", "/reporting/api/overview", expected_exceptions=ChiboError)
+    def overview_api(self, request: Any) -> dict[str, Any]:
+        args = request.args
+        return self.overview(args.get("unit") or None, args.get("period") or None,
+                             args.get("grouping") or None)
+
+    @http("GET", "/reporting/api/units/<unit_id>", expected_exceptions=ChiboError)
+    def unit_api(self, request: Any, unit_id: str) -> dict[str, Any]:
+        return self.overview(unit_id, request.args.get("period") or None,
+                             request.args.get("grouping") or None)
+
+    @http("GET", "/reporting/api/heatmap", expected_exceptions=ChiboError)
+    def heatmap_api(self, request: Any) -> dict[str, Any]:
+        args = request.args
+        return self.heatmap(args.get("unit") or None, _int(args.get("year"), "year"),
+                            args.get("grouping") or None)
+
+    @http("GET", "/reporting/api/cells/<cell_id>", expected_exceptions=ChiboError)
+    def cell_api(self, request: Any, cell_id: str) -> dict[str, Any]:
+        return self.cell(cell_id, _int(request.args.get("year"), "year"))
+
+    @http("GET", "/reporting/api/meetings/<meeting_id>", expected_exceptions=ChiboError)
+    def meeting_api(self, request: Any, meeting_id: str) -> dict[str, Any]:
+        return self.meeting(meeting_id)
+
+    @http("GET", "/reporting/api/members/<member_id>", expected_exceptions=ChiboError)
+    def member_api(self, request: Any, member_id: str) -> dict[str, Any]:
+        return self.member(member_id, _int(request.args.get("year"), "year"))
+
+    @http("GET", "/reporting/api/escalations", expected_exceptions=ChiboError)
+    def escalations_api(self, request: Any) -> dict[str, Any]:
+        args = request.args
+        return self.escalations(args.get("state", "open") or None,
+                                _int(args.get("level"), "level"), args.get("rule") or None,
+                                args.get("unit") or None)
+
+    @http("GET", "/reporting/cell-months", expected_exceptions=ChiboError)
+    def cell_months_http(self, request: Any) -> dict[str, Any]:
+        month = request.args.get("month", "")
+        return {"month": month, "cells": self.cell_months(month)}
+
+    @http("GET", "/reporting/cells/<cell_id>/tasks", expected_exceptions=ChiboError)
+    def tasks_http(self, request: Any, cell_id: str) -> dict[str, Any]:
+        return {"cell_id": cell_id, "tasks": self.tasks(cell_id)}
+
+    @http("GET", "/reporting/openapi.json")
+    def openapi_http(self, request: Any) -> dict[str, Any]:
+        return openapi_document()
+
+
+class ReportingService(ReportingQueries):
     name = "reporting"
 
     db = Database(projection.metadata)
-    feed = Feed(SOURCES, projection.project, catalogue)
+    clock = ClockProvider()
+    feed = Feed(SOURCES, projection.project, catalogue, project_run=projection.project_run)
+    supervision = RpcProxy("supervision")
 
     @event_handler("members", "#")
     def on_members_event(self, envelope: dict[str, Any]) -> None:
@@ -35,27 +155,29 @@ class ReportingService:
     def on_supervision_event(self, envelope: dict[str, Any]) -> None:
         self.feed.offer(envelope)
 
-    @rpc(expected_exceptions=ChiboError)
-    def cell_months(self, month: str) -> list[dict[str, Any]]:
-        if not isinstance(month, str) or not MONTH.match(month):
-            raise ValidationFailed({"month": ["Expected a month as YYYY-MM, e.g. 2026-10."]})
-        with self.db.transaction() as session:
-            return projection.cell_month_report(session, month)
-
-    @rpc
-    def tasks(self, cell_id: str) -> list[dict[str, Any]]:
-        with self.db.transaction() as session:
-            return projection.cell_tasks(session, cell_id)
-
     @rpc
     def watermarks(self) -> dict[str, int]:
         return {source: self.feed.feed.watermark(source) for source in SOURCES}
 
-    @http("GET", "/reporting/cells/<cell_id>/tasks", expected_exceptions=ChiboError)
-    def tasks_http(self, request: Any, cell_id: str) -> dict[str, Any]:
-        return {"cell_id": cell_id, "tasks": self.tasks(cell_id)}
+    # -- acting on escalations: supervision decides, reporting shows the result -------
 
-    @http("GET", "/reporting/cell-months", expected_exceptions=ChiboError)
-    def cell_months_http(self, request: Any) -> dict[str, Any]:
-        month = request.args.get("month", "")
-        return {"month": month, "cells": self.cell_months(month)}
+    @rpc(expected_exceptions=ChiboError)
+    def act_on_escalation(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Acknowledge or resolve through supervision, then read its log so the pages
+        show the new state at once."""
+        if action not in ("acknowledge", "resolve"):
+            raise ValidationFailed({"action": ["Expected 'acknowledge' or 'resolve'."]})
+        method = getattr(self.supervision, f"{action}_escalation")
+        try:
+            result = method(payload)
+        except RemoteError as exc:
+            raise from_remote(exc.exc_type, exc.value) or exc from None
+        self.feed.sync("supervision")
+        return result
+
+    @http("POST", "/reporting/api/escalations/<escalation_id>/<action>",
+          expected_exceptions=ChiboError)
+    def act_on_escalation_api(self, request: Any, escalation_id: str, action: str
+                              ) -> dict[str, Any]:
+        return self.act_on_escalation(action, {**read_json(request),
+                                               "escalation_id": escalation_id})

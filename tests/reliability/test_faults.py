@@ -163,16 +163,16 @@ def test_event_dropped_on_the_bus(system, monkeypatch):
 def test_consumer_handler_raising(system):
     with running(system) as runner:
         feed = feed_of(runner, "reporting").feed
-        original = feed.project
+        original = feed.project_run
         failures = {"left": 4}
 
-        def flaky_project(session, envelope):
-            if envelope["type"] == "meeting_held" and failures["left"] > 0:
+        def flaky_project(session, envelopes):
+            if any(e["type"] == "meeting_held" for e in envelopes) and failures["left"] > 0:
                 failures["left"] -= 1
                 raise RuntimeError("projection failed (injected)")
-            return original(session, envelope)
+            return original(session, envelopes)
 
-        feed.project = flaky_project
+        feed.project_run = flaky_project
         drive(system)
         assert_reporting_equals_rebuild(system, runner)
         assert failures["left"] == 0

@@ -1,0 +1,200 @@
+"""Reporting's tables: the archive of every event and the read models projected from it.
+
+Every read model is a function of the archive: `chibo rebuild` drops and
+recomputes them, and a test holds the live and rebuilt copies equal row for row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+archive = Table(
+    "archive", metadata,
+    Column("source", String(50), primary_key=True),
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("stream_id", String(200), nullable=False, index=True),
+    Column("type", String(100), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("recorded_at", String(32), nullable=False, index=True),
+    Column("hash", String(64), nullable=False),
+)
+
+#: Every unit as it is now (its history is in the archive, folded into a Tree).
+units = Table(
+    "units", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("parent_id", String(100), nullable=True),
+    Column("is_cell", Boolean, nullable=False),
+    Column("established_on", String(10), nullable=False),
+    Column("dissolved_on", String(10), nullable=True),
+    Column("successor_id", String(100), nullable=True),
+)
+
+members = Table(
+    "members", metadata,
+    Column("member_id", String(100), primary_key=True),
+    Column("full_name", String(200), nullable=False),
+    Column("cell_id", String(100), nullable=True, index=True),
+    Column("status", String(30), nullable=False),
+    Column("admitted_on", String(10), nullable=False),
+)
+
+meetings = Table(
+    "meetings", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("held_on", String(10), nullable=False),
+    Column("topic", Text, nullable=True),
+    Column("place", Text, nullable=True),
+    Column("started_at", String(8), nullable=True),
+    Column("ended_at", String(8), nullable=True),
+    Column("duration_minutes", Integer, nullable=True),
+    Column("chair_id", String(100), nullable=True),
+    Column("minutes_taker_id", String(100), nullable=True),
+    Column("agenda", Text, nullable=False),
+    Column("speakers", Text, nullable=False),
+    Column("minutes", Text, nullable=True),
+    Column("conclusion", Text, nullable=True),
+    Column("attendance", Text, nullable=False),
+    Column("members_counted", Integer, nullable=False),
+    Column("members_present", Integer, nullable=False),
+    Column("unexcused", Integer, nullable=False),
+    Column("self_level", String(20), nullable=True),
+    Column("visit_level", String(20), nullable=True),
+    Column("flags", Text, nullable=False),
+)
+Index("meetings_cell_month", meetings.c.cell_id, meetings.c.month)
+Index("meetings_month", meetings.c.month)
+
+resolutions = Table(
+    "resolutions", metadata,
+    Column("resolution_id", String(100), primary_key=True),
+    Column("meeting_id", String(100), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=True),
+    Column("vote", Text, nullable=False),
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("task_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("meeting_id", String(100), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("assignee_name", String(200), nullable=False),
+    Column("due_on", String(10), nullable=False),
+    Column("due_month", String(7), nullable=False, index=True),
+    Column("state", String(20), nullable=False),
+    Column("completed_on", String(10), nullable=True),
+)
+
+visits = Table(
+    "visits", metadata,
+    Column("visit_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False),
+    Column("meeting_id", String(100), nullable=False, index=True),
+    Column("month", String(7), nullable=False, index=True),
+    Column("visitor", String(200), nullable=False),
+    Column("visited_on", String(10), nullable=False),
+    Column("confirmed_level", String(20), nullable=True),
+    Column("comments", Text, nullable=False),
+)
+
+escalations = Table(
+    "escalations", metadata,
+    Column("escalation_id", String(100), primary_key=True),
+    Column("rule", String(50), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("target_unit_id", String(100), nullable=False),
+    Column("target_name", String(200), nullable=False),
+    Column("subject_id", String(100), nullable=False, index=True),
+    Column("subject_name", String(200), nullable=False),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("period", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raised_on", String(10), nullable=False),
+    Column("state", String(20), nullable=False, index=True),
+    Column("acknowledged_on", String(10), nullable=True),
+    Column("acknowledged_by", String(200), nullable=True),
+    Column("resolved_on", String(10), nullable=True),
+    Column("resolved_how", String(50), nullable=True),
+    Column("resolved_by", String(200), nullable=True),
+)
+
+member_years = Table(
+    "member_years", metadata,
+    Column("member_id", String(100), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("meetings_due", Integer, nullable=False, default=0),
+    Column("present", Integer, nullable=False, default=0),
+    Column("excused", Integer, nullable=False, default=0),
+    Column("unexcused", Integer, nullable=False, default=0),
+    Column("rating", String(20), nullable=True),
+    Column("removal_flagged", Boolean, nullable=False, default=False),
+)
+
+#: Months in which something happened: the months reports cover. Every cell that
+#: existed in an opened month has a row for it, so a month without a meeting counts.
+opened_months = Table(
+    "opened_months", metadata,
+    Column("month", String(7), primary_key=True),
+)
+
+#: The figures every report sums: one row per cell and period (month, quarter, year).
+MEASURES = ("months", "months_met", "meetings", "regular_meetings", "thematic_meetings",
+            "thematic_held", "members_counted", "members_present", "unexcused",
+            "duration_total", "duration_meetings", "q_good", "q_fair", "q_average", "q_poor",
+            "q_unscored", "visits", "visited", "tasks_due", "tasks_completed", "tasks_overdue")
+
+cell_periods = Table(
+    "cell_periods", metadata,
+    Column("cell_id", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("kind", String(7), nullable=False),
+    *(Column(name, Integer, nullable=False, default=0) for name in MEASURES),
+    # Where the row is counted: the cell's path from the top as it was then, and
+    # in today's tree (a merged cell's history counts under its successor).
+    Column("then_path", Text, nullable=False),
+    Column("today_path", Text, nullable=False),
+)
+Index("cell_periods_period", cell_periods.c.period)
+
+#: The same figures summed for every node of the tree, by either grouping.
+node_periods = Table(
+    "node_periods", metadata,
+    Column("grouping", String(5), primary_key=True),
+    Column("node_id", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("cells", Integer, nullable=False),
+    *(Column(name, Integer, nullable=False, default=0) for name in MEASURES),
+)
+
+#: Open escalations (raised or acknowledged) under each node of today's tree, by level.
+node_escalations = Table(
+    "node_escalations", metadata,
+    Column("node_id", String(100), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("open", Integer, nullable=False),
+)
+
+READ_MODELS = (units, members, meetings, resolutions, tasks, visits, escalations, member_years,
+               opened_months, cell_periods, node_periods, node_escalations)
