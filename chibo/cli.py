@@ -1,4 +1,4 @@
-"""The `chibo` command: demo | import members | audit verify | init-db."""
+"""The `chibo` command: demo | import members | audit verify | rebuild | init-db."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
 
     add_arguments(members)
 
+    rebuilding = commands.add_parser(
+        "rebuild", help="dựng lại các bảng báo cáo từ kho sự kiện (rebuild reporting's read "
+        "models from its archive)")
+    from services.reporting.rebuild import add_arguments as add_rebuild_arguments
+
+    add_rebuild_arguments(rebuilding)
+
     init_db = commands.add_parser("init-db", help="create the databases the config names")
     init_db.add_argument("--config", default=None, help="YAML config (default: distributed)")
 
@@ -48,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_audit_verify(args)
     if args.command == "import":
         return run_from_args(args)
+    if args.command == "rebuild":
+        from services.reporting.rebuild import run_from_args as rebuild_from_args
+
+        return rebuild_from_args(args, _config(args.config, "distributed"))
     if args.command == "init-db":
         settings.ensure_databases(_config(args.config, "distributed"))
         print("databases ready")

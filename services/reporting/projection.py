@@ -78,13 +78,25 @@ class _Run:
         self.escalations_changed = False
 
 
-def project_run(session: Session, envelopes: list[Envelope]) -> None:
+def project_run(session: Session, envelopes: list[Envelope], archived: bool = False) -> None:
+    """Apply a run of consecutive events (archiving them first, unless they come from
+    the archive, as in a rebuild)."""
+    if not archived:
+        _archive(session, envelopes)
+    run = _Run(session)
+    _apply(run, envelopes)
+    _settle(run)
+
+
+def _archive(session: Session, envelopes: list[Envelope]) -> None:
     session.execute(insert(archive), [{
         "source": e["source"], "position": e["position"], "event_id": e["event_id"],
         "stream_id": e["stream_id"], "type": e["type"], "version": e["version"],
         "data": _dumps(e["data"]), "metadata": _dumps(e["metadata"]),
         "recorded_at": e["recorded_at"], "hash": e["hash"]} for e in envelopes])
-    run = _Run(session)
+
+
+def _apply(run: _Run, envelopes: list[Envelope]) -> None:
     meeting_held = [e["data"] for e in envelopes if e["type"] == "meeting_held"]
     if meeting_held:
         _meetings_held(run, meeting_held)
@@ -93,7 +105,6 @@ def project_run(session: Session, envelopes: list[Envelope]) -> None:
             handler = HANDLERS.get(envelope["type"])
             if handler:
                 handler(run, envelope["data"])
-    _settle(run)
 
 
 # -- step one: the detail tables ----------------------------------------------------

@@ -18,6 +18,8 @@ from chibo.nameko.web import http, read_json
 from services.catalogue import SOURCES, catalogue
 from services.reporting import projection, queries
 from services.reporting.api import openapi_document
+from services.reporting.audit_entrypoints import AuditEntrypoints
+from services.reporting.audit_log import audit_metadata
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -135,10 +137,10 @@ class ReportingQueries:
         return openapi_document()
 
 
-class ReportingService(ReportingQueries):
+class ReportingService(ReportingQueries, AuditEntrypoints):
     name = "reporting"
 
-    db = Database(projection.metadata)
+    db = Database(projection.metadata, audit_metadata)
     clock = ClockProvider()
     feed = Feed(SOURCES, projection.project, catalogue, project_run=projection.project_run)
     supervision = RpcProxy("supervision")

@@ -1,0 +1,115 @@
+"""The audit log's entrypoints, a mixin for the reporting service.
+
+The RPC methods produce the data (and are plain methods too, so HTML pages call
+them directly); the `*_http` methods only wrap them in JSON. Checks reach each
+source over nameko RPC: `verify_log` (the source recomputes its own chain) and
+`read_events` (its log, compared with reporting's archive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import eventlet
+from nameko.rpc import RpcProxy, ServiceProxy, rpc
+
+from chibo.errors import ChiboError
+from chibo.nameko.providers import WorkerDatabase
+from chibo.nameko.web import http
+from services.catalogue import SOURCES
+from services.reporting import audit_log
+
+
+class SourceRpc(RpcProxy):
+    """nameko's RpcProxy to several services at once: `self.<name>[service].method()`."""
+
+    def __init__(self, services: Iterable[str], **options: Any) -> None:
+        super().__init__(None, **options)
+        self.services = tuple(services)
+
+    def get_dependency(self, worker_ctx: Any) -> dict[str, ServiceProxy]:
+        return {name: ServiceProxy(worker_ctx, name, self.rpc_reply_listener, **self.options)
+                for name in self.services}
+
+
+class AuditEntrypoints:
+    """Mixin: search and trace archived events, check every source's log.
+    Expects the service's Database as `db`, with `audit_log.audit_metadata` among its
+    metadatas."""
+
+    db: WorkerDatabase
+
+    audit_sources = SourceRpc(SOURCES)
+    #: Seconds to wait for one call to a source: verifying a long log takes a while, and
+    #: nameko's RpcProxy alone would wait forever for a source that never answers.
+    audit_rpc_timeout = 300.0
+    #: Envelopes read from a source per call when comparing with the archive.
+    audit_batch = 5000
+
+    # -- the data -------------------------------------------------------------------
+
+    @rpc(expected_exceptions=ChiboError)
+    def audit_search(self, source: str | None = None, stream: str | None = None,
+                     type: str | None = None, actor: str | None = None,
+                     recorded_from: str | None = None, recorded_to: str | None = None,
+                     limit: int = 100, before: str | None = None) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return audit_log.search(session, source=source, stream=stream, type=type,
+                                    actor=actor, recorded_from=recorded_from,
+                                    recorded_to=recorded_to, limit=limit, before=before)
+
+    def audit_search_args(self, args: Mapping[str, str]) -> dict[str, Any]:
+        """`audit_search` from URL query parameters (`from`, `to`, …), for the JSON API
+        and pages alike; errors name the parameters as sent."""
+        with self.db.transaction() as session:
+            return audit_log.search_by_query(session, args)
+
+    @rpc(expected_exceptions=ChiboError)
+    def audit_event(self, event_id: str) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            return audit_log.event(session, event_id)
+
+    @rpc
+    def audit_status(self) -> list[dict[str, Any]]:
+        """The last check of each source, without checking again."""
+        with self.db.transaction() as session:
+            return audit_log.latest_status(session, SOURCES)
+
+    @rpc
+    def audit_verify(self) -> list[dict[str, Any]]:
+        """Check every source now (one after another), record and return the verdicts."""
+        results = []
+        for source in SOURCES:
+            proxy = self.audit_sources[source]
+            with self.db.factory() as session:
+                results.append(audit_log.check_source(
+                    session, source,
+                    lambda proxy=proxy: self._audit_call(proxy.verify_log),
+                    lambda after, limit, proxy=proxy: self._audit_call(
+                        proxy.read_events, after=after, limit=limit),
+                    batch=self.audit_batch))
+        return results
+
+    def _audit_call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        seconds = self.audit_rpc_timeout
+        with eventlet.Timeout(seconds, TimeoutError(f"no answer within {seconds:g} s")):
+            return method(**kwargs)
+
+    # -- JSON over HTTP -----------------------------------------------------------------
+
+    @http("GET", "/reporting/api/audit/events", expected_exceptions=ChiboError)
+    def audit_events_http(self, request: Any) -> dict[str, Any]:
+        return self.audit_search_args(request.args)
+
+    @http("GET", "/reporting/api/audit/events/<event_id>", expected_exceptions=ChiboError)
+    def audit_event_http(self, request: Any, event_id: str) -> dict[str, Any]:
+        return self.audit_event(event_id)
+
+    @http("GET", "/reporting/api/audit/status", expected_exceptions=ChiboError)
+    def audit_status_http(self, request: Any) -> dict[str, Any]:
+        return {"sources": self.audit_status()}
+
+    @http("POST", "/reporting/api/audit/verify", expected_exceptions=ChiboError)
+    def audit_verify_http(self, request: Any) -> dict[str, Any]:
+        return {"sources": self.audit_verify()}
