@@ -15,7 +15,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 
-BENCHMARKS = ("append", "rpc", "end_to_end", "roster_file", "import_members", "month_close")
+BENCHMARKS = ("append", "rpc", "end_to_end", "roster_file", "import_members", "month_close",
+              "dashboard")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,8 +25,10 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")
+        # values_plus_batch: an UPDATE run over many rows goes in pages of statements,
+        # not one round trip per row (INSERTs are batched as multi-row VALUES anyway).
         return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
-                             pool_pre_ping=True)
+                             pool_pre_ping=True, executemany_mode="values_plus_batch")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
@@ -89,3 +93,20 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A transaction that commits when the block ends and rolls back if it raises."""
     with factory() as session, session.begin():
         yield session
+
+
+def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+           add: Sequence[str] = (), replace: Sequence[str] = ()) -> None:
+    """Insert rows, or where the primary key exists already, add the `add` columns to
+    the stored values and overwrite the `replace` columns, in one executemany (batched
+    by the driver), on either backend: both speak INSERT ... ON CONFLICT."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
+    changes = {**{c: table.c[c] + statement.excluded[c] for c in add},
+               **{c: statement.excluded[c] for c in replace}}
+    keys = [c.name for c in table.primary_key.columns]
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes)
+                    if changes else statement.on_conflict_do_nothing(index_elements=keys),
+                    list(rows))

@@ -61,7 +61,9 @@ class Places:
             home = self.tree.successor(unit_id)
             path = self._ids(home, self._last_day_alive(home, self.now))
             if home != unit_id:
-                path.append(unit_id)
+                # Counted with its successor's committees (not inside the successor: a
+                # cell's own figures are only ever its own).
+                path = [*path[:-1], unit_id]
             self._memo[key] = path or [unit_id]
         return self._memo[key]
 

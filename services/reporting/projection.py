@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from chibo.db import upsert
 from services.members.tree import KINDS
 from services.reporting import paths
 from services.reporting.periods import month_days, quarter_of
@@ -65,17 +66,84 @@ def project(session: Session, envelope: Envelope) -> None:
     project_run(session, [envelope])
 
 
+class _Buffer:
+    """The rows a run inserts into one table and the changes it makes, written together
+    at the end of step one (a change to a row inserted in the same run folds into it)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.key = [c.name for c in table.primary_key.columns]
+        self.new: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.changes: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def insert(self, row: dict[str, Any]) -> None:
+        self.new[tuple(row[k] for k in self.key)] = row
+
+    def update(self, *key: Any, **values: Any) -> None:
+        if key in self.new:
+            self.new[key].update(values)
+        else:
+            self.changes.setdefault(key, {}).update(values)
+
+    def flush(self, session: Session) -> None:
+        if self.new:
+            session.execute(insert(self.table), list(self.new.values()))
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for key, values in self.changes.items():
+            groups[tuple(sorted(values))].append(
+                {**{f"k_{k}": v for k, v in zip(self.key, key, strict=True)},
+                 **{f"v_{c}": value for c, value in values.items()}})
+        for columns, params in groups.items():
+            where = and_(*(self.table.c[k] == bindparam(f"k_{k}") for k in self.key))
+            session.execute(update(self.table).where(where)
+                            .values({c: bindparam(f"v_{c}") for c in columns}), params)
+
+
 class _Run:
-    """What one run of events touched, for the second step."""
+    """What one run of events writes and touches."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.buffers = {t.name: _Buffer(t) for t in (units, members, meetings, resolutions,
+                                                     tasks, visits, escalations)}
+        self.attended: dict[tuple[str, int], dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(("meetings_due", "present", "excused", "unexcused"), 0))
+        self.ratings: dict[tuple[str, int], str] = {}
+        self.flagged: set[tuple[str, int]] = set()
+        self.meetings_touched: set[str] = set()
+        self.tasks_touched: set[str] = set()
         self.cell_months: set[tuple[str, str]] = set()
         self.months: set[str] = set()
         self.new_cells: set[str] = set()
         self.tree_changed = False
         self.moved: set[str] = set()  # units moved or dissolved in this run
         self.escalations_changed = False
+
+    def __getattr__(self, table: str) -> _Buffer:
+        return self.buffers[table]
+
+    def flush(self) -> None:
+        for buffer in self.buffers.values():
+            buffer.flush(self.session)
+        counts = ("meetings_due", "present", "excused", "unexcused")
+        blank = {**dict.fromkeys(counts, 0), "rating": None, "removal_flagged": False}
+        upsert(self.session, member_years, [
+            {**blank, "member_id": m, "year": y, **c} for (m, y), c in self.attended.items()],
+            add=counts)
+        upsert(self.session, member_years, [
+            {**blank, "member_id": m, "year": y, "rating": r}
+            for (m, y), r in self.ratings.items()], replace=("rating",))
+        upsert(self.session, member_years, [
+            {**blank, "member_id": m, "year": y, "removal_flagged": True}
+            for m, y in self.flagged], replace=("removal_flagged",))
+        # Which cell-months the changed meetings and tasks count in, now all are written.
+        for table, ids, month in ((meetings, self.meetings_touched, meetings.c.month),
+                                  (tasks, self.tasks_touched, tasks.c.due_month)):
+            key = table.c[table.primary_key.columns.keys()[0]]
+            ids = sorted(ids)
+            for start in range(0, len(ids), CHUNK):
+                self.cell_months.update((r[0], r[1]) for r in self.session.execute(
+                    select(table.c.cell_id, month).where(key.in_(ids[start:start + CHUNK]))))
 
 
 def project_run(session: Session, envelopes: list[Envelope], archived: bool = False) -> None:
@@ -84,7 +152,11 @@ def project_run(session: Session, envelopes: list[Envelope], archived: bool = Fa
     if not archived:
         _archive(session, envelopes)
     run = _Run(session)
-    _apply(run, envelopes)
+    for envelope in envelopes:
+        handler = HANDLERS.get(envelope["type"])
+        if handler:
+            handler(run, envelope["data"])
+    run.flush()
     _settle(run)
 
 
@@ -96,113 +168,95 @@ def _archive(session: Session, envelopes: list[Envelope]) -> None:
         "recorded_at": e["recorded_at"], "hash": e["hash"]} for e in envelopes])
 
 
-def _apply(run: _Run, envelopes: list[Envelope]) -> None:
-    meeting_held = [e["data"] for e in envelopes if e["type"] == "meeting_held"]
-    if meeting_held:
-        _meetings_held(run, meeting_held)
-    for envelope in envelopes:
-        if envelope["type"] != "meeting_held":
-            handler = HANDLERS.get(envelope["type"])
-            if handler:
-                handler(run, envelope["data"])
-
-
 # -- step one: the detail tables ----------------------------------------------------
 
 def _unit_established(run: _Run, data: dict[str, Any]) -> None:
     is_cell = bool(KINDS.get(data["kind"]) and KINDS[data["kind"]].meets)
-    run.session.execute(insert(units).values(
-        unit_id=data["unit_id"], name=data["name"], kind=data["kind"],
-        parent_id=data.get("parent_id"), is_cell=is_cell,
-        established_on=str(data["effective_date"])))
+    run.units.insert({"unit_id": data["unit_id"], "name": data["name"], "kind": data["kind"],
+                      "parent_id": data.get("parent_id"), "is_cell": is_cell,
+                      "established_on": str(data["effective_date"]), "dissolved_on": None,
+                      "successor_id": None})
     if is_cell:
         run.new_cells.add(data["unit_id"])
 
 
 def _unit_renamed(run: _Run, data: dict[str, Any]) -> None:
-    run.session.execute(update(units).where(units.c.unit_id == data["unit_id"])
-                        .values(name=data["name"]))
+    run.units.update(data["unit_id"], name=data["name"])
 
 
 def _unit_moved(run: _Run, data: dict[str, Any]) -> None:
-    run.session.execute(update(units).where(units.c.unit_id == data["unit_id"])
-                        .values(parent_id=data["parent_id"]))
+    run.units.update(data["unit_id"], parent_id=data["parent_id"])
     run.tree_changed = True
     run.moved.add(data["unit_id"])
 
 
 def _unit_dissolved(run: _Run, data: dict[str, Any]) -> None:
-    run.session.execute(update(units).where(units.c.unit_id == data["unit_id"]).values(
-        dissolved_on=str(data["effective_date"]), successor_id=data.get("successor_id")))
+    run.units.update(data["unit_id"], dissolved_on=str(data["effective_date"]),
+                     successor_id=data.get("successor_id"))
     run.tree_changed = True
     run.moved.add(data["unit_id"])
 
 
 def _member_admitted(run: _Run, data: dict[str, Any]) -> None:
-    run.session.execute(insert(members).values(
-        member_id=data["member_id"], full_name=data["full_name"], cell_id=data["cell_id"],
-        status="probationary", admitted_on=str(data["admitted_on"])))
+    run.members.insert({"member_id": data["member_id"], "full_name": data["full_name"],
+                        "cell_id": data["cell_id"], "status": "probationary",
+                        "admitted_on": str(data["admitted_on"])})
 
 
 def _member_renamed(run: _Run, data: dict[str, Any]) -> None:
-    run.session.execute(update(members).where(members.c.member_id == data["member_id"])
-                        .values(full_name=data["full_name"]))
+    run.members.update(data["member_id"], full_name=data["full_name"])
 
 
 def _member_status(run: _Run, data: dict[str, Any], status: str) -> None:
-    run.session.execute(update(members).where(members.c.member_id == data["member_id"])
-                        .values(status=status))
+    run.members.update(data["member_id"], status=status)
 
 
 def _member_transferred(run: _Run, data: dict[str, Any]) -> None:
     to_cell = data.get("to_cell_id")
-    values: dict[str, Any] = {"cell_id": to_cell} if to_cell else {"status": "transferred_out"}
-    run.session.execute(update(members).where(members.c.member_id == data["member_id"])
-                        .values(**values))
+    if to_cell:
+        run.members.update(data["member_id"], cell_id=to_cell)
+    else:
+        run.members.update(data["member_id"], status="transferred_out")
 
 
 def _member_rated(run: _Run, data: dict[str, Any]) -> None:
-    _add_member_years(run.session, {(data["member_id"], int(data["year"])): {}},
-                      rating=data["level"])
+    run.ratings[(data["member_id"], int(data["year"]))] = data["level"]
 
 
-def _meetings_held(run: _Run, held: list[dict[str, Any]]) -> None:
-    rows, attended = [], defaultdict(lambda: defaultdict(int))
-    for data in held:
-        held_on = str(data["held_on"])
-        lines = data["attendance"]
-        rows.append({
-            "meeting_id": data["meeting_id"], "cell_id": data["cell_id"], "month": held_on[:7],
-            "kind": data["kind"], "held_on": held_on, "topic": data.get("topic"),
-            "place": data.get("place"), "started_at": data.get("started_at"),
-            "ended_at": data.get("ended_at"), "duration_minutes": data.get("duration_minutes"),
-            "chair_id": data.get("chair_id"), "minutes_taker_id": data.get("minutes_taker_id"),
-            "agenda": _dumps(data.get("agenda") or []),
-            "speakers": _dumps(data.get("speakers") or []),
-            "minutes": data.get("minutes"), "conclusion": data.get("conclusion"),
-            "attendance": _dumps(lines), "members_counted": data["members_counted"],
-            "members_present": data["members_present"],
-            "unexcused": sum(1 for a in lines
-                             if a.get("counted", True) and a["status"] == "absent_unexcused"),
-            "self_level": (data.get("self_score") or {}).get("level"), "visit_level": None,
-            "flags": _dumps(data.get("flags") or [])})
-        run.cell_months.add((data["cell_id"], held_on[:7]))
-        run.months.add(held_on[:7])
-        year = int(held_on[:4])
-        for line in lines:
-            counts = attended[(line["member_id"], year)]
-            if line.get("counted", True):
-                counts["meetings_due"] += 1
-                if line["status"] == "present":
-                    counts["present"] += 1
-                elif line["status"] == "absent_unexcused":
-                    counts["unexcused"] += 1
-                else:
-                    counts["excused"] += 1
-            else:
-                counts["excused"] += 1
-    run.session.execute(insert(meetings), rows)
-    _add_member_years(run.session, attended)
+def _meeting_held(run: _Run, data: dict[str, Any]) -> None:
+    held_on = str(data["held_on"])
+    lines = data["attendance"]
+    run.meetings.insert({
+        "meeting_id": data["meeting_id"], "cell_id": data["cell_id"], "month": held_on[:7],
+        "kind": data["kind"], "held_on": held_on, "topic": data.get("topic"),
+        "place": data.get("place"), "started_at": data.get("started_at"),
+        "ended_at": data.get("ended_at"), "duration_minutes": data.get("duration_minutes"),
+        "chair_id": data.get("chair_id"), "minutes_taker_id": data.get("minutes_taker_id"),
+        "agenda": _dumps(data.get("agenda") or []),
+        "speakers": _dumps(data.get("speakers") or []),
+        "minutes": data.get("minutes"), "conclusion": data.get("conclusion"),
+        "attendance": _dumps(lines), "members_counted": data["members_counted"],
+        "members_present": data["members_present"],
+        "unexcused": sum(1 for a in lines
+                         if a.get("counted", True) and a["status"] == "absent_unexcused"),
+        "self_level": (data.get("self_score") or {}).get("level"), "visit_level": None,
+        "flags": _dumps(data.get("flags") or [])})
+    run.cell_months.add((data["cell_id"], held_on[:7]))
+    run.months.add(held_on[:7])
+    year = int(held_on[:4])
+    for line in lines:
+        counts = run.attended[(line["member_id"], year)]
+        if not line.get("counted", True):
+            counts["excused"] += 1
+            continue
+        counts["meetings_due"] += 1
+        status = line["status"]
+        if status == "present":
+            counts["present"] += 1
+        elif status == "absent_unexcused":
+            counts["unexcused"] += 1
+        else:
+            counts["excused"] += 1
 
 
 def _meeting_corrected(run: _Run, data: dict[str, Any]) -> None:
@@ -212,75 +266,63 @@ def _meeting_corrected(run: _Run, data: dict[str, Any]) -> None:
             changes[key] = _dumps(changes[key] or [])
     columns = {c.name for c in meetings.columns}
     values = {k: v for k, v in changes.items() if k in columns}
-    if not values:
-        return
-    run.session.execute(update(meetings).where(meetings.c.meeting_id == data["meeting_id"])
-                        .values(**values))
-    _touch_meeting(run, data["meeting_id"])
-
-
-def _touch_meeting(run: _Run, meeting_id: str) -> None:
-    row = run.session.execute(select(meetings.c.cell_id, meetings.c.month)
-                              .where(meetings.c.meeting_id == meeting_id)).first()
-    if row:
-        run.cell_months.add((row.cell_id, row.month))
+    if values:
+        run.meetings.update(data["meeting_id"], **values)
+        run.meetings_touched.add(data["meeting_id"])
 
 
 def _resolution_adopted(run: _Run, data: dict[str, Any]) -> None:
-    run.session.execute(insert(resolutions).values(
-        resolution_id=data["resolution_id"], meeting_id=data["meeting_id"],
-        title=data["title"], text=data.get("text"), vote=_dumps(data["vote"])))
+    run.resolutions.insert({"resolution_id": data["resolution_id"],
+                            "meeting_id": data["meeting_id"], "title": data["title"],
+                            "text": data.get("text"), "vote": _dumps(data["vote"])})
 
 
 def _task_assigned(run: _Run, data: dict[str, Any]) -> None:
     due_on = str(data["due_on"])
-    run.session.execute(insert(tasks).values(
-        task_id=data["task_id"], cell_id=data["cell_id"], meeting_id=data["meeting_id"],
-        title=data["title"], assignee_name=data["assignee_name"], due_on=due_on,
-        due_month=due_on[:7], state="assigned"))
+    run.tasks.insert({"task_id": data["task_id"], "cell_id": data["cell_id"],
+                      "meeting_id": data["meeting_id"], "title": data["title"],
+                      "assignee_name": data["assignee_name"], "due_on": due_on,
+                      "due_month": due_on[:7], "state": "assigned", "completed_on": None})
     run.cell_months.add((data["cell_id"], due_on[:7]))
 
 
 def _task_state(run: _Run, data: dict[str, Any], state: str) -> None:
-    run.session.execute(update(tasks).where(tasks.c.task_id == data["task_id"]).values(
-        state=state, completed_on=str(data["completed_on"]) if data.get("completed_on")
-        else None))
-    row = run.session.execute(select(tasks.c.cell_id, tasks.c.due_month)
-                              .where(tasks.c.task_id == data["task_id"])).first()
-    if row:
-        run.cell_months.add((row.cell_id, row.due_month))
+    run.tasks.update(data["task_id"], state=state,
+                     completed_on=str(data["completed_on"]) if data.get("completed_on")
+                     else None)
+    run.tasks_touched.add(data["task_id"])
 
 
 def _visit_logged(run: _Run, data: dict[str, Any]) -> None:
     visited_on = str(data["visited_on"])
-    run.session.execute(insert(visits).values(
-        visit_id=data["visit_id"], cell_id=data["cell_id"], meeting_id=data["meeting_id"],
-        month=visited_on[:7], visitor=data["visitor"], visited_on=visited_on,
-        confirmed_level=data.get("confirmed_level"), comments=data.get("comments") or ""))
+    run.visits.insert({"visit_id": data["visit_id"], "cell_id": data["cell_id"],
+                       "meeting_id": data["meeting_id"], "month": visited_on[:7],
+                       "visitor": data["visitor"], "visited_on": visited_on,
+                       "confirmed_level": data.get("confirmed_level"),
+                       "comments": data.get("comments") or ""})
     if data.get("confirmed_level"):
-        run.session.execute(update(meetings).where(meetings.c.meeting_id == data["meeting_id"])
-                            .values(visit_level=data["confirmed_level"]))
-        _touch_meeting(run, data["meeting_id"])
+        run.meetings.update(data["meeting_id"], visit_level=data["confirmed_level"])
+        run.meetings_touched.add(data["meeting_id"])
     run.cell_months.add((data["cell_id"], visited_on[:7]))
     run.months.add(visited_on[:7])
 
 
 def _escalation_raised(run: _Run, data: dict[str, Any]) -> None:
-    run.session.execute(insert(escalations).values(
-        escalation_id=data["escalation_id"], rule=data["rule"], level=data["level"],
-        target_unit_id=data["target_unit_id"], target_name=data["target_name"],
-        subject_id=data["subject_id"], subject_name=data["subject_name"],
-        cell_id=data["cell_id"], period=data["period"], reason=data["reason"],
-        raised_on=str(data["raised_on"]), state="raised"))
+    run.escalations.insert({
+        "escalation_id": data["escalation_id"], "rule": data["rule"], "level": data["level"],
+        "target_unit_id": data["target_unit_id"], "target_name": data["target_name"],
+        "subject_id": data["subject_id"], "subject_name": data["subject_name"],
+        "cell_id": data["cell_id"], "period": data["period"], "reason": data["reason"],
+        "raised_on": str(data["raised_on"]), "state": "raised", "acknowledged_on": None,
+        "acknowledged_by": None, "resolved_on": None, "resolved_how": None,
+        "resolved_by": None})
     if data["rule"] == "removal_candidate":
-        year = int(str(data["raised_on"])[:4])
-        _add_member_years(run.session, {(data["subject_id"], year): {}}, removal_flagged=True)
+        run.flagged.add((data["subject_id"], int(str(data["raised_on"])[:4])))
     run.escalations_changed = True
 
 
 def _escalation_update(run: _Run, escalation_id: str, **values: Any) -> None:
-    run.session.execute(update(escalations)
-                        .where(escalations.c.escalation_id == escalation_id).values(**values))
+    run.escalations.update(escalation_id, **values)
     run.escalations_changed = True
 
 
@@ -300,6 +342,7 @@ HANDLERS = {
     "member_rated": _member_rated,
     **{kind: (lambda run, data, status=status: _member_status(run, data, status))
        for kind, status in MEMBER_STATUS.items()},
+    "meeting_held": _meeting_held,
     "meeting_corrected": _meeting_corrected,
     "resolution_adopted": _resolution_adopted,
     "task_assigned": _task_assigned,
@@ -318,32 +361,6 @@ HANDLERS = {
         resolved_how=data["how"], resolved_by=data.get("by")),
     "period_closed": _period_closed,
 }
-
-
-def _add_member_years(session: Session, increments: dict[tuple[str, int], dict[str, int]],
-                      **values: Any) -> None:
-    """Add counts to (member, year) rows, creating them; `values` are set as given."""
-    keys = list(increments)
-    existing: dict[tuple[str, int], dict[str, Any]] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start:start + CHUNK]
-        for row in session.execute(select(member_years).where(
-                tuple_(member_years.c.member_id, member_years.c.year).in_(chunk))):
-            existing[(row.member_id, row.year)] = dict(row._mapping)
-    fresh, changed = [], []
-    for key, counts in increments.items():
-        row = existing.get(key) or {"member_id": key[0], "year": key[1], "meetings_due": 0,
-                                    "present": 0, "excused": 0, "unexcused": 0,
-                                    "rating": None, "removal_flagged": False}
-        for name, count in counts.items():
-            row[name] += count
-        row.update(values)
-        (changed if key in existing else fresh).append(row)
-    if fresh:
-        session.execute(insert(member_years), fresh)
-    for row in changed:
-        session.execute(update(member_years).where(member_years.c.member_id == row["member_id"])
-                        .where(member_years.c.year == row["year"]).values(**row))
 
 
 # -- step two: cell-periods and node sums -----------------------------------------
@@ -410,14 +427,9 @@ def _alive(established_on: str, dissolved_on: str | None, month: str) -> bool:
 def _create_rows(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Empty month rows (with their quarter and year rows) where missing; returns the
     month keys, to be computed."""
-    if not wanted:
-        return set()
     keys = {key for cell, month in wanted
             for key in ((cell, month), (cell, quarter_of(month)), (cell, month[:4]))}
-    existing = _load_rows(session, keys)
-    fresh = [_empty_row(cell, period) for cell, period in sorted(keys - set(existing))]
-    if fresh:
-        session.execute(insert(cell_periods), fresh)
+    upsert(session, cell_periods, [_empty_row(cell, period) for cell, period in sorted(keys)])
     return wanted
 
 
@@ -500,10 +512,8 @@ def _recompute(session: Session, places: paths.Places, touched: set[tuple[str, s
         _place(places, new)
         if new != old:
             changed[key] = (old, new)
-    for _old, new in changed.values():
-        session.execute(update(cell_periods).where(cell_periods.c.cell_id == new["cell_id"])
-                        .where(cell_periods.c.period == new["period"]).values(
-            **{name: new[name] for name in (*MEASURES, "then_path", "today_path")}))
+    upsert(session, cell_periods, [new for _, new in changed.values()],
+           replace=(*MEASURES, "then_path", "today_path"))
     return changed
 
 
@@ -603,38 +613,25 @@ def _add_to_nodes(session: Session,
                 continue
             figures = [1, *(row[name] for name in MEASURES)]
             for grouping in ("then", "today"):
+                # The cell's own figures are its row; the nodes are the units above it.
                 for node in paths.decode(row[f"{grouping}_path"]):
+                    if node == row["cell_id"]:
+                        continue
                     delta = deltas[(grouping, node, row["period"])]
                     for i, value in enumerate(figures):
                         delta[i] += sign * value
     deltas = {k: v for k, v in deltas.items() if any(v)}
-    if not deltas:
-        return
-    keys = list(deltas)
-    existing: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start:start + CHUNK]
-        for row in session.execute(select(node_periods).where(tuple_(
-                node_periods.c.grouping, node_periods.c.node_id, node_periods.c.period
-        ).in_(chunk))):
-            existing[(row.grouping, row.node_id, row.period)] = dict(row._mapping)
     names = ("cells", *MEASURES)
-    fresh = []
-    for key, delta in deltas.items():
-        row = existing.get(key)
-        if row is None:
-            fresh.append({"grouping": key[0], "node_id": key[1], "period": key[2],
-                          **dict(zip(names, delta, strict=True))})
-            continue
-        values = {name: row[name] + d for name, d in zip(names, delta, strict=True)}
-        where = ((node_periods.c.grouping == key[0]) & (node_periods.c.node_id == key[1])
-                 & (node_periods.c.period == key[2]))
-        if values["cells"] == 0:
-            session.execute(delete(node_periods).where(where))
-        else:
-            session.execute(update(node_periods).where(where).values(**values))
-    if fresh:
-        session.execute(insert(node_periods), fresh)
+    upsert(session, node_periods, [
+        {"grouping": g, "node_id": n, "period": p, **dict(zip(names, d, strict=True))}
+        for (g, n, p), d in deltas.items()], add=names)
+    # A node no cell counts under any more (after a restructuring) has no row, as in a
+    # rebuild.
+    emptied = [key for key, d in deltas.items() if d[0] < 0]
+    for start in range(0, len(emptied), CHUNK):
+        session.execute(delete(node_periods).where(node_periods.c.cells == 0).where(tuple_(
+            node_periods.c.grouping, node_periods.c.node_id, node_periods.c.period
+        ).in_(emptied[start:start + CHUNK])))
 
 
 def _count_open_escalations(session: Session, places: paths.Places) -> None:

@@ -147,6 +147,16 @@ def _node_rows(session: Session, grouping: str, node_ids: list[str], periods: li
     return {(r.node_id, r.period): dict(r._mapping) for r in session.execute(query)}
 
 
+def _cell_rows(session: Session, cell_ids: list[str], periods: list[str]
+               ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Cells' own figures (a cell is a leaf: its row is its total)."""
+    if not cell_ids:
+        return {}
+    query = (select(cell_periods).where(cell_periods.c.cell_id.in_(cell_ids))
+             .where(cell_periods.c.period.in_(periods)))
+    return {(r.cell_id, r.period): {**r._mapping, "cells": 1} for r in session.execute(query)}
+
+
 def _open_escalations(session: Session, node_ids: list[str]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {n: {} for n in node_ids}
     if node_ids:
@@ -169,6 +179,8 @@ def overview(session: Session, unit_id: str | None = None, period: str | None = 
     children = _children(places, unit_id, period, grouping)
     rows = _node_rows(session, grouping, [unit_id, *[c.unit_id for c in children]],
                       sorted({*trend, period}))
+    rows.update(_cell_rows(session, [c.unit_id for c in children
+                                     if places.tree.kinds[c.kind].meets], [period]))
     escalations_open = _open_escalations(session, [unit_id, *[c.unit_id for c in children]])
     child_rows = []
     for child in children:
@@ -240,6 +252,48 @@ def _cell_state(row: dict[str, Any] | None, month: str, latest: str) -> dict[str
     return {"state": "pending" if month == latest else "missed"}
 
 
+def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
+                  grouping: str | None = None) -> dict[str, Any]:
+    """`heatmap` with cells for rows (the heat map page): every cell under the node,
+    through the committees between, depth first in name order, each row naming the
+    unit it sits under (`parent_id`, `parent_name`)."""
+    grouping = _grouping(grouping)
+    latest = default_period(session)
+    year = year or int(latest[:4])
+    unit_id = unit_id or root_id(session)
+    unit = _unit(session, unit_id)
+    places = paths.places_for(session)
+    months = months_of(str(year))
+    found: list[tuple[Any, str, str]] = []
+
+    def descend(node_id: str, node_name: str) -> None:
+        for child in _children(places, node_id, str(year), grouping):
+            if places.tree.kinds[child.kind].meets:
+                found.append((child, node_id, node_name))
+            else:
+                descend(child.unit_id, child.name)
+
+    descend(unit_id, unit["name"])
+    ids = [child.unit_id for child, _, _ in found]
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(ids), 1000):
+        cells.update({(r.cell_id, r.period): dict(r._mapping) for r in session.execute(
+            select(cell_periods).where(cell_periods.c.cell_id.in_(ids[start:start + 1000]))
+            .where(cell_periods.c.period.in_(months)))})
+    rows = []
+    for child, parent_id, parent_name in found:
+        rows.append({"unit_id": child.unit_id, "name": child.name, "is_cell": True,
+                     "href": f"/reporting/cells/{child.unit_id}", "parent_id": parent_id,
+                     "parent_name": parent_name,
+                     "months": {month: {"state": "future"} if month > latest else _cell_state(
+                         cells.get((child.unit_id, month)), month, latest)
+                         for month in months}})
+    return {"unit": {"unit_id": unit_id, "name": unit["name"], "kind": unit["kind"]},
+            "path": _path(session, places, unit_id), "year": year, "grouping": grouping,
+            "years": sorted({int(m[:4]) for m in opened(session)}, reverse=True),
+            "months": months, "rows": rows}
+
+
 def cell(session: Session, cell_id: str, year: int | None = None) -> dict[str, Any]:
     info = _unit(session, cell_id)
     places = paths.places_for(session)
@@ -260,6 +314,8 @@ def cell(session: Session, cell_id: str, year: int | None = None) -> dict[str, A
         months.append({"month": month, **_cell_state(row, month, latest),
                        "regular_held": bool(row["months_met"]), "meetings": row["meetings"],
                        "thematic_meetings": row["thematic_meetings"],
+                       "members_counted": row["members_counted"],
+                       "members_present": row["members_present"],
                        "attendance_rate": figures["attendance_rate"],
                        "unexcused_absences": row["unexcused"],
                        "avg_duration_minutes": figures["avg_duration_minutes"],
@@ -299,6 +355,7 @@ def _meeting_row(m: dict[str, Any]) -> dict[str, Any]:
             "members_counted": m["members_counted"], "members_present": m["members_present"],
             "attendance_rate": _share(m["members_present"], m["members_counted"]),
             "unexcused_absences": m["unexcused"], "duration_minutes": m["duration_minutes"],
+            "self_level": m["self_level"], "visit_level": m["visit_level"],
             "level": m["visit_level"] or m["self_level"]}
 
 
@@ -327,7 +384,7 @@ def meeting(session: Session, meeting_id: str) -> dict[str, Any]:
         "attendance": [{"member_id": a["member_id"], "full_name": a["full_name"],
                         "href": f"/reporting/members/{a['member_id']}",
                         "status": a["status"], "reason": a.get("reason"),
-                        "counted": a.get("counted", True)}
+                        "counted": a.get("counted", True), "dues_paid": a.get("dues_paid")}
                        for a in sorted(attendance, key=lambda a: name_sort_key(a["full_name"]))],
         "resolutions": votes,
         "tasks": [dict(r._mapping) for r in session.execute(
@@ -429,7 +486,9 @@ def cell_month_report(session: Session, month: str) -> list[dict[str, Any]]:
 
 
 def cell_tasks(session: Session, cell_id: str) -> list[dict[str, Any]]:
-    rows = session.execute(select(tasks).where(tasks.c.cell_id == cell_id)
+    rows = session.execute(select(tasks, meetings.c.held_on)
+                           .outerjoin(meetings, meetings.c.meeting_id == tasks.c.meeting_id)
+                           .where(tasks.c.cell_id == cell_id)
                            .order_by(tasks.c.due_on, tasks.c.task_id)).all()
     return [dict(r._mapping) for r in rows]
 

@@ -1,0 +1,37 @@
+"""Serve reporting alone over a given database: `python -m bench._serve_reporting URL PORT`.
+
+Used by the dashboard benchmark; the other services are not running, so reporting's
+feed finds no sources to read and only the pages and the JSON API are exercised.
+"""
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+from chibo import settings  # noqa: E402
+from chibo.runtime import start_embedded  # noqa: E402
+from services.app import CONFIG_DIR  # noqa: E402
+from services.reporting.service import ReportingService  # noqa: E402
+
+
+def main() -> None:
+    url, port = sys.argv[1], sys.argv[2]
+    config = settings.load(CONFIG_DIR / "embedded.yaml")
+    config.update(DATABASES={"reporting": url}, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
+                  AMQP_URI="chibomem://", max_workers=40)
+    runner = start_embedded([ReportingService], config)
+    stop = eventlet.event.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.send(None))
+    stop.wait()
+    runner.stop()
+
+
+if __name__ == "__main__":
+    main()
