@@ -3,13 +3,16 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dashboard's chart library comes from npm and is served locally (never a CDN).
+WEB := services/reporting/web
 
 .PHONY: demo test lint bench distributed clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(WEB)/package.json $(WEB)/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	npm ci --prefix $(WEB) --no-audit --no-fund
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,4 +31,4 @@ distributed: $(STAMP)
 	bash deploy/run-distributed.sh
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build *.egg-info $(WEB)/node_modules

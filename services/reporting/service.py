@@ -20,6 +20,7 @@ from services.reporting import projection, queries
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.audit_log import audit_metadata
+from services.reporting.pages import DashboardPages
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -137,7 +138,7 @@ class ReportingQueries:
         return openapi_document()
 
 
-class ReportingService(ReportingQueries, AuditEntrypoints):
+class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages):
     name = "reporting"
 
     db = Database(projection.metadata, audit_metadata)

@@ -1,0 +1,281 @@
+"""The dashboard's HTML pages, a mixin for the reporting service.
+
+Each route parses its parameters, asks `queries` (or the service's own read methods)
+for the data, has `views` shape it and renders the page, or one of its tables as
+CSV or Excel (``?format=csv|xlsx&table=<id>``). A caller's mistake (NotFound,
+ValidationFailed, …) gets the friendly error page with its status; anything else
+is logged and gets the 500 page, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+from werkzeug.test import EnvironBuilder
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from chibo.errors import ChiboError, ValidationFailed
+from chibo.nameko.web import http
+from services.members.tree import KINDS
+from services.reporting import queries, views
+from services.reporting.periods import months_of
+from services.reporting.web import i18n, render, tables, urls
+
+_log = logging.getLogger(__name__)
+
+QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
+#: Where a form may send the reader back to: the dashboard's own pages only.
+NEXT_PREFIX = urls.PREFIX + "/"
+
+Page = Callable[..., Response]
+
+
+def html_errors(route: Page) -> Page:
+    """A page route whose errors are pages: a ChiboError gets the error page with its
+    status and message (the hint says what to do next); anything else is logged and
+    gets the 500 page."""
+
+    @functools.wraps(route)
+    def page(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return route(self, request, *args, **kwargs)
+        except ChiboError as exc:
+            return render.error_page(request, exc.http_status, exc.message)
+        except Exception:
+            _log.exception("the page %s failed", request.path)
+            return render.error_page(request, 500)
+
+    return page
+
+
+def whole_number(value: str | None, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationFailed({field: [f"Expected a whole number, got {value!r}."]}) from None
+
+
+def escalation_filters(args: Mapping[str, str]) -> dict[str, Any]:
+    """`?state=&level=&rule=&unit=`: open ones unless a state is asked for; an empty
+    state (the form's "all") means every state."""
+    state = args.get("state", "open") or None
+    if state is not None and state not in views.ESCALATION_STATES:
+        raise ValidationFailed({"state": [
+            f"Expected one of {', '.join(views.ESCALATION_STATES)}, or nothing for all."]})
+    return {"state": state, "level": whole_number(args.get("level"), "level"),
+            "rule": args.get("rule") or None, "unit_id": args.get("unit") or None}
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """A form's ``next``: only an address on the dashboard itself, else `default`."""
+    if (not value or not value.startswith(NEXT_PREFIX) or "\\" in value
+            or any(c in value for c in "\r\n\x00")):
+        return default
+    return value
+
+
+def request_for(request: Request, address: str) -> Request:
+    """A GET of `address` with the reader's cookies: the page shown in answer to a form
+    post (its links, language switch and export links then point at that page)."""
+    parts = urlsplit(address)
+    headers = {"Cookie": request.headers["Cookie"]} if "Cookie" in request.headers else {}
+    return Request(EnvironBuilder(path=parts.path, query_string=parts.query,
+                                  headers=headers).get_environ())
+
+
+def quarterly_data(session: Session, quarter: str | None, grouping: str | None,
+                   today: date) -> dict[str, Any]:
+    """What the quarterly workbook holds (see `views.quarterly`)."""
+    quarter = quarter or urls.quarter_of(queries.default_period(session))
+    top = queries.overview(session, None, quarter, grouping)
+    grouping = top["grouping"]
+    below = [queries.overview(session, child["unit_id"], quarter, grouping)
+             for child in top["children"]
+             if child["kind"] in KINDS and not KINDS[child["kind"]].meets]
+    return {"quarter": quarter, "top": top,
+            "months": [queries.overview(session, top["unit"]["unit_id"], month, grouping)
+                       for month in months_of(quarter)],
+            "below": below,
+            "escalations": queries.escalation_list(session, today, "open")}
+
+
+class DashboardPages:
+    """Mixin: every dashboard page. Expects the reporting service's `db`, `clock`, the
+    read methods of `ReportingQueries`, `act_on_escalation` and the audit mixin."""
+
+    db: Any
+    clock: Any
+    escalations: Callable[..., dict[str, Any]]
+    act_on_escalation: Callable[[str, dict[str, Any]], dict[str, Any]]
+    audit_search_args: Callable[[Mapping[str, str]], dict[str, Any]]
+    audit_status: Callable[[], list[dict[str, Any]]]
+    audit_event: Callable[[str], dict[str, Any]]
+    audit_verify: Callable[[], list[dict[str, Any]]]
+
+    # -- the tree ----------------------------------------------------------------------
+
+    @http("GET", "/reporting")
+    def home_redirect(self, request: Request) -> Response:
+        """`/reporting` typed without its slash (the server's own redirect has no
+        Location)."""
+        query = request.query_string.decode("latin-1")
+        return redirect(urls.home() + ("?" + query if query else ""), 308)
+
+    @http("GET", "/reporting/")
+    @html_errors
+    def overview_page(self, request: Request) -> Response:
+        return self._overview(request, None)
+
+    @http("GET", "/reporting/units/<unit_id>")
+    @html_errors
+    def unit_page(self, request: Request, unit_id: str) -> Response:
+        return self._overview(request, unit_id)
+
+    def _overview(self, request: Request, unit_id: str | None) -> Response:
+        args = request.args
+        with self.db.transaction() as session:
+            data = queries.overview(session, unit_id, args.get("period") or None,
+                                    args.get("grouping") or None)
+        context = views.overview(data)
+        name = "tong-quan" if unit_id is None else f"tong-quan-{unit_id}"
+        return render.render_or_export("overview.html", request, f"{name}-{data['period']}",
+                                       **context)
+
+    @http("GET", "/reporting/heatmap")
+    @html_errors
+    def heatmap_page(self, request: Request) -> Response:
+        return self._heatmap(request, request.args.get("unit") or None)
+
+    @http("GET", "/reporting/units/<unit_id>/heatmap")
+    @html_errors
+    def unit_heatmap_page(self, request: Request, unit_id: str) -> Response:
+        return self._heatmap(request, unit_id)
+
+    def _heatmap(self, request: Request, unit_id: str | None) -> Response:
+        args = request.args
+        with self.db.transaction() as session:
+            data = queries.heatmap_cells(session, unit_id, whole_number(args.get("year"), "year"),
+                                         args.get("grouping") or None)
+        context = views.heatmap(data)
+        return render.render_or_export(
+            "heatmap.html", request, f"ban-do-sinh-hoat-{data['unit']['unit_id']}-{data['year']}",
+            **context)
+
+    @http("GET", "/reporting/cells/<cell_id>")
+    @html_errors
+    def cell_page(self, request: Request, cell_id: str) -> Response:
+        year = whole_number(request.args.get("year"), "year")
+        with self.db.transaction() as session:
+            data = queries.cell(session, cell_id, year)
+        return render.render_or_export("cell.html", request, f"chi-bo-{cell_id}-{data['year']}",
+                                       **views.cell(data))
+
+    @http("GET", "/reporting/meetings/<meeting_id>")
+    @html_errors
+    def meeting_page(self, request: Request, meeting_id: str) -> Response:
+        with self.db.transaction() as session:
+            data = queries.meeting(session, meeting_id)
+        return render.render_or_export("meeting.html", request, f"bien-ban-{meeting_id}",
+                                       **views.meeting(data))
+
+    @http("GET", "/reporting/members/<member_id>")
+    @html_errors
+    def member_page(self, request: Request, member_id: str) -> Response:
+        year = whole_number(request.args.get("year"), "year")
+        with self.db.transaction() as session:
+            data = queries.member(session, member_id, year)
+        return render.render_or_export("member.html", request,
+                                       f"dang-vien-{member_id}-{data['year']}",
+                                       **views.member(data))
+
+    # -- escalations -------------------------------------------------------------------
+
+    @http("GET", "/reporting/escalations")
+    @html_errors
+    def escalations_page(self, request: Request) -> Response:
+        data = self.escalations(**escalation_filters(request.args))
+        return render.render_or_export("escalations.html", request, "canh-bao",
+                                       **views.escalations(data))
+
+    @http("POST", "/reporting/escalations/<escalation_id>/acknowledge")
+    @html_errors
+    def acknowledge_form(self, request: Request, escalation_id: str) -> Response:
+        return self._act(request, "acknowledge", escalation_id)
+
+    @http("POST", "/reporting/escalations/<escalation_id>/resolve")
+    @html_errors
+    def resolve_form(self, request: Request, escalation_id: str) -> Response:
+        return self._act(request, "resolve", escalation_id)
+
+    def _act(self, request: Request, action: str, escalation_id: str) -> Response:
+        """A form's action, then back to the page it came from (303, so a reload does
+        not post again); refused, the escalations page again with the reason."""
+        form = request.form
+        target = safe_next(form.get("next"), urls.escalations())
+        payload = {"escalation_id": escalation_id, "by": form.get("by", "").strip()}
+        if action == "resolve":
+            payload["how"] = form.get("how", "").strip()
+        try:
+            self.act_on_escalation(action, payload)
+        except ChiboError as exc:
+            page = target if urlsplit(target).path == urls.escalations() else urls.escalations()
+            shown = request_for(request, page)
+            data = self.escalations(**escalation_filters(shown.args))
+            return render.render_page("escalations.html", shown, status_code=exc.http_status,
+                                      **views.escalations(data, exc.message, exc.http_status))
+        return redirect(target, 303)
+
+    # -- audit -------------------------------------------------------------------------
+
+    @http("GET", "/reporting/audit")
+    @html_errors
+    def audit_page(self, request: Request) -> Response:
+        found = self.audit_search_args(request.args)
+        context = views.audit(found, self.audit_status(), request.args)
+        return render.render_or_export("audit.html", request, "nhat-ky-kiem-tra", **context)
+
+    @http("GET", "/reporting/audit/events/<event_id>")
+    @html_errors
+    def audit_event_page(self, request: Request, event_id: str) -> Response:
+        context = views.audit_event(self.audit_event(event_id))
+        return render.render_or_export("audit_event.html", request, f"su-kien-{event_id}",
+                                       **context)
+
+    @http("POST", "/reporting/audit/verify")
+    @html_errors
+    def audit_verify_form(self, request: Request) -> Response:
+        self.audit_verify()
+        return redirect(safe_next(request.form.get("next"), urls.audit()), 303)
+
+    # -- the quarterly report ----------------------------------------------------------
+
+    @http("GET", "/reporting/reports/quarterly.xlsx", expected_exceptions=ChiboError)
+    def quarterly_report(self, request: Request) -> Response:
+        """The provincial committee's workbook for a quarter (default: the latest's).
+        A download, so its errors are JSON like the API's."""
+        quarter = request.args.get("quarter") or None
+        if quarter is not None and not QUARTER.match(quarter):
+            raise ValidationFailed({"quarter": ["Expected a quarter as YYYY-Qn, e.g. 2026-Q3."]})
+        with self.db.transaction() as session:
+            data = quarterly_data(session, quarter, request.args.get("grouping") or None,
+                                  self.clock.now().date())
+        tr = i18n.Translator(i18n.pick_lang(request))
+        title, sheets = views.quarterly(data, tr)
+        return tables.export_response(sheets, "xlsx", tr, f"bao-cao-quy-{data['quarter']}",
+                                      title=title)
+
+    # -- static files ------------------------------------------------------------------
+
+    @http("GET", "/reporting/static/<path:name>")
+    def static_file(self, request: Request, name: str) -> Response:
+        return render.static_response(name, request)

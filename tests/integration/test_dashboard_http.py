@@ -1,0 +1,181 @@
+"""The dashboard over HTTP with the real services embedded: the sample province loaded
+through the commands, two months closed by supervision (so there are escalations), then
+every page, the language switch, exports, error pages and an action on an escalation."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime
+from urllib.parse import quote
+
+import pytest
+import requests
+from openpyxl import load_workbook
+
+from chibo.clock import FixedClock
+from chibo.runtime import rpc_caller, rpc_client
+from services.app import load_sample_province
+from services.catalogue import SOURCES
+from tests.support import embedded_config, running, wait_until
+from tests.unit.test_reporting_web import visible_text
+
+TIMEOUT = 30
+LOADED_ON = date(2026, 6, 10)  # meetings in April and May 2026
+HTML = "text/html; charset=utf-8"
+CELL = "xa-1-cb-1"
+MEETING = f"{CELL}-202604"
+MEMBER = "dv-00001"
+
+
+def caught_up(proxy) -> bool:
+    marks = proxy.reporting.watermarks()
+    return all(marks[s] == getattr(proxy, s).verify_log()["events"] for s in SOURCES)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dashboard")
+    clock = FixedClock(datetime(2026, 6, 10, 8, 0))
+    config = embedded_config(folder, CLOCK=clock)
+    with running(config), rpc_client(config, timeout=180) as proxy:
+        load_sample_province(rpc_caller(proxy), LOADED_ON, months=2, progress=lambda _: None)
+        # A month later, April, May and the second quarter are closed: the cells that
+        # missed a month, were not visited or left a task undone are escalated.
+        clock.set(datetime(2026, 7, 8, 8, 0))
+        assert proxy.supervision.close_periods(since="2026-04-01") > 0
+        wait_until(lambda: caught_up(proxy), timeout=60,
+                   message="reporting to read every source's log")
+        yield f"http://{config['WEB_SERVER_ADDRESS']}"
+
+
+def get(base: str, path: str, **kwargs) -> requests.Response:
+    return requests.get(base + path, timeout=TIMEOUT, **kwargs)
+
+
+def page(base: str, path: str, status: int = 200, **kwargs) -> str:
+    response = get(base, path, **kwargs)
+    assert response.status_code == status, (path, response.text[:500])
+    assert response.headers["Content-Type"] == HTML, path
+    return response.text
+
+
+def open_escalations(base: str, state: str = "raised") -> list[dict]:
+    return get(base, f"/reporting/api/escalations?state={state}").json()["escalations"]
+
+
+def test_every_page_in_vietnamese(base):
+    checks = {
+        "/reporting/": ["Tổng quan", "Tỉnh ủy Mẫu", "Đảng ủy xã Mẫu 1", "Sinh hoạt thường kỳ đủ"],
+        "/reporting/units/xa-1?period=2026-Q2": ["Đảng ủy xã Mẫu 1", "Quý II/2026", "Chi bộ"],
+        "/reporting/heatmap": ["Bản đồ sinh hoạt chi bộ: Tỉnh ủy Mẫu", "Đảng ủy xã Mẫu 2"],
+        "/reporting/units/xa-1/heatmap?year=2026": ["Bản đồ sinh hoạt chi bộ: Đảng ủy xã Mẫu 1"],
+        "/reporting/heatmap?unit=xa-2": ["Bản đồ sinh hoạt chi bộ: Đảng ủy xã Mẫu 2"],
+        f"/reporting/cells/{CELL}": ["Sinh hoạt từng tháng", "05/04/2026", "Đảng viên"],
+        f"/reporting/meetings/{MEETING}": ["Biên bản sinh hoạt", "05/04/2026",
+                                           "Nghị quyết tháng 04/2026", "Có mặt"],
+        f"/reporting/members/{MEMBER}": ["Dự sinh hoạt năm 2026", "Thường kỳ"],
+        "/reporting/escalations": ["Cảnh báo", "Không sinh hoạt thường kỳ", "Tiếp nhận"],
+        "/reporting/audit": ["Nhật ký kiểm tra", "Kiểm tra toàn vẹn", "Kết quả tìm kiếm"],
+        "/reporting/audit?type=meeting_held": ["meeting_held", "meetings"],
+    }
+    for path, expected in checks.items():
+        text = visible_text(page(base, path))
+        for words in expected:
+            assert words in text, (path, words)
+    overview = page(base, "/reporting/")
+    assert 'href="/reporting/units/xa-1?period=' in overview
+    assert 'href="/reporting/reports/quarterly.xlsx?quarter=2026-Q' in overview
+    cell = page(base, f"/reporting/cells/{CELL}")
+    assert f'href="/reporting/meetings/{MEETING}"' in cell
+    assert f'href="/reporting/members/{MEMBER}?year=2026"' in cell
+    event_id = get(base, "/reporting/api/audit/events?type=meeting_held&limit=1").json()[
+        "results"][0]["event_id"]
+    assert "meeting_held" in visible_text(page(base, f"/reporting/audit/events/{event_id}"))
+
+
+def test_english_is_chosen_and_remembered(base):
+    response = get(base, "/reporting/?lang=en")
+    assert response.status_code == 200
+    text = visible_text(response.text)
+    assert "Overview" in text and "Regular meetings held" in text and "Units below" in text
+    assert response.cookies.get("lang") == "en"
+    again = get(base, "/reporting/escalations", cookies={"lang": "en"})
+    assert "Missed the regular meeting" in visible_text(again.text)
+    assert "Không sinh hoạt thường kỳ" not in visible_text(again.text)
+
+
+def test_exports(base):
+    response = get(base, "/reporting/?format=csv&table=children")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert "tong-quan-2026-" in response.headers["Content-Disposition"]
+    body = response.content.decode("utf-8-sig")
+    assert body.splitlines()[0].startswith("Đơn vị,Số chi bộ,")
+    assert "Đảng ủy xã Mẫu 1" in body and "Đảng ủy xã Mẫu 2" in body
+    workbook = get(base, f"/reporting/cells/{CELL}?format=xlsx")
+    assert workbook.status_code == 200
+    assert load_workbook(io.BytesIO(workbook.content)).sheetnames == [
+        "Sinh hoạt từng tháng", "Các buổi sinh hoạt", "Nhiệm vụ", "Đảng viên"]
+    report = get(base, "/reporting/reports/quarterly.xlsx?quarter=2026-Q2")
+    assert report.status_code == 200
+    assert "bao-cao-quy-2026-Q2.xlsx" in report.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(report.content))
+    assert book.sheetnames[0] == "Tổng hợp" and len(book.sheetnames) == 4
+    rows = list(book["Tổng hợp"].iter_rows(values_only=True))
+    assert [row[0] for row in rows[2:]] == ["Quý II/2026", "04/2026", "05/2026", "06/2026"]
+    assert rows[2][1] == 12  # the sample's twelve cells
+    refused = get(base, "/reporting/reports/quarterly.xlsx?quarter=2026-13")
+    assert refused.status_code == 422 and "quarter" in refused.json()["fields"]
+
+
+def test_error_pages(base):
+    missing = page(base, "/reporting/cells/no-such-cell", status=404)
+    assert "Không tìm thấy trang" in visible_text(missing)
+    assert "Traceback" not in missing
+    bad = page(base, "/reporting/?period=2026-13", status=422)
+    assert "Yêu cầu chưa hợp lệ" in visible_text(bad)
+    assert "2026-10" in visible_text(bad)  # the message says what a period looks like
+    assert page(base, "/reporting/escalations?state=closed", status=422)
+
+
+def test_the_address_without_its_slash_leads_to_the_overview(base):
+    response = get(base, "/reporting?lang=en", allow_redirects=False)
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/reporting/?lang=en")
+
+
+def test_static_files(base):
+    response = get(base, "/reporting/static/app.css")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/css")
+    assert get(base, "/reporting/static/../service.py").status_code == 404
+
+
+def test_acknowledge_an_escalation_from_the_page(base):
+    raised = open_escalations(base)
+    assert raised, "closing April–June raised no escalation"
+    escalation = raised[0]
+    action = f"/reporting/escalations/{quote(escalation['escalation_id'])}/acknowledge"
+    back = "/reporting/escalations?state=acknowledged"
+    done = requests.post(base + action, data={"by": "Đồng chí Hà Thị Lan", "next": back},
+                         allow_redirects=False, timeout=TIMEOUT)
+    assert done.status_code == 303, done.text[:500]
+    assert done.headers["Location"].endswith(back)
+    shown = page(base, back)
+    assert f'data-testid="resolve-{escalation["escalation_id"]}"' in shown
+    assert escalation["escalation_id"] not in [e["escalation_id"] for e in open_escalations(base)]
+    again = requests.post(base + action, data={"by": "Đồng chí Hà Thị Lan", "next": back},
+                          allow_redirects=False, timeout=TIMEOUT)
+    assert again.status_code == 409 and again.headers["Content-Type"] == HTML
+    text = visible_text(again.text)
+    assert "Không thực hiện được" in text and "acknowledged" in text
+    assert "Cảnh báo" in text  # the list again, not a JSON body
+    with pytest.raises(json.JSONDecodeError):
+        again.json()
+
+
+def test_check_the_logs_from_the_audit_page(base):
+    done = requests.post(base + "/reporting/audit/verify", data={"next": "/reporting/audit"},
+                         allow_redirects=False, timeout=120)
+    assert done.status_code == 303 and done.headers["Location"].endswith("/reporting/audit")
+    assert "Toàn vẹn (OK)" in visible_text(page(base, "/reporting/audit"))
