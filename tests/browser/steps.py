@@ -1,0 +1,154 @@
+"""The browser steps, run by tests/browser/test_dashboard.py each in its own process:
+`python -m tests.browser.steps <step> <base URL>`. Playwright's blocking calls must not
+share a process with eventlet's monkey-patching (the test session's), so they live here.
+
+Each step drives Debian's chromium (never a downloaded browser), asserts what the user
+would see, and saves screenshots under var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import requests
+from openpyxl import load_workbook
+from playwright.sync_api import sync_playwright
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+CHROMIUM = os.environ.get("CHIBO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def step_overview_drill_down_to_a_cell_and_a_meeting(dashboard: str, page, browser,
+                                                      tmp_path: Path) -> None:
+    page.goto(f"{dashboard}/reporting/")
+    assert "Tỉnh ủy Mẫu" in page.inner_text("h1")
+    assert page.locator("[data-testid=table-children] tbody tr").count() == 2
+    page.screenshot(path=SCREENSHOTS / "01-tong-quan.png", full_page=True)
+
+    page.get_by_role("link", name="Đảng ủy xã Mẫu 1").first.click()
+    page.wait_for_url("**/reporting/units/xa-1**")
+    cells = page.locator("[data-testid=table-children] tbody tr")
+    assert cells.count() == 6
+    page.screenshot(path=SCREENSHOTS / "02-dang-uy-xa.png", full_page=True)
+
+    page.locator("[data-testid=table-children] tbody tr a").first.click()
+    page.wait_for_url("**/reporting/cells/**")
+    assert "Chi bộ" in page.inner_text("h1")
+    meetings = page.locator("[data-testid=table-meetings] tbody tr")
+    assert meetings.count() >= 2
+    page.screenshot(path=SCREENSHOTS / "03-chi-bo.png", full_page=True)
+
+    meetings.first.locator("a").first.click()
+    page.wait_for_url("**/reporting/meetings/**")
+    attendance = page.locator("[data-testid=table-attendance] tbody tr")
+    assert attendance.count() >= 5
+    assert "Có mặt" in page.inner_text("[data-testid=table-attendance]")
+    page.screenshot(path=SCREENSHOTS / "04-bien-ban.png", full_page=True)
+
+
+def step_language_switch(dashboard: str, page, browser, tmp_path: Path) -> None:
+    page.goto(f"{dashboard}/reporting/")
+    assert "Tổng quan" in page.inner_text("nav")
+    page.click("[data-testid=lang-en]")
+    page.wait_for_url("**lang=en**")
+    assert "Overview" in page.inner_text("nav")
+    assert "Tổng quan" not in page.inner_text("nav")
+    page.screenshot(path=SCREENSHOTS / "05-english.png", full_page=True)
+    page.goto(f"{dashboard}/reporting/escalations")  # remembered by a cookie
+    assert "Escalations" in page.inner_text("nav")
+    page.click("[data-testid=lang-vi]")
+    assert "Cảnh báo" in page.inner_text("nav")
+
+
+def step_export_a_table_as_csv_and_excel(dashboard: str, page, browser, tmp_path: Path) -> None:
+    page.goto(f"{dashboard}/reporting/units/xa-2")
+    names = page.locator("[data-testid=table-children] tbody tr td:first-child").all_inner_texts()
+    with page.expect_download() as csv_download:
+        page.click("[data-testid=export-csv-children]")
+    csv_path = tmp_path / csv_download.value.suggested_filename
+    csv_download.value.save_as(csv_path)
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads the Vietnamese right
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == 1 + 6
+    assert sorted(r[0] for r in rows[1:]) == sorted(n.strip() for n in names)
+
+    with page.expect_download() as xlsx_download:
+        page.click("[data-testid=export-xlsx-children]")
+    xlsx_path = tmp_path / xlsx_download.value.suggested_filename
+    xlsx_download.value.save_as(xlsx_path)
+    sheet = load_workbook(xlsx_path).worksheets[0]
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    found = {str(v) for row in values for v in row if v is not None}
+    assert {n.strip() for n in names} <= found
+
+
+def step_acknowledge_an_escalation(dashboard: str, page, browser, tmp_path: Path) -> None:
+    page.goto(f"{dashboard}/reporting/escalations")
+    form = page.locator("form[data-testid^=ack-]").first
+    escalation_id = form.get_attribute("data-testid").removeprefix("ack-")
+    form.locator("input[name=by]").fill("Hà Thị Lan")
+    page.screenshot(path=SCREENSHOTS / "06-canh-bao.png", full_page=True)
+    form.locator(f"[data-testid=ack-{escalation_id}-submit]").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator(f"form[data-testid=ack-{escalation_id}]").count() == 0
+    listed = requests.get(f"{dashboard}/reporting/api/escalations", timeout=10).json()
+    state = {e["escalation_id"]: e for e in listed["escalations"]}[escalation_id]
+    assert state["state"] == "acknowledged" and state["acknowledged_by"] == "Hà Thị Lan"
+
+
+def step_pages_fit_a_phone(dashboard: str, page, browser, tmp_path: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    for path, shot in (("/reporting/", "07-dien-thoai.png"),
+                       ("/reporting/units/xa-1/heatmap", "08-ban-do-nhiet.png")):
+        phone.goto(f"{dashboard}{path}")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390 + 1, f"{path} is {width}px wide on a 390px screen"
+        phone.screenshot(path=SCREENSHOTS / shot, full_page=True)
+    context.close()
+
+
+def step_audit_page_checks_every_source(dashboard: str, page, browser, tmp_path: Path) -> None:
+    page.goto(f"{dashboard}/reporting/audit?type=meeting_held")
+    assert page.locator("[data-testid=table-results] tbody tr").count() > 0
+    page.click("[data-testid=audit-verify]")
+    page.wait_for_url("**/reporting/audit**")
+    panel = page.inner_text("[data-testid=tamper-panel]")
+    for source in ("members", "meetings", "supervision"):
+        assert source in panel
+    assert page.locator("[data-testid=audit-status-meetings]").inner_text().count("OK") >= 1
+    page.screenshot(path=SCREENSHOTS / "09-nhat-ky.png", full_page=True)
+
+
+STEPS = {name.removeprefix("step_"): f for name, f in dict(globals()).items()
+         if name.startswith("step_")}
+
+
+def main() -> int:
+    step, base = sys.argv[1], sys.argv[2]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as folder:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                      accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        STEPS[step](base, page, browser, Path(folder))
+        browser.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+    print(f"{step}: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright (never a
+downloaded browser), against every service running embedded with a sample province.
+
+Screenshots of each step are saved under var/screenshots/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import REQUIRE_SERVICES
+from tests.support import free_port, wait_until
+
+CHROMIUM = os.environ.get("CHIBO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _need_browser() -> None:
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "the playwright package is not installed (make test installs it)"
+    if problem is None and not Path(CHROMIUM).exists():
+        problem = f"no chromium at {CHROMIUM}: apt-get install chromium"
+    if problem:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"browser tests required: {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """`chibo demo` in its own process: Playwright's blocking calls would stall the
+    services' green threads if they shared this one."""
+    _need_browser()
+    folder = tmp_path_factory.mktemp("dashboard")
+    port = free_port()
+    env = {**os.environ, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}",
+           **{f"CHIBO_{name.upper()}_DATABASE_URL": f"sqlite:///{folder}/{name}.db"
+              for name in ("members", "meetings", "supervision", "reporting")}}
+    log = (folder / "demo.log").open("w")
+    demo = subprocess.Popen([sys.executable, "-m", "chibo.cli", "demo", "--months", "3"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def caught_up() -> bool:
+            if demo.poll() is not None:
+                raise RuntimeError((folder / "demo.log").read_text()[-3000:])
+            try:
+                overview = requests.get(f"{base}/reporting/api/overview", timeout=10).json()
+                listed = requests.get(f"{base}/reporting/api/escalations", timeout=10).json()
+            except (requests.ConnectionError, ValueError):
+                return False
+            return overview.get("summary", {}).get("cells") == 12 and listed.get("total", 0) > 0
+
+        wait_until(caught_up, timeout=180, message="chibo demo to show the sample province")
+        yield base
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)
+        log.close()
+
+
+@pytest.mark.parametrize("step", ["overview_drill_down_to_a_cell_and_a_meeting",
+                                  "language_switch", "export_a_table_as_csv_and_excel",
+                                  "acknowledge_an_escalation", "pages_fit_a_phone",
+                                  "audit_page_checks_every_source"])
+def test_in_the_browser(dashboard, step):
+    done = subprocess.run([sys.executable, "-m", "tests.browser.steps", step, dashboard],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
