@@ -56,6 +56,26 @@ def html_errors(route: Page) -> Page:
     return page
 
 
+class CrossSiteForm(ChiboError):
+    http_status = 403
+    code = "cross_site_form"
+
+
+def same_site_form(route: Page) -> Page:
+    """A form post must come from these pages: a browser names the page's origin in
+    `Origin`, so another site cannot make a logged-in user's browser act here."""
+
+    @functools.wraps(route)
+    def checked(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != request.host:
+            raise CrossSiteForm("Biểu mẫu này phải gửi từ chính trang chibo (this form must be "
+                                "sent from chibo's own pages). Mở lại trang và thử lại.")
+        return route(self, request, *args, **kwargs)
+
+    return checked
+
+
 def whole_number(value: str | None, field: str) -> int | None:
     if value in (None, ""):
         return None
@@ -96,8 +116,8 @@ def request_for(request: Request, address: str) -> Request:
 def quarterly_data(session: Session, quarter: str | None, grouping: str | None,
                    today: date) -> dict[str, Any]:
     """What the quarterly workbook holds (see `views.quarterly`)."""
-    quarter = quarter or urls.quarter_of(queries.default_period(session))
-    top = queries.overview(session, None, quarter, grouping)
+    quarter = quarter or urls.quarter_of(queries.default_period(session, today))
+    top = queries.overview(session, None, quarter, grouping, today)
     grouping = top["grouping"]
     below = [queries.overview(session, child["unit_id"], quarter, grouping)
              for child in top["children"]
@@ -145,7 +165,7 @@ class DashboardPages:
         args = request.args
         with self.db.transaction() as session:
             data = queries.overview(session, unit_id, args.get("period") or None,
-                                    args.get("grouping") or None)
+                                    args.get("grouping") or None, self.clock.now().date())
         context = views.overview(data)
         name = "tong-quan" if unit_id is None else f"tong-quan-{unit_id}"
         return render.render_or_export("overview.html", request, f"{name}-{data['period']}",
@@ -165,7 +185,7 @@ class DashboardPages:
         args = request.args
         with self.db.transaction() as session:
             data = queries.heatmap_cells(session, unit_id, whole_number(args.get("year"), "year"),
-                                         args.get("grouping") or None)
+                                         args.get("grouping") or None, self.clock.now().date())
         context = views.heatmap(data)
         return render.render_or_export(
             "heatmap.html", request, f"ban-do-sinh-hoat-{data['unit']['unit_id']}-{data['year']}",
@@ -176,7 +196,7 @@ class DashboardPages:
     def cell_page(self, request: Request, cell_id: str) -> Response:
         year = whole_number(request.args.get("year"), "year")
         with self.db.transaction() as session:
-            data = queries.cell(session, cell_id, year)
+            data = queries.cell(session, cell_id, year, self.clock.now().date())
         return render.render_or_export("cell.html", request, f"chi-bo-{cell_id}-{data['year']}",
                                        **views.cell(data))
 
@@ -209,11 +229,13 @@ class DashboardPages:
 
     @http("POST", "/reporting/escalations/<escalation_id>/acknowledge")
     @html_errors
+    @same_site_form
     def acknowledge_form(self, request: Request, escalation_id: str) -> Response:
         return self._act(request, "acknowledge", escalation_id)
 
     @http("POST", "/reporting/escalations/<escalation_id>/resolve")
     @html_errors
+    @same_site_form
     def resolve_form(self, request: Request, escalation_id: str) -> Response:
         return self._act(request, "resolve", escalation_id)
 
@@ -253,6 +275,7 @@ class DashboardPages:
 
     @http("POST", "/reporting/audit/verify")
     @html_errors
+    @same_site_form
     def audit_verify_form(self, request: Request) -> Response:
         self.audit_verify()
         return redirect(safe_next(request.form.get("next"), urls.audit()), 303)

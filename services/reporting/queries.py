@@ -121,9 +121,16 @@ def period_choices(session: Session) -> list[str]:
     return [*months, *quarters, *years]
 
 
-def default_period(session: Session) -> str:
+def default_period(session: Session, today: date | None = None) -> str:
+    """The latest month that has ended and has figures (the one a report is about)."""
+    current = _month(today)
     months = opened(session)
-    return months[0] if months else date.today().strftime("%Y-%m")
+    ended = [m for m in months if m < current]
+    return ended[0] if ended else (months[0] if months else current)
+
+
+def _month(today: date | None) -> str:
+    return (today or date.today()).strftime("%Y-%m")
 
 
 def _grouping(value: str | None) -> str:
@@ -167,11 +174,11 @@ def _open_escalations(session: Session, node_ids: list[str]) -> dict[str, dict[s
 
 
 def overview(session: Session, unit_id: str | None = None, period: str | None = None,
-             grouping: str | None = None) -> dict[str, Any]:
+             grouping: str | None = None, today: date | None = None) -> dict[str, Any]:
     """A node (the province by default) for a period: its figures, their trend, its
     open escalations, and the same figures for each unit directly under it."""
     grouping = _grouping(grouping)
-    period = parse(period) if period else default_period(session)
+    period = parse(period) if period else default_period(session, today)
     unit_id = unit_id or root_id(session)
     unit = _unit(session, unit_id)
     places = paths.places_for(session)
@@ -204,12 +211,12 @@ def overview(session: Session, unit_id: str | None = None, period: str | None = 
 
 
 def heatmap(session: Session, unit_id: str | None, year: int | None,
-            grouping: str | None = None) -> dict[str, Any]:
+            grouping: str | None = None, today: date | None = None) -> dict[str, Any]:
     """The units under a node × the months of a year: for cells, whether the regular
     meeting was held and at what level; for committees, the share of cells that met."""
     grouping = _grouping(grouping)
-    latest = default_period(session)
-    year = year or int(latest[:4])
+    latest = _month(today)
+    year = year or int(default_period(session, today)[:4])
     unit_id = unit_id or root_id(session)
     unit = _unit(session, unit_id)
     places = paths.places_for(session)
@@ -242,24 +249,26 @@ def heatmap(session: Session, unit_id: str | None, year: int | None,
             "months": months, "rows": rows}
 
 
-def _cell_state(row: dict[str, Any] | None, month: str, latest: str) -> dict[str, Any]:
+def _cell_state(row: dict[str, Any] | None, month: str, current: str) -> dict[str, Any]:
+    """A cell-month's state on the heat map: held (and how well), missed, or still
+    open (the current month)."""
     if row is None:
         return {"state": "none"}
     if row["months_met"]:
         # The lowest level held that month: oversight looks at the weakest meeting.
         level = next((lv for lv in reversed(LEVELS) if row[f"q_{lv}"]), "unscored")
         return {"state": "held", "level": level}
-    return {"state": "pending" if month == latest else "missed"}
+    return {"state": "pending" if month >= current else "missed"}
 
 
 def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
-                  grouping: str | None = None) -> dict[str, Any]:
+                  grouping: str | None = None, today: date | None = None) -> dict[str, Any]:
     """`heatmap` with cells for rows (the heat map page): every cell under the node,
     through the committees between, depth first in name order, each row naming the
     unit it sits under (`parent_id`, `parent_name`)."""
     grouping = _grouping(grouping)
-    latest = default_period(session)
-    year = year or int(latest[:4])
+    latest = _month(today)
+    year = year or int(default_period(session, today)[:4])
     unit_id = unit_id or root_id(session)
     unit = _unit(session, unit_id)
     places = paths.places_for(session)
@@ -294,7 +303,8 @@ def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
             "months": months, "rows": rows}
 
 
-def cell(session: Session, cell_id: str, year: int | None = None) -> dict[str, Any]:
+def cell(session: Session, cell_id: str, year: int | None = None,
+         today: date | None = None) -> dict[str, Any]:
     info = _unit(session, cell_id)
     places = paths.places_for(session)
     years = sorted({int(r.period) for r in session.execute(
@@ -304,7 +314,7 @@ def cell(session: Session, cell_id: str, year: int | None = None) -> dict[str, A
     month_rows = {r.period: dict(r._mapping) for r in session.execute(
         select(cell_periods).where(cell_periods.c.cell_id == cell_id)
         .where(cell_periods.c.kind == "month").where(cell_periods.c.period.like(f"{year}-%")))}
-    latest = default_period(session)
+    latest = _month(today)
     months = []
     for month in months_of(str(year)):
         row = month_rows.get(month)

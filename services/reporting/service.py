@@ -44,18 +44,18 @@ class ReportingQueries:
     def overview(self, unit_id: str | None = None, period: str | None = None,
                  grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.overview(session, unit_id, period, grouping)
+            return queries.overview(session, unit_id, period, grouping, self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
     def heatmap(self, unit_id: str | None = None, year: int | None = None,
                 grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.heatmap(session, unit_id, year, grouping)
+            return queries.heatmap(session, unit_id, year, grouping, self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
     def cell(self, cell_id: str, year: int | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.cell(session, cell_id, year)
+            return queries.cell(session, cell_id, year, self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
     def meeting(self, meeting_id: str) -> dict[str, Any]:

@@ -136,7 +136,7 @@ escalations = Table(
     Column("acknowledged_on", String(10), nullable=True),
     Column("acknowledged_by", String(200), nullable=True),
     Column("resolved_on", String(10), nullable=True),
-    Column("resolved_how", String(50), nullable=True),
+    Column("resolved_how", Text, nullable=True),
     Column("resolved_by", String(200), nullable=True),
 )
 

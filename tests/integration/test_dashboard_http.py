@@ -179,3 +179,11 @@ def test_check_the_logs_from_the_audit_page(base):
                          allow_redirects=False, timeout=120)
     assert done.status_code == 303 and done.headers["Location"].endswith("/reporting/audit")
     assert "Toàn vẹn (OK)" in visible_text(page(base, "/reporting/audit"))
+
+
+def test_a_form_posted_from_another_site_is_refused(base):
+    response = requests.post(f"{base}/reporting/audit/verify", data={},
+                             headers={"Origin": "https://evil.example"},
+                             allow_redirects=False, timeout=30)
+    assert response.status_code == 403
+    assert "chibo" in response.text

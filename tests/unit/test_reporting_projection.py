@@ -167,10 +167,22 @@ def test_children_and_open_escalations(live):
 
 def test_heatmap_states(live):
     with live() as session:
-        grid = queries.heatmap(session, "A", 2026, "then")
+        grid = queries.heatmap(session, "A", 2026, "then", today=date(2026, 3, 20))
         rows = {r["unit_id"]: r["months"] for r in grid["rows"]}
         assert rows["A1"]["2026-03"] == {"state": "held", "level": "good"}
         assert rows["A1"]["2026-04"] == {"state": "future"}
+        assert rows["B1"]["2026-03"] == {"state": "pending"}  # the month is not over
+        february = queries.heatmap(session, "A", 2026, "today", today=date(2026, 3, 20))
+        assert {r["unit_id"] for r in february["rows"]} == {"A1", "B1"}
+        later = queries.heatmap(session, "A", 2026, "then", today=date(2026, 5, 2))
+        assert {r["unit_id"]: r["months"] for r in later["rows"]}["B1"]["2026-03"] == {
+            "state": "missed"}
+
+
+def test_default_period_is_the_last_month_that_ended(live):
+    with live() as session:
+        assert queries.default_period(session, date(2026, 3, 20)) == "2026-02"
+        assert queries.default_period(session, date(2026, 4, 1)) == "2026-03"
 
 
 @pytest.mark.parametrize("size", [1, 3, 1000])

@@ -27,6 +27,7 @@ from services.reporting.web.tables import Table
 from tests.unit.test_reporting_projection import live_order, project_all, province
 from tests.unit.test_reporting_web import visible_text
 
+
 TODAY = date(2026, 3, 10)
 
 
@@ -100,7 +101,7 @@ def test_a_committee_keeps_the_grouping_in_its_links(session):
 
 
 def test_heatmap_lists_the_cells_under_each_committee(session):
-    data = queries.heatmap_cells(session, None, 2026, "then")
+    data = queries.heatmap_cells(session, None, 2026, "then", TODAY)
     context = views.heatmap(data)
     same_tables({"table": context["table"]}, "heatmap.html")
     rows = {r["cell_id"]: r for r in context["rows"]}
@@ -121,14 +122,14 @@ def test_heatmap_lists_the_cells_under_each_committee(session):
 
 
 def test_heatmap_of_a_month_still_running_is_not_due(session):
-    context = views.heatmap(queries.heatmap_cells(session, "A", 2026, "today"))
+    context = views.heatmap(queries.heatmap_cells(session, "A", 2026, "today", TODAY))
     rows = {r["cell_id"]: r["months"] for r in context["rows"]}
     # B1 has no meeting in March, the latest month: pending, shown as not yet due.
     assert rows["B1"]["2026-03"] == {"state": "future", "level": None}
 
 
 def test_cell_page(session):
-    context = views.cell(queries.cell(session, "A1", 2026))
+    context = views.cell(queries.cell(session, "A1", 2026, TODAY))
     same_tables(context, "cell.html")
     months = {r["month"]: r for r in context["months"].rows}
     assert months["2026-01"]["state"] == "good" and months["2026-01"]["visited"] == "no"
