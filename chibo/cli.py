@@ -106,6 +106,7 @@ def run_demo(args: argparse.Namespace) -> int:
         month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         print(f"""
 chibo đang chạy (running). Xem tại (look at):
+  {base}/reporting/                              bảng điều khiển (the dashboard)
   {base}/reporting/cell-months?month={month}   sinh hoạt theo chi bộ / tháng (JSON)
   {base}/healthz                                 trạng thái (health)
   {base}/metrics                                 Prometheus metrics
