@@ -20,18 +20,9 @@ from services.reporting import projection, queries
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.audit_log import audit_metadata
-from services.reporting.pages import DashboardPages
+from services.reporting.pages import DashboardPages, whole_number
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def _int(value: str | None, field: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationFailed({field: [f"Expected a whole number, got {value!r}."]}) from None
 
 
 class ReportingQueries:
@@ -102,12 +93,12 @@ class ReportingQueries:
     @http("GET", "/reporting/api/heatmap", expected_exceptions=ChiboError)
     def heatmap_api(self, request: Any) -> dict[str, Any]:
         args = request.args
-        return self.heatmap(args.get("unit") or None, _int(args.get("year"), "year"),
+        return self.heatmap(args.get("unit") or None, whole_number(args.get("year"), "year"),
                             args.get("grouping") or None)
 
     @http("GET", "/reporting/api/cells/<cell_id>", expected_exceptions=ChiboError)
     def cell_api(self, request: Any, cell_id: str) -> dict[str, Any]:
-        return self.cell(cell_id, _int(request.args.get("year"), "year"))
+        return self.cell(cell_id, whole_number(request.args.get("year"), "year"))
 
     @http("GET", "/reporting/api/meetings/<meeting_id>", expected_exceptions=ChiboError)
     def meeting_api(self, request: Any, meeting_id: str) -> dict[str, Any]:
@@ -115,13 +106,13 @@ class ReportingQueries:
 
     @http("GET", "/reporting/api/members/<member_id>", expected_exceptions=ChiboError)
     def member_api(self, request: Any, member_id: str) -> dict[str, Any]:
-        return self.member(member_id, _int(request.args.get("year"), "year"))
+        return self.member(member_id, whole_number(request.args.get("year"), "year"))
 
     @http("GET", "/reporting/api/escalations", expected_exceptions=ChiboError)
     def escalations_api(self, request: Any) -> dict[str, Any]:
         args = request.args
         return self.escalations(args.get("state", "open") or None,
-                                _int(args.get("level"), "level"), args.get("rule") or None,
+                                whole_number(args.get("level"), "level"), args.get("rule") or None,
                                 args.get("unit") or None)
 
     @http("GET", "/reporting/cell-months", expected_exceptions=ChiboError)
