@@ -102,6 +102,9 @@ def heat_square(square: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"state": state, "level": level}
 
 
+HEATMAP_PAGE_ROWS = 1500
+
+
 def heatmap_table(rows: list[Mapping[str, Any]], months: list[str]) -> Table:
     """The heat map for export: one column per month, each cell a ``heat_cell`` code."""
     columns = [Column("name", "col.cell"), Column("parent_name", "col.parent")]
@@ -128,8 +131,12 @@ def heatmap(data: Mapping[str, Any]) -> dict[str, Any]:
              "parent_name": row.get("parent_name"),
              "months": {month: heat_square(row["months"].get(month)) for month in months}}
             for row in data["rows"]]
+    # A page of a province's 12,000 cells would not open on a phone: the page shows the
+    # first ones and says how to see the rest; the export always has every cell.
     return {**_pick(data, "unit", "path", "year", "grouping", "years"),
-            "months": months, "rows": rows, "table": heatmap_table(rows, months)}
+            "months": months, "rows": rows[:HEATMAP_PAGE_ROWS],
+            "hidden_rows": max(0, len(rows) - HEATMAP_PAGE_ROWS),
+            "table": heatmap_table(rows, months)}
 
 
 # -- a cell ---------------------------------------------------------------------------

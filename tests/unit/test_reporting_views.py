@@ -27,7 +27,6 @@ from services.reporting.web.tables import Table
 from tests.unit.test_reporting_projection import live_order, project_all, province
 from tests.unit.test_reporting_web import visible_text
 
-
 TODAY = date(2026, 3, 10)
 
 
@@ -379,3 +378,14 @@ def test_next_only_on_the_dashboard():
     for bad in (None, "", "//evil.org/", "https://evil.org/reporting/", "/reportingx",
                 "/reporting/\r\nSet-Cookie: a=b", "/reporting\\..\\"):
         assert pages.safe_next(bad, "/reporting/escalations") == "/reporting/escalations"
+
+
+def test_a_heat_map_page_too_long_for_a_screen_is_cut_and_says_so(monkeypatch, session):
+    from services.reporting import views as page_views
+
+    monkeypatch.setattr(page_views, "HEATMAP_PAGE_ROWS", 1)
+    context = page_views.heatmap(queries.heatmap_cells(session, None, 2026, "then", TODAY))
+    assert len(context["rows"]) == 1 and context["hidden_rows"] == 1
+    assert len(context["table"].rows) == 2  # the export keeps every cell
+    html = render.render_html("heatmap.html", "vi", lambda **_: "#", **context)
+    assert "còn 1 chi bộ nữa" in html
