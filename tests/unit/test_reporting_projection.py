@@ -236,3 +236,29 @@ def test_rebuild_from_the_archive_equals_the_live_models(any_db_url):
     assert after == before
     assert after["node_periods"] and after["cell_periods"] and after["escalations"]
     engine.dispose()
+
+
+def test_chibo_rebuild_command(tmp_path, capsys):
+    from chibo.cli import main
+
+    url = f"sqlite:///{tmp_path}/reporting.db"
+    engine = make_engine(url)
+    create_schema(engine, metadata)
+    factory = session_factory(engine)
+    events = province().events
+    for run in live_order(province()):
+        with factory() as session, session.begin():
+            project_run(session, run)
+    with factory() as session:
+        before = snapshot(session)
+    engine.dispose()
+    config = tmp_path / "chibo.yaml"
+    config.write_text(f"DATABASES:\n  reporting: {url}\n", encoding="utf-8")
+    assert main(["rebuild", "--config", str(config), "--batch", "10"]) == 0
+    printed = capsys.readouterr()
+    assert f"{len(events)} events projected" in printed.out
+    assert "Dựng lại báo cáo" in printed.err  # the progress bar
+    engine = make_engine(url)
+    with session_factory(engine)() as session:
+        assert snapshot(session) == before
+    engine.dispose()
