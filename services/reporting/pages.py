@@ -26,6 +26,7 @@ from chibo.errors import ChiboError, ValidationFailed
 from chibo.nameko.web import http
 from services.members.tree import KINDS
 from services.reporting import queries, views
+from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.web import i18n, render, tables, urls
 
@@ -153,11 +154,13 @@ class DashboardPages:
 
     @http("GET", "/reporting/")
     @html_errors
+    @cached
     def overview_page(self, request: Request) -> Response:
         return self._overview(request, None)
 
     @http("GET", "/reporting/units/<unit_id>")
     @html_errors
+    @cached
     def unit_page(self, request: Request, unit_id: str) -> Response:
         return self._overview(request, unit_id)
 
@@ -173,11 +176,13 @@ class DashboardPages:
 
     @http("GET", "/reporting/heatmap")
     @html_errors
+    @cached
     def heatmap_page(self, request: Request) -> Response:
         return self._heatmap(request, request.args.get("unit") or None)
 
     @http("GET", "/reporting/units/<unit_id>/heatmap")
     @html_errors
+    @cached
     def unit_heatmap_page(self, request: Request, unit_id: str) -> Response:
         return self._heatmap(request, unit_id)
 
@@ -193,6 +198,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/cells/<cell_id>")
     @html_errors
+    @cached
     def cell_page(self, request: Request, cell_id: str) -> Response:
         year = whole_number(request.args.get("year"), "year")
         with self.db.transaction() as session:
@@ -202,6 +208,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/meetings/<meeting_id>")
     @html_errors
+    @cached
     def meeting_page(self, request: Request, meeting_id: str) -> Response:
         with self.db.transaction() as session:
             data = queries.meeting(session, meeting_id)
@@ -210,6 +217,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/members/<member_id>")
     @html_errors
+    @cached
     def member_page(self, request: Request, member_id: str) -> Response:
         year = whole_number(request.args.get("year"), "year")
         with self.db.transaction() as session:
@@ -222,6 +230,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/escalations")
     @html_errors
+    @cached
     def escalations_page(self, request: Request) -> Response:
         data = self.escalations(**escalation_filters(request.args))
         return render.render_or_export("escalations.html", request, "canh-bao",

@@ -20,6 +20,7 @@ from services.reporting import projection, queries
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.audit_log import audit_metadata
+from services.reporting.page_cache import cached
 from services.reporting.pages import DashboardPages, whole_number
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -80,35 +81,42 @@ class ReportingQueries:
     # -- JSON over HTTP --------------------------------------------------------------
 
     @http("GET", "/reporting/api/overview", expected_exceptions=ChiboError)
+    @cached
     def overview_api(self, request: Any) -> dict[str, Any]:
         args = request.args
         return self.overview(args.get("unit") or None, args.get("period") or None,
                              args.get("grouping") or None)
 
     @http("GET", "/reporting/api/units/<unit_id>", expected_exceptions=ChiboError)
+    @cached
     def unit_api(self, request: Any, unit_id: str) -> dict[str, Any]:
         return self.overview(unit_id, request.args.get("period") or None,
                              request.args.get("grouping") or None)
 
     @http("GET", "/reporting/api/heatmap", expected_exceptions=ChiboError)
+    @cached
     def heatmap_api(self, request: Any) -> dict[str, Any]:
         args = request.args
         return self.heatmap(args.get("unit") or None, whole_number(args.get("year"), "year"),
                             args.get("grouping") or None)
 
     @http("GET", "/reporting/api/cells/<cell_id>", expected_exceptions=ChiboError)
+    @cached
     def cell_api(self, request: Any, cell_id: str) -> dict[str, Any]:
         return self.cell(cell_id, whole_number(request.args.get("year"), "year"))
 
     @http("GET", "/reporting/api/meetings/<meeting_id>", expected_exceptions=ChiboError)
+    @cached
     def meeting_api(self, request: Any, meeting_id: str) -> dict[str, Any]:
         return self.meeting(meeting_id)
 
     @http("GET", "/reporting/api/members/<member_id>", expected_exceptions=ChiboError)
+    @cached
     def member_api(self, request: Any, member_id: str) -> dict[str, Any]:
         return self.member(member_id, whole_number(request.args.get("year"), "year"))
 
     @http("GET", "/reporting/api/escalations", expected_exceptions=ChiboError)
+    @cached
     def escalations_api(self, request: Any) -> dict[str, Any]:
         args = request.args
         return self.escalations(args.get("state", "open") or None,
