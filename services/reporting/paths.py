@@ -9,6 +9,7 @@ the events archived since it was last read.
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 from datetime import date, timedelta
 from typing import Any
@@ -92,8 +93,19 @@ class Places:
 _places: weakref.WeakKeyDictionary[Any, Places] = weakref.WeakKeyDictionary()
 
 
+_advancing = threading.Lock()
+
+
 def places_for(session: Session) -> Places:
-    """Places from every unit event archived so far (as this session sees the archive)."""
+    """Places from every unit event archived so far (as this session sees the archive).
+
+    One request builds or advances them at a time: twenty pages opened together on a
+    fresh process would otherwise each fold the whole tree."""
+    with _advancing:
+        return _places_for(session)
+
+
+def _places_for(session: Session) -> Places:
     engine = session.get_bind().engine
     places = _places.get(engine)
     newest = session.execute(select(func.max(archive.c.position)).where(
