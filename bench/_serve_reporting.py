@@ -1,7 +1,9 @@
-"""Serve reporting alone over a given database: `python -m bench._serve_reporting URL PORT`.
+"""Serve reporting alone: `python -m bench._serve_reporting DB_URL PORT AMQP_URI`.
 
 Used by the dashboard benchmark; the other services are not running, so reporting's
-feed finds no sources to read and only the pages and the JSON API are exercised.
+feed finds no sources to read and only the pages and the JSON API are exercised. It
+runs on RabbitMQ: the feed's calls to the absent sources then wait without holding up
+the pages.
 """
 
 import warnings
@@ -22,10 +24,10 @@ from services.reporting.service import ReportingService  # noqa: E402
 
 
 def main() -> None:
-    url, port = sys.argv[1], sys.argv[2]
+    url, port, amqp = sys.argv[1], sys.argv[2], sys.argv[3]
     config = settings.load(CONFIG_DIR / "embedded.yaml")
     config.update(DATABASES={"reporting": url}, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
-                  AMQP_URI="chibomem://", max_workers=40)
+                  AMQP_URI=amqp, max_workers=40)
     runner = start_embedded([ReportingService], config)
     stop = eventlet.event.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.send(None))

@@ -33,7 +33,7 @@ from typing import Any
 import requests
 from sqlalchemy import text
 
-from bench._support import Row, percentile, pg_databases, progress
+from bench._support import Row, percentile, pg_databases, progress, rabbit_vhost
 from chibo.db import create_schema, make_engine, session_factory
 from services.reporting.projection import metadata, project_run
 from services.reporting.rebuild import rebuild_from_archive
@@ -224,8 +224,8 @@ def hammer(base: str, targets: dict[str, list[str]], seconds: float = SECONDS
     return timings
 
 
-def serve(url: str) -> Iterator[str]:
-    """Reporting alone over `url`, on the embedded transport, in a child process."""
+def serve(url: str, amqp: str) -> Iterator[str]:
+    """Reporting alone over `url`, on RabbitMQ, in a child process."""
     import subprocess
     import sys
 
@@ -233,7 +233,7 @@ def serve(url: str) -> Iterator[str]:
 
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench._serve_reporting", url, str(port)],
+        [sys.executable, "-m", "bench._serve_reporting", url, str(port), amqp],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -250,6 +250,19 @@ def serve(url: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _measure_pages(url: str, amqp: str) -> dict[str, list[float]]:
+    targets = _targets(url)
+    server = serve(url, amqp)
+    base = next(server)
+    try:
+        for path in ("/reporting/", f"/reporting/api/overview?period={YEAR}-12"):
+            requests.get(base + path, timeout=300)  # a server that has served a page
+        hammer(base, targets, seconds=3)  # warm up: templates, connections
+        return hammer(base, targets)
+    finally:
+        next(server, None)
 
 
 def run(quick: bool) -> list[Row]:
@@ -269,16 +282,8 @@ def run(quick: bool) -> list[Row]:
         load_seconds = load(url, logs)
         measured(f"reporting: project {events:,} events (live path, PostgreSQL)",
                  events / load_seconds, "events/s")
-        targets = _targets(url)
-        server = serve(url)
-        base = next(server)
-        try:
-            for path in ("/reporting/", f"/reporting/api/overview?period={YEAR}-12"):
-                requests.get(base + path, timeout=300)  # a server that has served a page
-            hammer(base, targets, seconds=3)  # warm up: templates, connections
-            timings = hammer(base, targets)
-        finally:
-            next(server, None)
+        with rabbit_vhost() as amqp:
+            timings = _measure_pages(url, amqp)
         total = sum(len(v) for v in timings.values())
         measured(f"dashboard: requests/s with {CLIENTS} clients (all kinds)", total / SECONDS,
                  "req/s")
