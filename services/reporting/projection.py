@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, tuple_, update
@@ -48,7 +47,6 @@ from services.reporting.tables import (
 __all__ = ["metadata", "archive", "project", "project_run", "snapshot", "READ_MODELS"]
 
 Envelope = dict[str, Any]
-TREE_TYPES = paths.TREE_TYPES
 TASK_STATES = {"task_completed": "completed", "task_overdue": "overdue",
                "task_cancelled": "cancelled"}
 MEMBER_STATUS = {"member_confirmed": "full", "member_exempted": "exempt",
@@ -656,9 +654,3 @@ def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
         rows = session.execute(select(table).order_by(*table.primary_key.columns)).all()
         out[table.name] = [tuple(r) for r in rows]
     return out
-
-
-def today_of(session: Session) -> date | None:
-    """The latest day any month was opened: reports treat later months as future."""
-    month = session.execute(select(func.max(opened_months.c.month))).scalar()
-    return month_days(month)[1] if month else None

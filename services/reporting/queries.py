@@ -9,7 +9,7 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chibo.errors import NotFound, ValidationFailed
@@ -501,8 +501,3 @@ def cell_tasks(session: Session, cell_id: str) -> list[dict[str, Any]]:
                            .where(tasks.c.cell_id == cell_id)
                            .order_by(tasks.c.due_on, tasks.c.task_id)).all()
     return [dict(r._mapping) for r in rows]
-
-
-def counts(session: Session) -> dict[str, int]:
-    return {"cells": session.execute(select(func.count()).select_from(units)
-                                     .where(units.c.is_cell)).scalar() or 0}
