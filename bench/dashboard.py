@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import random
 import statistics
+import tempfile
 import threading
 import time
 import uuid
@@ -232,9 +233,12 @@ def serve(url: str, amqp: str) -> Iterator[str]:
     from tests.support import free_port
 
     port = free_port()
+    # The log goes to a file, never a pipe nobody reads: the feed logs every failed call
+    # to the absent sources, and a full pipe would block the whole server on write().
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench._serve_reporting", url, str(port), amqp],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -244,12 +248,14 @@ def serve(url: str, amqp: str) -> Iterator[str]:
             time.sleep(0.2)
     else:
         process.kill()
-        raise RuntimeError(process.stderr.read().decode()[-2000:])
+        log.seek(0)
+        raise RuntimeError(log.read().decode(errors="replace")[-2000:])
     try:
         yield base
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
 def _measure_pages(url: str, amqp: str) -> dict[str, list[float]]:
