@@ -1,4 +1,4 @@
-"""The `chibo` command: demo | import members | audit verify | rebuild | init-db."""
+"""The `chibo` command: demo | simulate | import members | audit verify | rebuild | init-db."""
 
 from __future__ import annotations
 
@@ -23,6 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
     demo.add_argument("--config", default=None, help="YAML config (default: embedded)")
     demo.add_argument("--months", type=int, default=3, help="months of sample meetings")
+    demo.add_argument("--preset", default="small",
+                      help="the sample province: small, district, province, or none (start "
+                      "empty)")
+    demo.add_argument("--seed", type=int, default=1, help="the sample province's seed")
+
+    simulating = commands.add_parser(
+        "simulate", help="mô phỏng một tỉnh qua các lệnh công khai (simulate a province "
+        "through the public commands)")
+    from services.simulation.run import add_arguments as add_simulate_arguments
+
+    add_simulate_arguments(simulating)
 
     audit = commands.add_parser("audit", help="check the logs for tampering")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -59,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         from services.reporting.rebuild import run_from_args as rebuild_from_args
 
         return rebuild_from_args(args, _config(args.config, "distributed"))
+    if args.command == "simulate":
+        import eventlet
+
+        from services.simulation.run import run_from_args as simulate_from_args
+
+        eventlet.monkey_patch()
+        return simulate_from_args(args, _config(args.config, "distributed"))
     if args.command == "init-db":
         settings.ensure_databases(_config(args.config, "distributed"))
         print("databases ready")
@@ -76,7 +94,7 @@ def run_demo(args: argparse.Namespace) -> int:
     import eventlet
 
     eventlet.monkey_patch()
-    from chibo.runtime import app, rpc_caller, rpc_client, start_embedded
+    from chibo.runtime import app, start_embedded
 
     overrides = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{args.port}"} if args.port else {}
     config = _config(args.config, "embedded", **overrides)
@@ -92,17 +110,8 @@ def run_demo(args: argparse.Namespace) -> int:
     runner = start_embedded(application.SERVICES, config)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     try:
-        with rpc_client(config) as proxy:
-            if not proxy.members.read_events(after=0, limit=1):
-                print("chibo: nạp dữ liệu mẫu (loading a sample province)…", flush=True)
-                application.load_sample_province(rpc_caller(proxy), date.today(),
-                                                 months=args.months)
-                year, month = divmod(date.today().year * 12 + date.today().month - 1
-                                     - args.months, 12)
-                since = date(year, month + 1, 1)  # supervision judges the sample's months
-                closed = proxy.supervision.close_periods(since=since.isoformat())
-                print(f"  giám sát: đã chốt {closed} ngày (supervision closed {closed} days)",
-                      flush=True)
+        if args.preset != "none":
+            _load_sample(args, config)
         month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         print(f"""
 chibo đang chạy (running). Xem tại (look at):
@@ -122,6 +131,20 @@ Nhấn Ctrl+C để dừng (press Ctrl+C to stop).""", flush=True)
     finally:
         runner.stop()
     return 0
+
+
+def _load_sample(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    """Simulate the preset province through the public commands, once: on empty logs."""
+    from chibo.runtime import rpc_client
+    from services.simulation.driver import RpcSender
+    from services.simulation.run import describe, simulate
+
+    with rpc_client(config, timeout=300) as proxy:
+        if proxy.members.read_events(after=0, limit=1):
+            return
+        print(f"chibo: nạp tỉnh mẫu (loading the {args.preset} sample province)…", flush=True)
+        outcome = simulate(RpcSender(proxy), args.preset, args.months, args.seed, date.today())
+    print(f"  {describe(outcome)}", flush=True)
 
 
 def _port_free(address: str) -> bool:

@@ -58,7 +58,7 @@ def dashboard(tmp_path_factory):
                 listed = requests.get(f"{base}/reporting/api/escalations", timeout=10).json()
             except (requests.ConnectionError, ValueError):
                 return False
-            return overview.get("summary", {}).get("cells") == 12 and listed.get("total", 0) > 0
+            return overview.get("summary", {}).get("cells") == 240 and listed.get("total", 0) > 0
 
         wait_until(caught_up, timeout=180, message="chibo demo to show the sample province")
         yield base

@@ -1,0 +1,1 @@
+"""A province simulator: generates a province and drives it through the public commands."""

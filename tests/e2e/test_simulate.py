@@ -1,0 +1,72 @@
+"""`chibo simulate` end to end: a small province driven through the public commands,
+over HTTP in embedded mode and over RPC in distributed mode, reaches the dashboard with
+every cell and every month the simulation produced."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from chibo.runtime import rpc_client
+from services.catalogue import SOURCES
+from services.simulation.behaviour import Simulation
+from services.simulation.driver import HttpSender, RpcSender
+from services.simulation.presets import Preset
+from services.simulation.province import generate
+from services.simulation.run import first_month, simulate
+from tests.support import distributed, embedded_config, running, wait_until
+
+TINY = Preset("tiny", committees=2, grassroots=4, cells=12, members=150, description="")
+MONTHS, SEED = 2, 4
+
+
+def expected_regular_meetings() -> dict[str, int]:
+    """Regular meetings per month as the same seed plans them (YYYY-MM -> count)."""
+    today = date.today()
+    simulation = Simulation(generate(TINY, first_month(MONTHS, today), SEED), MONTHS, SEED)
+    counts: dict[str, int] = {}
+    for _, phase in simulation.all_phases():
+        for command in phase:
+            payload = command.payload
+            if command.method == "record_meeting_held" and payload["kind"] == "regular":
+                month = payload["held_on"].strftime("%Y-%m")
+                counts[month] = counts.get(month, 0) + 1
+    return counts
+
+
+def check_reporting(proxy, reporting_url: str) -> None:
+    import requests
+
+    def caught_up() -> bool:
+        marks = proxy.reporting.watermarks()
+        return all(marks[s] == getattr(proxy, s).verify_log()["events"] for s in SOURCES)
+
+    wait_until(caught_up, timeout=60, message="reporting to read every source's log")
+    for month, held in expected_regular_meetings().items():
+        answer = requests.get(f"{reporting_url}/reporting/api/overview?period={month}",
+                              timeout=30).json()["summary"]
+        assert answer["cells"] == TINY.cells, month
+        assert answer["months_met"] == held, month  # every meeting sent is counted, once
+
+
+def test_simulating_over_http_in_embedded_mode(tmp_path) -> None:
+    config = embedded_config(tmp_path)
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    with running(config), rpc_client(config, timeout=120) as proxy:
+        outcome = simulate(HttpSender(base, 8), TINY, MONTHS, SEED, date.today(),
+                           window=8, show_progress=False)
+        assert outcome.cells == TINY.cells and outcome.closed_days is None
+        check_reporting(proxy, base)
+
+
+@pytest.mark.services
+def test_simulating_over_rpc_in_distributed_mode(tmp_path, pg_database_factory,
+                                                 amqp_uri) -> None:
+    config = {"AMQP_URI": amqp_uri}
+    with distributed(pg_database_factory, amqp_uri, tmp_path) as urls, \
+            rpc_client(config, timeout=120) as proxy:
+        outcome = simulate(RpcSender(proxy), TINY, MONTHS, SEED, date.today(),
+                           show_progress=False)
+        assert outcome.closed_days and outcome.closed_days > 0  # supervision judged them
+        check_reporting(proxy, urls["reporting"])
