@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 from services.common import text_sort_key
 from services.members.tree import Tree, UnitVersion
 from services.reporting.periods import bounds
-from services.reporting.tables import archive
+from services.reporting.tables import TREE_TYPES, archive
 
 __all__ = ["Places", "places_for", "encode", "decode", "TREE_TYPES"]
 
-TREE_TYPES = ("unit_established", "unit_renamed", "unit_moved", "unit_dissolved")
 _SOURCE = "members"
 
 

@@ -34,6 +34,14 @@ archive = Table(
     Column("hash", String(64), nullable=False),
 )
 
+#: The archived events that shape the organisation tree (folded into reporting's places).
+TREE_TYPES = ("unit_established", "unit_renamed", "unit_moved", "unit_dissolved")
+# Small and only written for tree events: every page asks for the newest of them, which
+# without it means visiting every unit event in the archive.
+Index("archive_tree_events", archive.c.source, archive.c.position,
+      postgresql_where=archive.c.type.in_(TREE_TYPES),
+      sqlite_where=archive.c.type.in_(TREE_TYPES))
+
 #: Every unit as it is now (its history is in the archive, folded into a Tree).
 units = Table(
     "units", metadata,

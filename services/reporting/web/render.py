@@ -66,6 +66,7 @@ def charts_available() -> bool:
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
+        auto_reload=False,  # templates ship with the code; no stat() of each per page
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -81,9 +82,7 @@ def environment() -> Environment:
     })
     # Globals reach macros imported without context (the table macro).
     env.globals.update({
-        "cell_text": tables.display,
-        "cell_sort": tables.sort_value,
-        "cell_link": tables.cell_link,
+        "row_cells": tables.row_cells,
         "urls": urls,
     })
     return env
