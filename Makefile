@@ -25,7 +25,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check chibo services tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench --write docs/benchmarks.md
 
 distributed: $(STAMP)
 	bash deploy/run-distributed.sh

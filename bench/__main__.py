@@ -14,14 +14,18 @@ import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-BENCHMARKS = ("append", "rpc", "end_to_end", "roster_file", "import_members", "month_close",
-              "dashboard")
+BENCHMARKS = ("append", "relay", "rpc", "end_to_end", "simulate", "roster_file",
+              "import_members", "month_close", "dashboard")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs")
+    parser.add_argument("--write", metavar="FILE", default=None,
+                        help="also write the figures, the machine and the targets as "
+                        "Markdown to FILE (make bench: docs/benchmarks.md)")
     parser.add_argument("names", nargs="*", metavar="name",
                         help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
     args = parser.parse_args(argv)
@@ -30,17 +34,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from "
                      f"{', '.join(BENCHMARKS)}")
     results: list[tuple[str, float, str]] = []
+    sections: list[tuple[str, str, list[tuple[str, float, str]]]] = []
     failed = False
     for name in args.names or BENCHMARKS:
         started = time.perf_counter()
         print(f"== {name}{' (quick)' if args.quick else ''}", file=sys.stderr, flush=True)
         try:
             module = importlib.import_module(f"bench.{name}")
-            results += module.run(args.quick)
+            figures = module.run(args.quick)
         except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
             traceback.print_exc()
-            results.append((f"{name}: FAILED", math.nan, ""))
+            module, figures = None, [(f"{name}: FAILED", math.nan, "")]
             failed = True
+        results += figures
+        sections.append((name, (module.__doc__ or "") if module else "It failed; see the "
+                         "run's output.", figures))
         print(f"   {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr,
               flush=True)
 
@@ -51,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     for label, value, unit in results:
         shown = "—" if math.isnan(value) else f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
         print(f"{label:<{width}}  {shown:>12}  {unit}")
+    if args.write:
+        from bench.report import render
+
+        command = "python -m bench" + (" --quick" if args.quick else "") + (
+            f" --write {args.write}") + "".join(f" {n}" for n in args.names)
+        Path(args.write).write_text(render(sections, command, args.quick), encoding="utf-8")
+        print(f"written: {args.write}", file=sys.stderr)
     return 1 if failed else 0
 
 

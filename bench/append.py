@@ -3,11 +3,15 @@
 Three shapes of load, each run for a fixed time on a fresh database:
 one writer committing one event per transaction; one writer committing 100
 events per transaction (append_many over ten streams); four writers (green
-threads on separate connections) committing one event per transaction.
+threads on separate connections) committing one event per transaction. The
+one-event shapes run side by side in pyeventsourcing (bench/_pyeventsourcing.py,
+its SQLite and PostgreSQL recorders) on a fresh database of its own.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,6 +19,7 @@ from collections.abc import Callable
 import eventlet
 import marshmallow
 from marshmallow import fields
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench._support import Row, pg_databases, progress
@@ -68,6 +73,9 @@ def _concurrent(factory: sessionmaker[Session], deadline: float) -> int:
     return sum(t.wait() for t in threads)
 
 
+#: Scenarios run in pyeventsourcing too, with how many writers.
+COMPARED = {"1 writer, 1 event/txn": 1, f"{WRITERS} writers, 1 event/txn": WRITERS}
+
 SCENARIOS: list[tuple[str, Callable[[sessionmaker[Session], float], int]]] = [
     ("1 writer, 1 event/txn", _one_per_txn),
     ("1 writer, 100 events/txn", _batched),
@@ -90,6 +98,14 @@ def _measure(url: str, scenario: Callable[[sessionmaker[Session], float], int],
         engine.dispose()
 
 
+def _pyeventsourcing(backend: str, writers: int, seconds: float, target: str) -> float:
+    """The same workload in pyeventsourcing, in a process of its own (see its module)."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "bench._pyeventsourcing", backend, str(writers), str(seconds),
+         target], check=True, capture_output=True, text=True)
+    return float(answer.stdout.split()[-1])
+
+
 def run(quick: bool) -> list[Row]:
     seconds = 1.5 if quick else 5.0
     rows: list[Row] = []
@@ -102,4 +118,14 @@ def run(quick: bool) -> list[Row]:
                 rate = _measure(url, scenario, seconds)
                 progress(f"  {rate:,.0f} events/s")
                 rows.append((f"append {backend}: {label}", rate, "events/s"))
+                writers = COMPARED.get(label)
+                if writers is None:
+                    continue  # pyeventsourcing has no batch of many streams to compare
+                target = (f"{tmp}/pyes_{index}.db" if backend == "sqlite"
+                          else make_url(pg.create(f"pyes_{index}")).database)
+                theirs = _pyeventsourcing(backend, writers, seconds, target)
+                progress(f"  pyeventsourcing: {theirs:,.0f} events/s")
+                rows.append((f"append {backend}: {label}, pyeventsourcing", theirs, "events/s"))
+                rows.append((f"append {backend}: {label}, chibo / pyeventsourcing",
+                             rate / theirs, "×"))
     return rows

@@ -1,0 +1,110 @@
+"""docs/benchmarks.md from one run's figures: the machine, the date, every figure, and
+each target with whether this run met it."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import operator
+import os
+import platform
+import sqlite3
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import create_engine, text
+
+from bench._support import PG_ADMIN_URL, Row
+
+
+@dataclass(frozen=True)
+class Target:
+    pattern: str  # fnmatch pattern over figure labels; every match must meet the target
+    compare: str  # "≥" or "<"
+    threshold: float
+    what: str
+
+    def met(self, value: float) -> bool:
+        check: Callable[[float, float], bool] = {"≥": operator.ge, "<": operator.lt}[
+            self.compare]
+        return not math.isnan(value) and check(value, self.threshold)
+
+
+TARGETS = (
+    Target("append *, chibo / pyeventsourcing", "≥", 1.5,
+           "event-store append ≥ 1.5× pyeventsourcing"),
+    Target("relay / raw kombu (best)", "≥", 50, "relay ≥ 50% of raw kombu with confirms"),
+    Target("simulate *: events end to end *", "≥", 1_000,
+           "end to end (commands over HTTP → reporting) ≥ 1,000 events/s"),
+    Target("e2e services: command->reporting p99", "<", 200,
+           "end to end p99 (RabbitMQ+PostgreSQL) < 200 ms"),
+    Target("reporting: chibo rebuild from the archive", "≥", 100_000,
+           "read-model rebuild ≥ 100,000 events/s"),
+    Target("reporting: rebuild / raw COPY", "≥", 25, "rebuild ≥ 25% of a raw COPY"),
+    Target("province-year * (estimate)", "<", 20,
+           "a province-year simulated and projected in < 20 min"),
+    Target("month_close *: month (*, median of *", "<", 2, "a month close < 2 s"),
+    Target("dashboard *p95 (12,000 cells*", "<", 100,
+           "dashboard pages p95 < 100 ms, 20 clients, 12,000 cells"),
+    Target("peak RSS: *", "<", 500, "each service < 500 MiB"),
+)
+
+
+def machine() -> str:
+    memory = next((int(line.split()[1]) // 1024 ** 2 for line in open("/proc/meminfo")
+                   if line.startswith("MemTotal:")), 0)
+    parts = [f"{os.cpu_count()} cores", f"{memory} GiB",
+             f"{platform.system()} {platform.release()}", f"Python {platform.python_version()}",
+             f"SQLite {sqlite3.sqlite_version}"]
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as connection:
+            parts.append(connection.execute(text("SHOW server_version")).scalar().split()[0]
+                         .join(("PostgreSQL ", "")))
+        engine.dispose()
+    except Exception:  # noqa: BLE001 - the description does without it
+        pass
+    try:
+        answer = subprocess.run(["rabbitmqctl", "-q", "version"], capture_output=True,
+                                text=True, timeout=30)
+        if answer.returncode == 0:
+            parts.append(f"RabbitMQ {answer.stdout.strip()}")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return ", ".join(parts) + "; every server on loopback"
+
+
+def _shown(value: float) -> str:
+    if math.isnan(value):
+        return "—"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def render(sections: Sequence[tuple[str, str, list[Row]]], command: str, quick: bool) -> str:
+    """Markdown for `sections`: (benchmark name, its description, its figures)."""
+    rows = [row for _, _, figures in sections for row in figures]
+    lines = [
+        "# Benchmarks", "",
+        f"Written by `{command}` on {date.today():%d/%m/%Y}"
+        + (" (quick: smaller runs)" if quick else "") + ".", "",
+        f"Machine: {machine()}. Figures move ±25% from run to run here; comparisons run "
+        "side by side in the same run. What the figures mean, and why some targets are "
+        "not met, is in [performance.md](performance.md).", "",
+        "## Targets", "",
+        "| target | figure | value | met |", "|---|---|---:|:---:|",
+    ]
+    for target in TARGETS:
+        matched = [(label, value, unit) for label, value, unit in rows
+                   if fnmatch.fnmatch(label, target.pattern)]
+        if not matched:
+            lines.append(f"| {target.what} | not measured in this run | | |")
+        for label, value, unit in matched:
+            lines.append(f"| {target.what} | {label} | {_shown(value)} {unit} | "
+                         f"{'yes' if target.met(value) else '**no**'} |")
+    for name, description, figures in sections:
+        lines += ["", f"## {name}", "", description.strip(), "",
+                  "| figure | value | unit |", "|---|---:|---|"]
+        lines += [f"| {label} | {_shown(value)} | {unit} |" for label, value, unit in figures]
+    return "\n".join(lines) + "\n"

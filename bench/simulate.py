@@ -1,0 +1,89 @@
+"""A simulated district-year driven over HTTP through distributed mode, to the dashboard.
+
+The four services run as their own `nameko run` processes on RabbitMQ and PostgreSQL
+(as `make distributed` runs them). `chibo simulate`'s engine sends the district preset's
+commands (tree, roster import, a year of meetings, resolutions, tasks, visits, ratings,
+the mid-year merges) to their HTTP command endpoints, 16 at a time; then supervision
+closes the months. Timed until reporting has projected every event of every source.
+Figures: commands/s, events/s end to end, each service's peak memory (VmHWM), and what
+that rate makes of a province-year (an estimate from the cell ratio, not a run).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import requests
+
+from bench._support import Row, pg_databases, progress, rabbit_vhost
+from chibo.runtime import rpc_client
+from services.catalogue import SOURCES
+from services.simulation.driver import HttpSender
+from services.simulation.presets import PRESETS
+from services.simulation.run import simulate
+from tests.support import distributed, wait_until
+
+PROVINCE_YEAR_LIMIT_MINUTES = 20
+
+
+def peak_rss_mib(port: int) -> float:
+    """The peak resident memory of the process serving HTTP on `port`."""
+    for status in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            environ = status.read_bytes()
+        except OSError:
+            continue
+        if f"CHIBO_WEB_ADDRESS=127.0.0.1:{port}".encode() in environ:
+            for line in (status.parent / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _caught_up(proxy: Any) -> int | None:
+    marks = proxy.reporting.watermarks()
+    logs = {s: getattr(proxy, s).verify_log()["events"] for s in SOURCES}
+    return sum(logs.values()) if all(marks[s] == logs[s] for s in SOURCES) else None
+
+
+def run(quick: bool) -> list[Row]:
+    preset, months = PRESETS["district"], 2 if quick else 12
+    rows: list[Row] = []
+    with pg_databases() as databases, rabbit_vhost() as amqp, \
+            TemporaryDirectory(prefix="chibo_bench_") as logs, \
+            distributed(databases.create, amqp, Path(logs)) as urls, \
+            rpc_client({"AMQP_URI": amqp}, timeout=600) as proxy:
+        progress(f"   simulate {preset.name}, {months} months, over HTTP (distributed mode)")
+        started = time.perf_counter()
+        outcome = simulate(HttpSender(urls, 32), preset, months, seed=1, today=date.today())
+        closed = proxy.supervision.close_periods(since=outcome.first_month.isoformat())
+        events = wait_until(lambda: _caught_up(proxy), timeout=1800, interval=1.0,
+                            message="reporting to project every event")
+        seconds = time.perf_counter() - started
+        progress(f"   {outcome.commands:,} commands, {events:,} events in {seconds:,.0f} s "
+                 f"({closed} days closed)")
+        overview = requests.get(f"{urls['reporting']}/reporting/api/overview?period="
+                                f"{outcome.first_month:%Y-%m}", timeout=60).json()["summary"]
+        if overview["cells"] != preset.cells:
+            raise RuntimeError(f"the dashboard shows {overview['cells']} cells, "
+                               f"not {preset.cells}")
+        rows += [
+            (f"simulate {preset.name} ({preset.cells} cells), {months} months: commands "
+             "over HTTP", outcome.commands / outcome.seconds, "commands/s"),
+            (f"simulate {preset.name}: events end to end (command → reporting, "
+             "RabbitMQ+PostgreSQL)", events / seconds, "events/s"),
+            (f"simulate {preset.name}: wall time to the dashboard", seconds / 60, "min"),
+        ]
+        province = PRESETS["province"]
+        estimate = seconds * (province.cells / preset.cells) * (12 / months) / 60
+        rows.append((f"province-year ({province.cells:,} cells) at this rate (estimate)",
+                     estimate, "min"))
+        for name, url in urls.items():
+            port = int(url.rsplit(":", 1)[1])
+            rows.append((f"peak RSS: {name} service ({preset.name}, {months} months)",
+                         peak_rss_mib(port), "MiB"))
+    return rows
