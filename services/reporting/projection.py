@@ -1,8 +1,8 @@
 """Reporting's projection: every event into the archive, then into the read models.
 
-`project_run` is the only writer. The live feed and `chibo rebuild` both call
-it with runs of consecutive events, so they cannot disagree. A run is applied
-in two steps: each event updates the detail tables (meetings, tasks, visits,
+The live feed applies runs of consecutive events (`project_run`); `chibo rebuild`
+applies the whole archive as one run (`project_archive`, its details written a batch
+at a time). Both go through the same two steps, so they cannot disagree: each event updates the detail tables (meetings, tasks, visits,
 members, escalations, units) and marks what it touched; then the touched
 cell-periods are recomputed from the detail tables, and the difference between
 their old and new figures is added to every node on their paths. Recomputing
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, tuple_, update
@@ -121,8 +121,11 @@ class _Run:
         return self.buffers[table]
 
     def flush(self) -> None:
+        """Write the detail rows and tallies gathered so far, and forget them; what the
+        run touched (cell-months, months, the tree) stays for `_settle`."""
         for buffer in self.buffers.values():
             buffer.flush(self.session)
+            buffer.new, buffer.changes = {}, {}
         counts = ("meetings_due", "present", "excused", "unexcused")
         blank = {**dict.fromkeys(counts, 0), "rating": None, "removal_flagged": False}
         upsert(self.session, member_years, [
@@ -142,6 +145,11 @@ class _Run:
             for start in range(0, len(ids), CHUNK):
                 self.cell_months.update((r[0], r[1]) for r in self.session.execute(
                     select(table.c.cell_id, month).where(key.in_(ids[start:start + CHUNK]))))
+        self.attended.clear()
+        self.ratings.clear()
+        self.flagged.clear()
+        self.meetings_touched.clear()
+        self.tasks_touched.clear()
 
 
 def project_run(session: Session, envelopes: list[Envelope], archived: bool = False) -> None:
@@ -150,12 +158,32 @@ def project_run(session: Session, envelopes: list[Envelope], archived: bool = Fa
     if not archived:
         _archive(session, envelopes)
     run = _Run(session)
+    _apply(run, envelopes)
+    _settle(run)
+
+
+def project_archive(session: Session, batches: Iterable[list[Envelope]],
+                    progress: Callable[[int], None] | None = None) -> int:
+    """Project archived events as one run (a rebuild), a batch of details at a time so
+    memory stays bounded, settling the summaries once at the end. The models come out
+    as from any other split into runs, but each summary row is written once, not once
+    per batch. Returns how many events were projected."""
+    run, total = _Run(session), 0
+    for batch in batches:
+        _apply(run, batch)
+        total += len(batch)
+        if progress:
+            progress(len(batch))
+    _settle(run)
+    return total
+
+
+def _apply(run: _Run, envelopes: list[Envelope]) -> None:
     for envelope in envelopes:
         handler = HANDLERS.get(envelope["type"])
         if handler:
             handler(run, envelope["data"])
     run.flush()
-    _settle(run)
 
 
 def _archive(session: Session, envelopes: list[Envelope]) -> None:
@@ -467,13 +495,18 @@ def _empty_row(cell_id: str, period: str) -> dict[str, Any]:
 
 def _load_rows(session: Session, keys: Iterable[tuple[str, str]]
                ) -> dict[tuple[str, str], dict[str, Any]]:
-    keys = list(keys)
+    wanted = set(keys)
+    periods = sorted({period for _, period in wanted})
+    cells = sorted({cell for cell, _ in wanted})
     out = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start:start + CHUNK]
+    # By cell and by period rather than by (cell, period) pairs: PostgreSQL answers a
+    # list of pairs with one index probe per pair, a list of cells with one index scan.
+    for start in range(0, len(cells), CHUNK):
         for row in session.execute(select(cell_periods).where(
-                tuple_(cell_periods.c.cell_id, cell_periods.c.period).in_(chunk))):
-            out[(row.cell_id, row.period)] = dict(row._mapping)
+                cell_periods.c.cell_id.in_(cells[start:start + CHUNK]))
+                .where(cell_periods.c.period.in_(periods))):
+            if (row.cell_id, row.period) in wanted:
+                out[(row.cell_id, row.period)] = dict(row._mapping)
     return out
 
 

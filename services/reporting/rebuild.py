@@ -16,7 +16,13 @@ from chibo.db import create_schema, make_engine, session_factory
 from chibo.eventstore.feed import Fetch, OrderedFeed
 from chibo.eventstore.tables import feed_watermarks
 from services.catalogue import SOURCES, catalogue
-from services.reporting.projection import metadata, project, project_run, snapshot
+from services.reporting.projection import (
+    metadata,
+    project,
+    project_archive,
+    project_run,
+    snapshot,
+)
 from services.reporting.tables import READ_MODELS, archive
 
 
@@ -57,17 +63,13 @@ def rebuild_from_archive(factory: Callable[[], Session], batch_size: int = 20_00
     """Drop every read model and project the archive again, in one transaction: the live
     feed waits on its watermarks meanwhile, and a failure leaves the old models intact.
     Returns how many events were projected."""
-    total = 0
     with factory() as session, session.begin():
         session.execute(select(feed_watermarks).with_for_update()).all()
         for table in reversed(READ_MODELS):
             session.execute(delete(table))
-        for source in SOURCES:
-            for run in archived_runs(session, source, batch_size):
-                project_run(session, run, archived=True)
-                total += len(run)
-                if progress:
-                    progress(len(run))
+        total = project_archive(session, (
+            batch for source in SOURCES
+            for batch in archived_runs(session, source, batch_size)), progress)
     return total
 
 
