@@ -24,7 +24,8 @@ from bench._support import Row, percentile, pg_databases, progress, rabbit_vhost
 from chibo import settings
 from chibo.nameko import memory
 from chibo.runtime import start_embedded
-from services.app import CONFIG_DIR, SERVICES, member_name
+from services.app import CONFIG_DIR, SERVICES
+from tests.sample_province import member_name
 
 CALLERS = 8
 CELL_ID = "bench-cb-1"

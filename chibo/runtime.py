@@ -21,7 +21,7 @@ APP_MODULE = os.environ.get("CHIBO_APP", "services.app")
 
 
 def app() -> Any:
-    """The application module: its SERVICES list, CONFIG_DIR and sample loader."""
+    """The application module: its SERVICES list and CONFIG_DIR."""
     return importlib.import_module(APP_MODULE)
 
 

@@ -2,13 +2,13 @@
 
 The live feed applies runs of consecutive events (`project_run`); `chibo rebuild`
 applies the whole archive as one run (`project_archive`, its details written a batch
-at a time). Both go through the same two steps, so they cannot disagree: each event updates the detail tables (meetings, tasks, visits,
-members, escalations, units) and marks what it touched; then the touched
-cell-periods are recomputed from the detail tables, and the difference between
-their old and new figures is added to every node on their paths. Recomputing
-from details (rather than adding each event's share) keeps a corrected or
-re-scored meeting exact, and the path stored on each cell-period row says where
-its figures were counted, so a restructured tree moves them precisely.
+at a time). Both go through the same two steps, so they cannot disagree: each event
+updates the detail tables (meetings, tasks, visits, members, escalations, units) and
+marks what it touched; then the touched cell-periods are recomputed from the detail
+tables, and the difference between their old and new figures is added to every node
+on their paths. Recomputing from details (rather than adding each event's share) keeps
+a corrected or re-scored meeting exact, and the path stored on each cell-period row
+says where its figures were counted, so a restructured tree moves them precisely.
 """
 
 from __future__ import annotations
@@ -397,7 +397,15 @@ def _settle(run: _Run) -> None:
             or run.escalations_changed):
         return
     places = paths.places_for(session)
-    changed: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+    changed: set[tuple[str, str]] = set()
+
+    def count(rows: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+              ) -> None:
+        # Node sums take differences, so rows may be counted a part at a time: a whole
+        # province's rows (a rebuild) need not be held at once.
+        _add_to_nodes(session, rows.values())
+        changed.update(rows)
+
     touched = set(run.cell_months)
     new_months = _open_months(session, run.months)
     if new_months:
@@ -406,15 +414,25 @@ def _settle(run: _Run) -> None:
         months = [r.month for r in session.execute(select(opened_months.c.month))]
         touched |= _create_rows(session, _cells_alive(session, months, run.new_cells))
     if run.tree_changed:
-        changed.update(_prune_dissolved(session, run.moved, touched))
-    touched = {key for key in touched if key not in changed}
-    if touched:
-        changed.update(_recompute(session, places, touched))
+        count(_prune_dissolved(session, run.moved, touched))
+    for part in _by_cells({key for key in touched if key not in changed}):
+        count(_recompute(session, places, part))
     if run.tree_changed:
-        changed.update(_reroute(session, places, run.moved, exclude=set(changed)))
-    _add_to_nodes(session, changed.values())
+        count(_reroute(session, places, run.moved, exclude=changed))
     if run.tree_changed or run.escalations_changed:
         _count_open_escalations(session, places)
+
+
+def _by_cells(keys: set[tuple[str, str]], cells_per_part: int = 1_000
+              ) -> Iterable[set[tuple[str, str]]]:
+    """(cell, month) keys in parts of whole cells: a cell's quarter and year are summed
+    from all its months, so a cell is never split across parts."""
+    by_cell: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key in keys:
+        by_cell[key[0]].add(key)
+    cells = sorted(by_cell)
+    for start in range(0, len(cells), cells_per_part):
+        yield {key for cell in cells[start:start + cells_per_part] for key in by_cell[cell]}
 
 
 def _open_months(session: Session, months: set[str]) -> list[str]:

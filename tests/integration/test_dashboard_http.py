@@ -15,8 +15,8 @@ from openpyxl import load_workbook
 
 from chibo.clock import FixedClock
 from chibo.runtime import rpc_caller, rpc_client
-from services.app import load_sample_province
 from services.catalogue import SOURCES
+from tests.sample_province import load_sample_province
 from tests.support import embedded_config, running, wait_until
 from tests.unit.test_reporting_web import visible_text
 
