@@ -16,7 +16,7 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-BENCHMARKS = ("append", "relay", "rpc", "end_to_end", "simulate", "roster_file",
+BENCHMARKS = ("simulate", "append", "relay", "rpc", "end_to_end", "roster_file",
               "import_members", "month_close", "dashboard")
 
 

@@ -276,11 +276,12 @@ class Simulation:
         return merges
 
     def _ratings(self, year: int) -> Phase:
-        """The year-end review (đánh giá, xếp loại) of every member."""
+        """The year-end review (đánh giá, xếp loại) of every member not exempted."""
         levels, weights = zip(*RATINGS, strict=True)
         return [Command("members", "rate_member", {
             "member_id": m.member_id, "year": year,
-            "level": self.rng.choices(levels, weights)[0]}) for m in self.province.members.values()]
+            "level": self.rng.choices(levels, weights)[0]})
+            for m in self.province.members.values() if m.excused != "exempt"]
 
     def all_phases(self) -> Iterator[tuple[str, Phase]]:
         """Every phase in order, each labelled for the progress display."""
