@@ -32,14 +32,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import text
 
-from bench._support import Row, percentile, pg_databases, progress, rabbit_vhost
+from bench._support import Row, peak_rss_mib, percentile, pg_databases, progress, rabbit_vhost
 from chibo.db import create_schema, make_engine, session_factory
 from services.reporting.projection import metadata, project_run
 from services.reporting.rebuild import rebuild_from_archive
@@ -273,14 +272,6 @@ def serve(url: str, amqp: str, processes: int = 1, pids: list[int] | None = None
         for child in children:
             child.wait(timeout=30)
         log.close()
-
-
-def peak_rss_mib(pid: int) -> float:
-    """A process's peak resident memory (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _wait_healthy(base: str, child: Any, log: Any) -> None:

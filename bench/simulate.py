@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from bench._support import Row, pg_databases, progress, rabbit_vhost
+from bench._support import Row, peak_rss_mib, pg_databases, progress, rabbit_vhost
 from chibo.runtime import rpc_client
 from services.catalogue import SOURCES
 from services.simulation.driver import HttpSender
@@ -30,18 +30,15 @@ from tests.support import distributed, wait_until
 PROVINCE_YEAR_LIMIT_MINUTES = 20
 
 
-def peak_rss_mib(port: int) -> float:
-    """The peak resident memory of the process serving HTTP on `port`."""
-    for status in Path("/proc").glob("[0-9]*/environ"):
+def pid_serving(port: int) -> int | None:
+    """The process started to serve HTTP on `port` (by its CHIBO_WEB_ADDRESS)."""
+    for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
-            environ = status.read_bytes()
+            if f"CHIBO_WEB_ADDRESS=127.0.0.1:{port}".encode() in environ.read_bytes():
+                return int(environ.parent.name)
         except OSError:
             continue
-        if f"CHIBO_WEB_ADDRESS=127.0.0.1:{port}".encode() in environ:
-            for line in (status.parent / "status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    return float("nan")
+    return None
 
 
 def _caught_up(proxy: Any) -> int | None:
@@ -83,7 +80,7 @@ def run(quick: bool) -> list[Row]:
         rows.append((f"province-year ({province.cells:,} cells) at this rate (estimate)",
                      estimate, "min"))
         for name, url in urls.items():
-            port = int(url.rsplit(":", 1)[1])
+            pid = pid_serving(int(url.rsplit(":", 1)[1]))
             rows.append((f"peak RSS: {name} service ({preset.name}, {months} months)",
-                         peak_rss_mib(port), "MiB"))
+                         peak_rss_mib(pid) if pid else float("nan"), "MiB"))
     return rows

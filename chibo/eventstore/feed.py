@@ -118,17 +118,22 @@ class OrderedFeed:
     # -- the slow path: read the source's log ------------------------------------
 
     def catch_up(self, source: str) -> int:
-        """Apply everything the source's log has after the watermark."""
+        """Apply everything the source's log has after the watermark.
+
+        Several workers may catch up at once (each command that needs fresh facts
+        does). A batch another worker applied first applies nothing here, but the
+        log may go on past it: carry on from the watermark that worker left."""
         total = 0
         while True:
-            batch = self.fetch(source, self.watermark(source), self.batch_size)
+            after = self.watermark(source)
+            batch = self.fetch(source, after, self.batch_size)
             if not batch:
                 return total
             applied = self._apply(source, batch)
             metrics.FEED_HEALED.labels(self.consumer, source).inc(applied)
             total += applied
-            if applied == 0:
-                return total
+            if applied == 0 and self._known[source] <= after:
+                return total  # nothing here could be applied: stop rather than spin
 
     def catch_up_all(self) -> int:
         total = 0
