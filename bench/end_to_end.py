@@ -1,5 +1,7 @@
-"""Command to reporting: every service in this process, N members admitted through
-RPC by 8 concurrent callers, timed until reporting's archive holds all of them.
+"""Command to reporting: every service in this process, N members admitted over HTTP
+(`POST /members/commands/admit_member`) by 8 concurrent callers, timed until
+reporting's archive holds all of them; each command's latency is from sending it to
+reporting having applied its event.
 
 Two modes: "embedded" (in-process bus, SQLite files) and "services" (RabbitMQ on a
 fresh vhost, one fresh PostgreSQL database per service). Either way all services,
@@ -18,6 +20,7 @@ from datetime import date
 from typing import Any
 
 import eventlet
+import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench._support import Row, percentile, pg_databases, progress, rabbit_vhost
@@ -116,9 +119,16 @@ def _run_mode(mode: str, config: dict[str, Any], members: int) -> list[Row]:
             event_of: dict[str, str] = {}
             inflight: deque[tuple[str, Any]] = deque()
 
+            http = requests.Session()
+            http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=CALLERS))
+            admit = f"http://{config['WEB_SERVER_ADDRESS']}/members/commands/admit_member"
+
             def settle_oldest() -> None:
                 member_id, reply = inflight.popleft()
-                event_of[member_id] = reply.result()["events"][0]
+                answer = reply.wait()
+                if answer.status_code >= 300:
+                    raise RuntimeError(f"admit_member refused: {answer.text[:300]}")
+                event_of[member_id] = answer.json()["events"][0]
 
             first_sent = time.perf_counter()
             for n in range(members):
@@ -126,9 +136,9 @@ def _run_mode(mode: str, config: dict[str, Any], members: int) -> list[Row]:
                     settle_oldest()
                 member_id = f"bench-dv-{n:06d}"
                 sent[member_id] = time.perf_counter()
-                inflight.append((member_id, proxy.members.admit_member.call_async({
+                inflight.append((member_id, eventlet.spawn(http.post, admit, json={
                     "member_id": member_id, "full_name": member_name(n),
-                    "cell_id": CELL_ID, "admitted_on": admitted_on})))
+                    "cell_id": CELL_ID, "admitted_on": admitted_on}, timeout=60)))
             while inflight:
                 settle_oldest()
             all_accepted = time.perf_counter()

@@ -39,7 +39,7 @@ TARGETS = (
     Target("simulate *: events end to end *", "≥", 1_000,
            "end to end (commands over HTTP → reporting) ≥ 1,000 events/s"),
     Target("e2e services: command->reporting p99", "<", 200,
-           "end to end p99 (RabbitMQ+PostgreSQL) < 200 ms"),
+           "end to end p99 (commands over HTTP, RabbitMQ+PostgreSQL) < 200 ms"),
     Target("reporting: chibo rebuild from the archive", "≥", 100_000,
            "read-model rebuild ≥ 100,000 events/s"),
     Target("reporting: rebuild / raw COPY", "≥", 25, "rebuild ≥ 25% of a raw COPY"),
