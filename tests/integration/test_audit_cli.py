@@ -19,7 +19,9 @@ CHIBO = str(Path(sys.executable).parent / "chibo")
 
 
 def audit(url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHIBO_MEMBERS_DATABASE_URL": url}
+    # Reporting's archive (the independent copy) is looked for in the same database,
+    # where there is none: never in whatever reporting database this machine has.
+    env = {**os.environ, "CHIBO_MEMBERS_DATABASE_URL": url, "CHIBO_REPORTING_DATABASE_URL": url}
     return subprocess.run([CHIBO, "audit", "verify", "--service", "members"], env=env,
                           capture_output=True, text=True, timeout=60)
 
