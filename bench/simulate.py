@@ -15,17 +15,15 @@ import time
 from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
 
 import requests
 
 from bench._support import Row, peak_rss_mib, pg_databases, progress, rabbit_vhost
 from chibo.runtime import rpc_client
-from services.catalogue import SOURCES
 from services.simulation.driver import HttpSender
 from services.simulation.presets import PRESETS
 from services.simulation.run import simulate
-from tests.support import distributed, wait_until
+from tests.support import distributed, reporting_caught_up, wait_until
 
 PROVINCE_YEAR_LIMIT_MINUTES = 20
 
@@ -41,12 +39,6 @@ def pid_serving(port: int) -> int | None:
     return None
 
 
-def _caught_up(proxy: Any) -> int | None:
-    marks = proxy.reporting.watermarks()
-    logs = {s: getattr(proxy, s).verify_log()["events"] for s in SOURCES}
-    return sum(logs.values()) if all(marks[s] == logs[s] for s in SOURCES) else None
-
-
 def run(quick: bool) -> list[Row]:
     preset, months = PRESETS["district"], 2 if quick else 12
     rows: list[Row] = []
@@ -58,7 +50,7 @@ def run(quick: bool) -> list[Row]:
         started = time.perf_counter()
         outcome = simulate(HttpSender(urls, 32), preset, months, seed=1, today=date.today())
         closed = proxy.supervision.close_periods(since=outcome.first_month.isoformat())
-        events = wait_until(lambda: _caught_up(proxy), timeout=1800, interval=1.0,
+        events = wait_until(lambda: reporting_caught_up(proxy), timeout=1800, interval=1.0,
                             message="reporting to project every event")
         seconds = time.perf_counter() - started
         progress(f"   {outcome.commands:,} commands, {events:,} events in {seconds:,.0f} s "

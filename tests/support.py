@@ -33,6 +33,16 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def reporting_caught_up(proxy: Any) -> int | None:
+    """How many events the sources have logged, once reporting has applied every one
+    (its watermark for each source is that source's log length); None before."""
+    from services.catalogue import SOURCES
+
+    marks = proxy.reporting.watermarks()
+    logs = {s: getattr(proxy, s).verify_log()["events"] for s in SOURCES}
+    return sum(logs.values()) if all(marks[s] == logs[s] for s in SOURCES) else None
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
                message: str = "condition") -> Any:
     """Poll until `predicate()` is truthy; fail with `message` after `timeout` seconds."""

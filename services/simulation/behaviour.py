@@ -73,7 +73,6 @@ class Simulation:
         self.restructuring_month = self.months[len(self.months) // 2] if months >= 2 else None
         self.completions: dict[tuple[int, int], Phase] = defaultdict(list)
         self.visit_months = self._plan_visits()
-        self.merged: list[tuple[str, list[str]]] = []  # (successor, merged) once restructured
 
     # -- before the first month ---------------------------------------------------------
 
@@ -158,7 +157,8 @@ class Simulation:
     def _meeting(self, cell_id: str, day: date, kind: str) -> Command:
         rng = self.rng
         lines, present = [], []
-        for member in self._members_of(cell_id):
+        members = self._members_of(cell_id)
+        for member in members:
             if member.excused:  # minutes list them too, with why they are not due
                 lines.append({"member_id": member.member_id, "status": "absent_excused",
                               "reason": EXCUSES[member.excused]})
@@ -173,7 +173,7 @@ class Simulation:
         minutes = rng.choice((90, 100, 120, 120, 150)) if rng.random() > 0.03 else 60
         start_hour = 19 if rng.random() < 0.7 else 14
         ended = start_hour * 60 + 30 + minutes
-        due = sum(1 for m in self._members_of(cell_id) if not m.excused)
+        due = sum(1 for m in members if not m.excused)
         share = len(present) / due if due else 0
         good = rng.random() < 0.8
         payload: dict[str, Any] = {
@@ -269,7 +269,6 @@ class Simulation:
                     if unit.parent_id == merged.unit_id:
                         unit.parent_id = successor.unit_id
                 self.province.units.remove(merged)
-                self.merged.append((successor.unit_id, [merged.unit_id]))
                 merges.append(Command("members", "merge_units", {
                     "merged_ids": [merged.unit_id], "successor_id": successor.unit_id,
                     "effective_date": start}))

@@ -90,9 +90,6 @@ class HttpSender:
             raise Retry()
         raise CommandRefused(command, f"HTTP {response.status_code}: {body}")
 
-    def call(self, service: str, method: str, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
 
 def send_phase(sender: Any, phase: Phase, window: int,
                advance: Callable[[int], None] = lambda n: None) -> list[Any]:

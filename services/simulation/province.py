@@ -73,9 +73,6 @@ class Province:
     def grassroots_of(self, committee_id: str) -> list[Unit]:
         return [u for u in self.units if u.parent_id == committee_id and u.kind == "grassroots"]
 
-    def cells_under(self, parent_id: str) -> list[str]:
-        return [u.unit_id for u in self.units if u.parent_id == parent_id and u.kind == "cell"]
-
 
 def spread(total: int, buckets: int, rng: random.Random, least: int = 1) -> list[int]:
     """`total` split over `buckets`, each at least `least`, unevenly as in life."""

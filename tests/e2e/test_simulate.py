@@ -9,13 +9,18 @@ from datetime import date
 import pytest
 
 from chibo.runtime import rpc_client
-from services.catalogue import SOURCES
 from services.simulation.behaviour import Simulation
 from services.simulation.driver import HttpSender, RpcSender
 from services.simulation.presets import Preset
 from services.simulation.province import generate
 from services.simulation.run import first_month, simulate
-from tests.support import distributed, embedded_config, running, wait_until
+from tests.support import (
+    distributed,
+    embedded_config,
+    reporting_caught_up,
+    running,
+    wait_until,
+)
 
 TINY = Preset("tiny", committees=2, grassroots=4, cells=12, members=150, description="")
 MONTHS, SEED = 2, 4
@@ -38,11 +43,8 @@ def expected_regular_meetings() -> dict[str, int]:
 def check_reporting(proxy, reporting_url: str) -> None:
     import requests
 
-    def caught_up() -> bool:
-        marks = proxy.reporting.watermarks()
-        return all(marks[s] == getattr(proxy, s).verify_log()["events"] for s in SOURCES)
-
-    wait_until(caught_up, timeout=60, message="reporting to read every source's log")
+    wait_until(lambda: reporting_caught_up(proxy), timeout=60,
+               message="reporting to read every source's log")
     for month, held in expected_regular_meetings().items():
         answer = requests.get(f"{reporting_url}/reporting/api/overview?period={month}",
                               timeout=30).json()["summary"]

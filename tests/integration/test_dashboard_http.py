@@ -15,9 +15,8 @@ from openpyxl import load_workbook
 
 from chibo.clock import FixedClock
 from chibo.runtime import rpc_caller, rpc_client
-from services.catalogue import SOURCES
 from tests.sample_province import load_sample_province
-from tests.support import embedded_config, running, wait_until
+from tests.support import embedded_config, reporting_caught_up, running, wait_until
 from tests.unit.test_reporting_web import visible_text
 
 TIMEOUT = 30
@@ -26,11 +25,6 @@ HTML = "text/html; charset=utf-8"
 CELL = "xa-1-cb-1"
 MEETING = f"{CELL}-202604"
 MEMBER = "dv-00001"
-
-
-def caught_up(proxy) -> bool:
-    marks = proxy.reporting.watermarks()
-    return all(marks[s] == getattr(proxy, s).verify_log()["events"] for s in SOURCES)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,7 @@ def base(tmp_path_factory):
         # missed a month, were not visited or left a task undone are escalated.
         clock.set(datetime(2026, 7, 8, 8, 0))
         assert proxy.supervision.close_periods(since="2026-04-01") > 0
-        wait_until(lambda: caught_up(proxy), timeout=60,
+        wait_until(lambda: reporting_caught_up(proxy), timeout=60,
                    message="reporting to read every source's log")
         yield f"http://{config['WEB_SERVER_ADDRESS']}"
 
