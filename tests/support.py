@@ -6,6 +6,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ from chibo.runtime import start_embedded
 from services.app import CONFIG_DIR, SERVICES
 
 SERVICE_NAMES = ("members", "meetings", "supervision", "reporting")
+
+# The instant every test runs at unless it sets its own: the services never read the
+# calendar in a test, so the suite gives the same answers on any day of any month.
+NOW = datetime(2026, 6, 17, 9, 30, tzinfo=UTC)
+TODAY = NOW.date()
 
 
 def free_port() -> int:
@@ -57,8 +63,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: fl
 
 
 def embedded_config(tmp_path: Path, port: int | None = None, **overrides: Any) -> dict[str, Any]:
-    """Embedded mode: SQLite files under tmp_path, the in-process bus."""
-    config = settings.load(CONFIG_DIR / "embedded.yaml", **overrides)
+    """Embedded mode: SQLite files under tmp_path, the in-process bus, the clock at NOW."""
+    config = settings.load(CONFIG_DIR / "embedded.yaml", **{"CLOCK": NOW.isoformat(), **overrides})
     config["DATABASES"] = {name: f"sqlite:///{tmp_path}/{name}.db" for name in SERVICE_NAMES}
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port or free_port()}"
     config.pop("LOGGING", None)
@@ -67,8 +73,9 @@ def embedded_config(tmp_path: Path, port: int | None = None, **overrides: Any) -
 
 def services_config(pg_url_factory: Callable[[str], str], amqp_uri: str,
                     port: int | None = None, **overrides: Any) -> dict[str, Any]:
-    """RabbitMQ and PostgreSQL: one database per service."""
-    config = settings.load(CONFIG_DIR / "distributed.yaml", **overrides)
+    """RabbitMQ and PostgreSQL: one database per service, the clock at NOW."""
+    config = settings.load(CONFIG_DIR / "distributed.yaml",
+                           **{"CLOCK": NOW.isoformat(), **overrides})
     config["AMQP_URI"] = amqp_uri
     config["DATABASES"] = {name: pg_url_factory(name) for name in SERVICE_NAMES}
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port or free_port()}"
@@ -107,7 +114,8 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
     processes, urls = [], {}
     modules = {"members": "MembersService", "meetings": "MeetingsService",
                "supervision": "SupervisionService", "reporting": "ReportingService"}
-    env_base = {**os.environ, "CHIBO_AMQP_URI": amqp_uri, "CHIBO_LOG_LEVEL": "INFO"}
+    env_base = {**os.environ, "CHIBO_AMQP_URI": amqp_uri, "CHIBO_LOG_LEVEL": "INFO",
+                "CHIBO_CLOCK": NOW.isoformat()}
     for name in SERVICE_NAMES:
         env_base[f"CHIBO_{name.upper()}_DATABASE_URL"] = pg_url_factory(name)
     ports = iter(free_ports(len(modules)))

@@ -110,11 +110,11 @@ class WorkerDatabase:
 
 
 class ClockProvider(DependencyProvider):
-    """The time, from config `CLOCK` ("system", an ISO timestamp, or a Clock object)."""
+    """The time, from config `CLOCK` ("system", a date, a timestamp, or a Clock object)."""
 
     def setup(self) -> None:
-        setting = self.container.config.get("CLOCK")
-        self.clock: Clock = setting if hasattr(setting, "now") else clock_from_setting(setting)
+        # A bad setting stops the service at start-up, naming CHIBO_CLOCK.
+        self.clock: Clock = clock_from_setting(self.container.config.get("CLOCK"))
 
     def get_dependency(self, worker_ctx: Any) -> Clock:
         return self.clock

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.support import free_port, wait_until
+from tests.support import NOW, free_port, wait_until
 
 CHROMIUM = os.environ.get("CHIBO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -42,7 +42,7 @@ def dashboard(tmp_path_factory):
     _need_browser()
     folder = tmp_path_factory.mktemp("dashboard")
     port = free_port()
-    env = {**os.environ, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}",
+    env = {**os.environ, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}", "CHIBO_CLOCK": NOW.isoformat(),
            **{f"CHIBO_{name.upper()}_DATABASE_URL": f"sqlite:///{folder}/{name}.db"
               for name in ("members", "meetings", "supervision", "reporting")}}
     log = (folder / "demo.log").open("w")

@@ -4,15 +4,15 @@ service its own `nameko run` process on RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 import requests
 
-from tests.support import distributed, embedded_config, running, wait_until
+from tests.support import TODAY, distributed, embedded_config, running, wait_until
 
-HELD_ON = date.today() - timedelta(days=3)
+HELD_ON = TODAY - timedelta(days=3)
 MONTH = HELD_ON.strftime("%Y-%m")
 
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support import distributed, embedded_config, running, wait_until
+from tests.support import NOW, TODAY, distributed, embedded_config, running, wait_until
 
 CHIBO = str(Path(sys.executable).parent / "chibo")
-HELD_ON = date.today() - timedelta(days=2)
-ADMITTED = (date.today() - timedelta(days=800)).strftime("%d/%m/%Y")
-FULL = (date.today() - timedelta(days=400)).strftime("%d/%m/%Y")
+HELD_ON = TODAY - timedelta(days=2)
+ADMITTED = (TODAY - timedelta(days=800)).strftime("%d/%m/%Y")
+FULL = (TODAY - timedelta(days=400)).strftime("%d/%m/%Y")
 ROSTER = "\n".join([
     "Mã đảng viên,Họ và tên,Ngày sinh,Giới tính,Mã chi bộ,Ngày kết nạp,Ngày chính thức,"
     "Trạng thái",
@@ -47,7 +47,8 @@ def exercise(urls: dict[str, str], tmp_path: Path) -> None:
     roster.write_text(ROSTER, encoding="utf-8")
     imported = subprocess.run([CHIBO, "import", "members", str(roster), "--url", members,
                                "--no-progress"], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                              env={**os.environ, "PYTHONWARNINGS": "ignore",
+                                   "CHIBO_CLOCK": NOW.isoformat()})
     assert imported.returncode == 0, imported.stdout + imported.stderr
 
     attendance = [{"member_id": f"DV{n}", "status": "present"} for n in range(4)]

@@ -4,8 +4,6 @@ every cell and every month the simulation produced."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from chibo.runtime import rpc_client
@@ -15,6 +13,7 @@ from services.simulation.presets import Preset
 from services.simulation.province import generate
 from services.simulation.run import first_month, simulate
 from tests.support import (
+    TODAY,
     distributed,
     embedded_config,
     reporting_caught_up,
@@ -28,7 +27,7 @@ MONTHS, SEED = 2, 4
 
 def expected_regular_meetings() -> dict[str, int]:
     """Regular meetings per month as the same seed plans them (YYYY-MM -> count)."""
-    today = date.today()
+    today = TODAY
     simulation = Simulation(generate(TINY, first_month(MONTHS, today), SEED), MONTHS, SEED)
     counts: dict[str, int] = {}
     for _, phase in simulation.all_phases():
@@ -56,7 +55,7 @@ def test_simulating_over_http_in_embedded_mode(tmp_path) -> None:
     config = embedded_config(tmp_path)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     with running(config), rpc_client(config, timeout=120) as proxy:
-        outcome = simulate(HttpSender(base, 8), TINY, MONTHS, SEED, date.today(),
+        outcome = simulate(HttpSender(base, 8), TINY, MONTHS, SEED, TODAY,
                            window=8, show_progress=False)
         assert outcome.cells == TINY.cells and outcome.closed_days is None
         check_reporting(proxy, base)
@@ -68,7 +67,7 @@ def test_simulating_over_rpc_in_distributed_mode(tmp_path, pg_database_factory,
     config = {"AMQP_URI": amqp_uri}
     with distributed(pg_database_factory, amqp_uri, tmp_path) as urls, \
             rpc_client(config, timeout=120) as proxy:
-        outcome = simulate(RpcSender(proxy), TINY, MONTHS, SEED, date.today(),
+        outcome = simulate(RpcSender(proxy), TINY, MONTHS, SEED, TODAY,
                            show_progress=False)
         assert outcome.closed_days and outcome.closed_days > 0  # supervision judged them
         check_reporting(proxy, urls["reporting"])

@@ -5,7 +5,7 @@ Runs embedded (in-process bus) on SQLite and, when it is there, on PostgreSQL.""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
@@ -23,7 +23,7 @@ from services.reporting import projection
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.audit_log import audit_metadata
 from services.reporting.service import ReportingService
-from tests.support import SERVICE_NAMES, embedded_config, running, wait_until
+from tests.support import SERVICE_NAMES, TODAY, embedded_config, running, wait_until
 
 if issubclass(ReportingService, AuditEntrypoints):
     AuditedReporting = ReportingService
@@ -33,7 +33,7 @@ else:  # until the mixin is wired into the service itself
 
 TESTED_SERVICES = [AuditedReporting if s is ReportingService else s for s in SERVICES]
 ACTOR = "Cán bộ Ủy ban Kiểm tra"
-HELD_ON = date.today() - timedelta(days=3)
+HELD_ON = TODAY - timedelta(days=3)
 START = HELD_ON - timedelta(days=400)
 
 

@@ -12,7 +12,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from chibo.db import make_engine, session_factory
 from chibo.eventstore.store import EventStore
 from services.members.events import catalogue
-from tests.support import embedded_config, running
+from tests.support import TODAY, embedded_config, running
 
 START = date(2024, 1, 1)
 REORG = date(2025, 7, 1)
@@ -86,7 +86,7 @@ def test_roll_names_who_must_attend_and_who_is_excused(system):
     for n, name in enumerate(["Lò Thị Xuân", "Vi Văn Sơn", "Lương Văn Quyết"]):
         command(system, "admit_member", {"member_id": f"r{n}", "full_name": name,
                                          "cell_id": "c9", "admitted_on": START.isoformat()})
-    away_from = date.today() - timedelta(days=10)
+    away_from = TODAY - timedelta(days=10)
     command(system, "mark_working_away", {"member_id": "r1", "reason": "Đi làm ăn xa",
                                           "from_date": away_from.isoformat()})
     roll = get(system, "/members/cells/c9/roll")
@@ -144,12 +144,12 @@ def test_a_confirmation_reminder_is_issued_once_when_probation_ends(system):
     unit(system, "t5", "Tỉnh ủy Quảng Trị", "province")
     unit(system, "x5", "Đảng ủy xã 5", "committee", "t5")
     unit(system, "c5", "Chi bộ Thôn 5", "cell", "x5")
-    admitted = date.today() - timedelta(days=400)
+    admitted = TODAY - timedelta(days=400)
     command(system, "admit_member", {"member_id": "p1", "full_name": "Hồ Thị Lan",
                                      "cell_id": "c5", "admitted_on": admitted.isoformat()})
     command(system, "admit_member", {"member_id": "p2", "full_name": "Hồ Văn Nam",
                                      "cell_id": "c5",
-                                     "admitted_on": (date.today() - timedelta(days=30))
+                                     "admitted_on": (TODAY - timedelta(days=30))
                                      .isoformat()})
     with ClusterRpcProxy(system) as proxy:
         first = proxy.members.issue_confirmation_reminders()

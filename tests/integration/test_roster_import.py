@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.support import embedded_config, running
+from tests.support import NOW, embedded_config, running
 
 CHIBO = str(Path(sys.executable).parent / "chibo")
 NFD_NAME = unicodedata.normalize("NFD", "Nguyễn Thị Hạnh")
@@ -31,7 +31,8 @@ DV005;Hà Văn Thành;01/01/1960;Nam;CB1;01/01/1990;01/01/1991;Miễn sinh hoạ
 def run_import(path: Path, url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CHIBO, "import", "members", str(path), "--url", url,
                            "--no-progress"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore",
+                                   "CHIBO_CLOCK": NOW.isoformat()})
 
 
 def test_import_reports_bad_rows_and_is_idempotent(tmp_path):
