@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import time
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chibo import settings
+
+if TYPE_CHECKING:
+    from services.simulation.presets import Preset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
     demo.add_argument("--config", default=None, help="YAML config (default: embedded)")
     demo.add_argument("--months", type=int, default=3, help="months of sample meetings")
-    demo.add_argument("--preset", default="small",
-                      help="the sample province: small, district, province, or none (start "
-                      "empty)")
+    from services.simulation.presets import PRESETS
+
+    demo.add_argument("--preset", default="small", choices=[*sorted(PRESETS), "none"],
+                      help=f"the sample province: {', '.join(sorted(PRESETS))}, or none "
+                      "(start empty)")
     demo.add_argument("--seed", type=int, default=1, help="the sample province's seed")
 
     simulating = commands.add_parser(
@@ -94,10 +100,17 @@ def run_demo(args: argparse.Namespace) -> int:
     import eventlet
 
     eventlet.monkey_patch()
+    from chibo.clock import ClockSettingError, clock_from_setting
     from chibo.runtime import app, start_embedded
 
     overrides = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{args.port}"} if args.port else {}
     config = _config(args.config, "embedded", **overrides)
+    try:
+        # "Today" as the services see it: a fixed CHIBO_CLOCK moves the sample's months too.
+        today = clock_from_setting(config.get("CLOCK")).now().date()
+    except ClockSettingError as exc:
+        print(f"chibo demo: {exc}", file=sys.stderr)
+        return 2
     application = app()
     address = config["WEB_SERVER_ADDRESS"]
     if not _port_free(address):
@@ -110,10 +123,25 @@ def run_demo(args: argparse.Namespace) -> int:
     runner = start_embedded(application.SERVICES, config)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     try:
+        print(_demo_banner(base, config, today), flush=True)
         if args.preset != "none":
-            _load_sample(args, config)
-        month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-        print(f"""
+            load_sample(config, args.preset, args.months, args.seed, today, base)
+        else:
+            print(f"\nchibo: không nạp dữ liệu mẫu (no sample data). Nạp một tỉnh mô phỏng "
+                  f"(simulate one): chibo simulate --url {base} --preset small --months 3; "
+                  "hoặc nhập danh sách đảng viên (or import a roster): chibo import members "
+                  "--help", flush=True)
+        runner.wait()
+    except KeyboardInterrupt:
+        print("\nchibo: đang dừng (stopping)…", flush=True)
+    finally:
+        runner.stop()
+    return 0
+
+
+def _demo_banner(base: str, config: dict[str, Any], today: date) -> str:
+    month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return f"""
 chibo đang chạy (running). Xem tại (look at):
   {base}/reporting/                              bảng điều khiển (the dashboard)
   {base}/reporting/cell-months?month={month}   sinh hoạt theo chi bộ / tháng (JSON)
@@ -124,27 +152,56 @@ chibo đang chạy (running). Xem tại (look at):
   POST {base}/members/commands/<tên lệnh>, {base}/meetings/commands/<tên lệnh>,
        {base}/supervision/visits                 lệnh (commands, JSON)
 Dữ liệu (data): {', '.join(config['DATABASES'].values())}
-Nhấn Ctrl+C để dừng (press Ctrl+C to stop).""", flush=True)
-        runner.wait()
-    except KeyboardInterrupt:
-        print("\nchibo: đang dừng (stopping)…", flush=True)
-    finally:
-        runner.stop()
-    return 0
+Nhấn Ctrl+C để dừng (press Ctrl+C to stop)."""
 
 
-def _load_sample(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    """Simulate the preset province through the public commands, once: on empty logs."""
+#: How long the demo waits for reporting to apply the sample before it stops saying so.
+CATCH_UP_SECONDS = 600.0
+
+
+def load_sample(config: dict[str, Any], preset: str | Preset, months: int, seed: int, today: date,
+                base: str, show_progress: bool = True) -> bool:
+    """Simulate the preset province through the public commands, once (on empty logs),
+    then wait until the dashboard shows all of it and say so. True once it does.
+
+    The services already serve while this runs, so the user is told first that the
+    dashboard fills in as the sample loads, and told again when it is complete."""
     from chibo.runtime import rpc_client
-    from services.simulation.driver import RpcSender
-    from services.simulation.run import describe, simulate
+    from services.simulation.driver import CommandRefused, RpcSender
+    from services.simulation.run import describe, reporting_caught_up, simulate
 
+    dashboard = f"{base}/reporting/"
     with rpc_client(config, timeout=300) as proxy:
         if proxy.members.read_events(after=0, limit=1):
-            return
-        print(f"chibo: nạp tỉnh mẫu (loading the {args.preset} sample province)…", flush=True)
-        outcome = simulate(RpcSender(proxy), args.preset, args.months, args.seed, date.today())
-    print(f"  {describe(outcome)}", flush=True)
+            print("chibo: dùng dữ liệu của lần chạy trước (using the data of an earlier "
+                  "run; delete the data files above to load the sample afresh).", flush=True)
+        else:
+            name = preset if isinstance(preset, str) else preset.name
+            print(f"\nchibo: đang nạp dữ liệu mẫu — tỉnh {name}, {months} tháng (loading the "
+                  f"{name} sample province, {months} months). Bảng điều khiển tại {dashboard} "
+                  "sẽ đầy dần trong lúc nạp (the dashboard fills in while it loads)…",
+                  flush=True)
+            try:
+                outcome = simulate(RpcSender(proxy), preset, months, seed, today,
+                                   show_progress=show_progress)
+            except CommandRefused as exc:
+                print(f"chibo: nạp dữ liệu mẫu dừng lại (loading the sample stopped): {exc}",
+                      file=sys.stderr, flush=True)
+                return False
+            print(f"  {describe(outcome)}", flush=True)
+            print("chibo: bảng điều khiển đang cập nhật nốt (the dashboard is catching up)…",
+                  flush=True)
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while not reporting_caught_up(proxy):
+            if time.monotonic() > deadline:
+                print(f"chibo: bảng điều khiển vẫn đang cập nhật sau {CATCH_UP_SECONDS:.0f} s "
+                      f"(the dashboard is still catching up); {dashboard} fills in as it does.",
+                      flush=True)
+                return False
+            time.sleep(0.5)  # green under the demo's monkey-patching
+    print(f"\nDữ liệu mẫu đã sẵn sàng — mở {dashboard} (the sample data is ready — open "
+          f"{dashboard})", flush=True)
+    return True
 
 
 def _port_free(address: str) -> bool:

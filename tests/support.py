@@ -14,6 +14,7 @@ from chibo import settings
 from chibo.nameko import memory
 from chibo.runtime import start_embedded
 from services.app import CONFIG_DIR, SERVICES
+from services.simulation.run import reporting_caught_up  # noqa: F401 - the tests' wait
 
 SERVICE_NAMES = ("members", "meetings", "supervision", "reporting")
 
@@ -37,16 +38,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
-
-
-def reporting_caught_up(proxy: Any) -> int | None:
-    """How many events the sources have logged, once reporting has applied every one
-    (its watermark for each source is that source's log length); None before."""
-    from services.catalogue import SOURCES
-
-    marks = proxy.reporting.watermarks()
-    logs = {s: getattr(proxy, s).verify_log()["events"] for s in SOURCES}
-    return sum(logs.values()) if all(marks[s] == logs[s] for s in SOURCES) else None
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,

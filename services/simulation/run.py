@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from services.simulation.behaviour import Simulation
+from chibo.clock import ClockSettingError, clock_from_setting
+from services.catalogue import SOURCES
+from services.simulation.behaviour import Phase, Simulation
 from services.simulation.driver import CommandRefused, HttpSender, RpcSender, send_phase
 from services.simulation.presets import PRESETS, Preset
 from services.simulation.province import generate
@@ -35,7 +37,10 @@ def first_month(months: int, today: date) -> date:
 
 def simulate(sender: Any, preset: str | Preset, months: int, seed: int, today: date,
              window: int = DEFAULT_WINDOW, show_progress: bool = True) -> Outcome:
-    """Create the preset's province and live `months` months of it, ending last month."""
+    """Create the preset's province and live `months` months of it, ending last month.
+
+    The progress bar counts stages (the tree and roster, then each month); within a
+    stage it moves with each answered command, so it never stands still for minutes."""
     from tqdm import tqdm
 
     preset = PRESETS[preset] if isinstance(preset, str) else preset
@@ -43,27 +48,46 @@ def simulate(sender: Any, preset: str | Preset, months: int, seed: int, today: d
     province = generate(preset, start, seed)
     simulation = Simulation(province, months, seed)
     sent, started = 0, time.perf_counter()
-    with tqdm(total=1 + months, unit=" tháng", disable=not show_progress,
-              desc=f"Mô phỏng {preset.name} (simulate)", file=sys.stderr) as bar:
-        def advance(count: int) -> None:
+    stages = 1 + months
+    with tqdm(total=stages, disable=not show_progress, file=sys.stderr,
+              desc=f"Mô phỏng {preset.name}: cây tổ chức, đảng viên (tree, roster)",
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
+              ) as bar:
+        def run_stage(done: int, phases: list[Phase]) -> None:
             nonlocal sent
-            sent += count
-            if sent % 500 == 0:
+            share = 1 / max(1, sum(len(phase) for phase in phases))
+
+            def advance(count: int) -> None:
+                nonlocal sent
+                sent += count
                 bar.set_postfix_str(f"{sent:,} lệnh (commands), "
-                                    f"{sent / (time.perf_counter() - started):,.0f}/s")
-        for phase in simulation.setup():
-            send_phase(sender, phase, window, advance)
-        bar.update(1)
-        for month in simulation.months:
-            bar.set_description(f"Mô phỏng {preset.name}: tháng {month:%m/%Y}")
-            for phase in simulation.month(month):
+                                    f"{sent / (time.perf_counter() - started):,.0f}/s",
+                                    refresh=False)  # shown by update(), at its own pace
+                bar.update(count * share)
+            for phase in phases:
                 send_phase(sender, phase, window, advance)
-            bar.update(1)
+            bar.n = done  # whole stages exactly, whatever the fractions added up to
+            bar.refresh()
+
+        run_stage(1, simulation.setup())
+        for done, month in enumerate(simulation.months, start=2):
+            bar.set_description_str(f"Mô phỏng {preset.name}: tháng {month:%m/%Y} "
+                                    f"({done - 1}/{months})")
+            run_stage(done, simulation.month(month))
     closed = None
     if isinstance(sender, RpcSender):  # supervision judges every simulated month now
         closed = sender.call("supervision", "close_periods", since=start.isoformat())
     return Outcome(len(province.cells), len(province.members), sent,
                    time.perf_counter() - started, start, closed)
+
+
+def reporting_caught_up(proxy: Any) -> int | None:
+    """How many events the sources have logged, once reporting has applied every one
+    (what the dashboard shows is then all that was sent); None before."""
+    marks = proxy.reporting.watermarks()
+    behind = any(getattr(proxy, source).read_events(after=marks[source], limit=1)
+                 for source in SOURCES)
+    return None if behind else sum(marks[source] for source in SOURCES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,15 +111,20 @@ def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
         print("chibo simulate: --months must be at least 1", file=sys.stderr)
         return 2
     try:
+        today = clock_from_setting(config.get("CLOCK")).now().date()
+    except ClockSettingError as exc:
+        print(f"chibo simulate: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.url:
             outcome = simulate(HttpSender(args.url, args.window), args.preset, args.months,
-                               args.seed, date.today(), args.window)
+                               args.seed, today, args.window)
         else:
             from chibo.runtime import rpc_client
 
             with rpc_client(config, timeout=300) as proxy:
                 outcome = simulate(RpcSender(proxy), args.preset, args.months, args.seed,
-                                   date.today(), args.window)
+                                   today, args.window)
     except CommandRefused as exc:
         print(f"chibo simulate: dừng lại (stopped): {exc}", file=sys.stderr)
         return 1
