@@ -1,4 +1,5 @@
-"""The event catalogue: one marshmallow schema per event type and version.
+"""The event catalogue: one marshmallow schema per event type and version; and
+`load_command`, which checks a command body against its schema.
 
 Producers validate on append; consumers upcast what they read. Old versions are
 never rewritten in a log: an upcaster turns version n into n+1 at read time.
@@ -6,6 +7,8 @@ never rewritten in a log: an upcaster turns version n into n+1 at read time.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,6 +17,7 @@ from typing import Any
 import marshmallow
 
 from chibo.errors import ValidationFailed
+from chibo.eventstore.hashing import canonical_json
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -116,14 +120,39 @@ class Catalogue:
             raise UnknownEventType(f"no schema registered for event type {event_type!r}") from None
 
 
-def load_command(schema: marshmallow.Schema, payload: Any) -> dict[str, Any]:
+class Command(dict[str, Any]):
+    """A validated command: its fields, and what it was asked as.
+
+    `name` says which command it is (the schema's name in snake case unless given); `digest` is the
+    SHA-256 of the name and the body as sent, in canonical JSON. Both serve the command
+    log: a command id sent again must come with the same command and the same body.
+    The digest covers the body as sent, not as loaded, because loading fills defaults
+    such as a newly generated id that differ on every call.
+    """
+
+    name: str
+    digest: str
+
+
+def load_command(schema: marshmallow.Schema, payload: Any, name: str | None = None
+                 ) -> Command:
     """Validate a command body; bad input raises ValidationFailed naming each field."""
     if not isinstance(payload, Mapping):
         raise ValidationFailed({"_body": ["Expected a JSON object."]})
+    body = wire_form(payload)  # what the body is on the wire, for in-process callers too
     try:
-        return schema.load(dict(payload))
+        command = Command(schema.load(body))
     except marshmallow.ValidationError as exc:
         raise ValidationFailed(_as_dict(exc.messages)) from None
+    # The name callers use: the schema AdmitMember is the command admit_member.
+    command.name = name or re.sub(r"(?<!^)(?=[A-Z])", "_", type(schema).__name__).lower()
+    command.digest = payload_digest(command.name, body)
+    return command
+
+
+def payload_digest(name: str, body: Any) -> str:
+    """SHA-256 (hex) of a command's name and body, independent of key order."""
+    return hashlib.sha256(canonical_json([name, body]).encode("utf-8")).hexdigest()
 
 
 def wire_form(value: Any) -> Any:

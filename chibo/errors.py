@@ -55,6 +55,14 @@ class NotFound(ChiboError):
     code = "not_found"
 
 
+class CommandIdReused(ChiboError):
+    """A command id (`X-Command-Id`) already answered a different command, or the same
+    command with a different body. Nothing is done: the caller needs a new id."""
+
+    http_status = 409
+    code = "command_id_reused"
+
+
 def _summary(fields: dict[str, Any]) -> str:
     parts = []
     for name, problems in sorted(fields.items()):
@@ -77,7 +85,8 @@ def _flatten(problems: Any) -> list[Any]:
 def from_remote(exc_type: str | None, value: str | None) -> ChiboError | None:
     """The caller-facing error another service raised over RPC (nameko passes only its
     type name and text), or None when it was not one of these."""
-    for cls in (ValidationFailed, ConcurrencyError, DomainRuleViolated, NotFound, ChiboError):
+    for cls in (ValidationFailed, ConcurrencyError, DomainRuleViolated, NotFound,
+                CommandIdReused, ChiboError):
         if cls.__name__ == exc_type:
             error = ChiboError(value or "")
             error.__class__ = cls  # keep the status and code; the text says the rest

@@ -18,6 +18,14 @@ ERROR = {
     },
 }
 
+COMMAND_ID_HEADER = {
+    "in": "header", "name": "X-Command-Id", "required": False,
+    "schema": {"type": "string", "maxLength": 64},
+    "description": "Idempotency key: sent again with the same command and body, the first "
+                   "answer comes back (header Idempotent-Replayed: true) and nothing is done "
+                   "twice; with another command or body, 409 command_id_reused.",
+}
+
 
 @dataclass(frozen=True)
 class Route:
@@ -46,7 +54,9 @@ def document(title: str, version: str, routes: Sequence[Route]) -> dict[str, Any
                                     "content": {"application/json": {"schema": {
                                         "type": "object"}}}},
                 "404": _error("not found"),
-                "409": _error("refused by a rule, or changed concurrently"),
+                "409": _error("refused by a rule, changed concurrently, or an X-Command-Id "
+                              "already used for another command or body "
+                              "(command_id_reused)"),
                 "422": _error("invalid input, field by field; nothing was written"),
             },
         }
@@ -56,6 +66,7 @@ def document(title: str, version: str, routes: Sequence[Route]) -> dict[str, Any
                 spec.components.schema(name, schema=route.body)
             operation["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+            operation["parameters"].append(COMMAND_ID_HEADER)
         spec.path(path=route.path, operations={route.method.lower(): operation})
     return spec.to_dict()
 

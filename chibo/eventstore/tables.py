@@ -4,7 +4,9 @@
 the last position and hash: every append locks it first, which serialises
 appends so positions are dense and commit in order (a reader tailing by
 position can never skip a row that commits later), and which anchors the hash
-chain's tail so a deleted last row is noticed.
+chain's tail so a deleted last row is noticed. `command_log` holds one row per
+command id a caller sent: the command, a digest of its body and the answer, written
+in the transaction that writes the command's events.
 """
 
 from __future__ import annotations
@@ -67,4 +69,16 @@ feed_watermarks = Table(
     kernel_metadata,
     Column("source", String(100), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+command_log = Table(
+    "command_log",
+    kernel_metadata,
+    # As wide as events.command_id, which carries the same id.
+    Column("command_id", String(64), primary_key=True, autoincrement=False),
+    Column("command", String(100), nullable=False),
+    Column("digest", String(64), nullable=False),
+    # The answer as JSON text; empty only inside the transaction that is deciding it.
+    Column("answer", Text, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
 )

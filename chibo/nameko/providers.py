@@ -23,16 +23,20 @@ from sqlalchemy.orm import Session
 
 from chibo import metrics
 from chibo.clock import Clock, clock_from_setting
-from chibo.contracts import Catalogue
+from chibo.contracts import Catalogue, Command
 from chibo.db import create_schema, make_engine, session_factory
-from chibo.eventstore import audit
+from chibo.eventstore import audit, command_log
 from chibo.eventstore.feed import Envelope, OrderedFeed, Projector, RunProjector
 from chibo.eventstore.relay import Relay
-from chibo.eventstore.store import EventStore, Metadata, NewEvent, RecordedEvent
+from chibo.eventstore.store import EventStore, Metadata, RecordedEvent
 from chibo.eventstore.tables import event_head
 from chibo.eventstore.tables import events as events_table
+from chibo.nameko import rejections
 
 log = logging.getLogger(__name__)
+
+# An RPC worker's expected 4xx exception is one log line, not a traceback.
+rejections.install()
 
 DATABASES_KEY = "DATABASES"
 
@@ -127,7 +131,7 @@ def metadata_from_context(data: dict[str, Any]) -> Metadata:
                     causation_id=data.get("causation_id"))
 
 
-Decide = Callable[[list[RecordedEvent]], Sequence[NewEvent]]
+Work = Callable[[EventStore], dict[str, Any]]
 
 
 class EventSourcing(DependencyProvider):
@@ -164,23 +168,36 @@ class CommandContext:
         self.clock = clock
         self.metadata = metadata_from_context(worker_ctx.data)
         self.source = provider.container.service_name
+        #: True once `run` answered from the command log instead of running.
+        self.replayed = False
 
     def store(self, session: Session) -> EventStore:
         return EventStore(session, self._provider.catalogue, self.clock, self.metadata)
 
-    def execute(self, stream_id: str, decide: Decide) -> list[RecordedEvent]:
-        """Load `stream_id`, let the pure `decide` produce new events, append, commit.
+    def run(self, command: Command, work: Work) -> dict[str, Any]:
+        """One command in one transaction: `work` decides and appends, and its answer is
+        returned and kept in the command log with the events.
 
-        A command that carries an id already recorded returns what it recorded
-        the first time, so clients may retry safely.
+        With a command id (`X-Command-Id`), the id answers this command only: sent
+        again with the same command and body, the first answer comes back and
+        nothing runs (`replayed` is then True); with another command or body,
+        CommandIdReused is raised and nothing is written. See command_log.
         """
+        command_id = self.metadata.command_id
+        if not isinstance(command, Command):
+            raise TypeError("CommandContext.run needs the Command that load_command returned")
         with self.unit_of_work() as store:
-            if self.metadata.command_id:
-                done = store.events_for_command(self.metadata.command_id)
-                if done:
-                    return done
-            history = store.read_stream(stream_id)
-            return store.append(stream_id, len(history), list(decide(history)))
+            if command_id:
+                earlier = command_log.claim(
+                    store.session, command_id, command.name, command.digest,
+                    self.clock.now().isoformat(timespec="microseconds"))
+                if earlier is not None:
+                    self.replayed = True
+                    return earlier
+            answer = work(store)
+            if command_id:
+                command_log.record_answer(store.session, command_id, answer)
+        return answer
 
     @contextmanager
     def unit_of_work(self) -> Iterator[EventStore]:

@@ -48,6 +48,7 @@ from werkzeug.wrappers import Request, Response
 
 from chibo.errors import NotFound as CommandNotFound
 from chibo.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from chibo.nameko import rejections
 
 __all__ = [
     "CONTEXT_HEADERS",
@@ -60,6 +61,7 @@ __all__ = [
     "JsonHttpEntrypoint",
     "ProcessWebServer",
     "ProcessWebServerLease",
+    "command_answer",
     "context_data_from_headers",
     "http",
     "json_response",
@@ -68,6 +70,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+# A worker's expected 4xx exception: one line below, not nameko's traceback.
+rejections.install()
 
 #: Used when a container's config has no ``WEB_SERVER_ADDRESS``. Loopback, not nameko's
 #: ``0.0.0.0``, so a forgotten setting never exposes a service on every interface.
@@ -498,6 +503,11 @@ class ProcessWebServer(WebServer):
             response = json_response(
                 {"error": "internal", "message": "internal server error"}, status=500
             )
+        if 400 <= response.status_code < 500:
+            # A caller's mistake: one line, never a traceback (see chibo.nameko.rejections).
+            _log.warning("%s %s %d %s", rejections.loggable(request.method),
+                         rejections.loggable(request.path), response.status_code,
+                         getattr(response, "rejection", None) or "-")
         method = request.method if request.method in _COUNTED_METHODS else "OTHER"
         HTTP_REQUESTS.labels(service=service, method=method, status=str(response.status_code)).inc()
         HTTP_REQUEST_SECONDS.labels(service=service).observe(time.perf_counter() - started)
@@ -530,13 +540,13 @@ class ProcessWebServer(WebServer):
 
 def _http_exception_response(exc: HTTPException) -> Response:
     """werkzeug's 404/405 etc. as JSON, keeping headers such as ``Allow``."""
-    response = json_response(
-        {"error": (exc.name or "error").lower().replace(" ", "_"), "message": exc.description},
-        status=exc.code or 500,
-    )
+    code = (exc.name or "error").lower().replace(" ", "_")
+    response = json_response({"error": code, "message": exc.description},
+                             status=exc.code or 500)
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
+    response.rejection = code
     return response
 
 
@@ -645,7 +655,7 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         to_dict = getattr(exc, "to_dict", None)
         if status is not None and callable(to_dict):
             try:
-                return json_response(to_dict(), status=status)
+                return rejections.describe(json_response(to_dict(), status=status), exc)
             except Exception:
                 _log.exception("%s.to_dict() failed", type(exc).__name__)
         elif isinstance(exc, HTTPException) and exc.code:
@@ -661,9 +671,17 @@ http = JsonHttpEntrypoint.decorator
 
 
 def run_command(service: Any, allowed: Iterable[str], name: str, request: Request
-                ) -> tuple[int, Any]:
+                ) -> tuple[int, dict[str, str], Any]:
     """`POST /<service>/commands/<name>`: the JSON body to the RPC method of that name."""
     allowed = list(allowed)
     if name not in allowed:
         raise CommandNotFound(f"No command {name!r}; commands: {', '.join(allowed)}.")
-    return 201, getattr(service, name)(read_json(request))
+    return command_answer(service, 201, getattr(service, name)(read_json(request)))
+
+
+def command_answer(service: Any, status: int, answer: Any) -> tuple[int, dict[str, str], Any]:
+    """A command's answer over HTTP. When its command id had answered it before (the
+    service's `events.replayed`), the first answer comes back with
+    `Idempotent-Replayed: true`, as idempotency keys elsewhere do."""
+    replayed = getattr(getattr(service, "events", None), "replayed", False) is True
+    return status, ({"Idempotent-Replayed": "true"} if replayed else {}), answer

@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from chibo import inputs
 from services.common import new_id
 from services.meetings.events import ATTENDANCE_STATUSES, MEETING_KINDS
 
@@ -17,20 +18,20 @@ class ScheduleMeeting(Schema):
     cell_id = Id(required=True)
     kind = fields.String(load_default="regular", validate=validate.OneOf(MEETING_KINDS))
     topic = Text(500, load_default=None, allow_none=True)
-    planned_on = fields.Date(required=True)
+    planned_on = inputs.Date(required=True)
     place = Text(300, load_default=None, allow_none=True)
 
 
 class RecordPreparation(Schema):
     meeting_id = Id(required=True)
-    preparation_held_on = fields.Date(required=True)
-    materials_sent_on = fields.Date(load_default=None, allow_none=True)
-    higher_committee_notified = fields.Boolean(load_default=False)
+    preparation_held_on = inputs.Date(required=True)
+    materials_sent_on = inputs.Date(load_default=None, allow_none=True)
+    higher_committee_notified = inputs.Boolean(load_default=False)
 
 
 class PostponeMeeting(Schema):
     meeting_id = Id(required=True)
-    planned_on = fields.Date(required=True)
+    planned_on = inputs.Date(required=True)
     reason = Text(1000, required=True)
 
 
@@ -44,7 +45,7 @@ class AttendanceLine(Schema):
     status = fields.String(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
     reason = fields.String(load_default=None, allow_none=True,
                            validate=validate.Length(max=500))
-    dues_paid = fields.Boolean(load_default=None, allow_none=True)
+    dues_paid = inputs.Boolean(load_default=None, allow_none=True)
 
 
 class RecordMeetingHeld(Schema):
@@ -52,13 +53,13 @@ class RecordMeetingHeld(Schema):
     cell_id = Id(required=True)
     kind = fields.String(load_default="regular", validate=validate.OneOf(MEETING_KINDS))
     topic = Text(500, load_default=None, allow_none=True)
-    held_on = fields.Date(required=True)
+    held_on = inputs.Date(required=True)
     place = Text(300, load_default=None, allow_none=True)
     started_at = Clock()
     ended_at = Clock()
     chair_id = Id(load_default=None, allow_none=True)
     minutes_taker_id = Id(load_default=None, allow_none=True)
-    dues_collected = fields.Boolean(load_default=None, allow_none=True)
+    dues_collected = inputs.Boolean(load_default=None, allow_none=True)
     agenda = fields.List(Text(500), load_default=list)
     speakers = fields.List(Id(), load_default=list)
     minutes = fields.String(load_default=None, allow_none=True,
@@ -66,8 +67,11 @@ class RecordMeetingHeld(Schema):
     conclusion = fields.String(load_default=None, allow_none=True,
                                validate=validate.Length(max=20_000))
     attendance = fields.List(fields.Nested(AttendanceLine), required=True)
-    scores = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=None,
+    scores = fields.Dict(keys=fields.String(), values=inputs.Integer(), load_default=None,
                          allow_none=True)
+    #: A make-up meeting (sinh hoạt bù) names the month it makes up.
+    makes_up_month = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^\d{4}-(0[1-9]|1[0-2])$", error="Expected a month as YYYY-MM, e.g. 2026-03."))
 
 
 class CorrectMeeting(Schema):
@@ -76,17 +80,21 @@ class CorrectMeeting(Schema):
     reason = Text(1000, required=True)
 
 
+#: More votes than any cell has members: a typo, not a vote.
+MAX_VOTES = 10_000
+
+
 class VoteCount(Schema):
-    in_favour = fields.Integer(required=True, validate=validate.Range(min=0))
-    against = fields.Integer(required=True, validate=validate.Range(min=0))
-    abstaining = fields.Integer(required=True, validate=validate.Range(min=0))
+    in_favour = inputs.Integer(0, MAX_VOTES, required=True)
+    against = inputs.Integer(0, MAX_VOTES, required=True)
+    abstaining = inputs.Integer(0, MAX_VOTES, required=True)
 
 
 class NewTask(Schema):
     task_id = Id(load_default=None, allow_none=True)
     title = Text(1000, required=True)
     assignee_id = Id(load_default=None, allow_none=True)
-    due_on = fields.Date(required=True)
+    due_on = inputs.Date(required=True)
 
 
 class AdoptResolution(Schema):
@@ -106,7 +114,7 @@ class NoteProgress(Schema):
 class CompleteTask(Schema):
     task_id = Id(required=True)
     result = Text(5000, required=True)
-    completed_on = fields.Date(load_default=None, allow_none=True)
+    completed_on = inputs.Date(load_default=None, allow_none=True)
 
 
 class CancelTask(Schema):

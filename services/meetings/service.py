@@ -10,7 +10,7 @@ from nameko.events import event_handler
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from chibo.contracts import load_command
+from chibo.contracts import Command, load_command
 from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, NewEvent, StreamAppend
 from chibo.nameko.providers import (
@@ -44,20 +44,18 @@ class MeetingsService(EventSource):
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _run(self, command: dict[str, Any],
+    def _run(self, command: Command,
              decide: Callable[[EventStore, dict[str, Any]], list[StreamAppend]],
              answer: tuple[str, ...] = ("meeting_id",)) -> dict[str, Any]:
         """Decide and append in one transaction. Anything that may talk to another
-        service (the replica's sync) happens before, never inside it."""
-        with self.events.unit_of_work() as store:
-            done = (store.events_for_command(self.events.metadata.command_id)
-                    if self.events.metadata.command_id else [])
-            # A retried command (same command id) answers what it did the first time.
-            recorded = done or store.append_many(decide(store, command))
-            if not done:
-                projection.index(store.session, recorded)
-        return {"events": [e.event_id for e in recorded],
-                **{k: command[k] for k in answer if k in command}}
+        service (the replica's sync) happens before, never inside it. A command id sent
+        again answers what this command answered the first time."""
+        def work(store: EventStore) -> dict[str, Any]:
+            recorded = store.append_many(decide(store, command))
+            projection.index(store.session, recorded)
+            return {"events": [e.event_id for e in recorded],
+                    **{k: command[k] for k in answer if k in command}}
+        return self.events.run(command, work)
 
     def _on_stream(self, stream_of: Callable[[dict[str, Any]], str],
                    rule: Callable[[list[Any], dict[str, Any]], list[NewEvent]]
@@ -137,8 +135,14 @@ class MeetingsService(EventSource):
             regulars = projection.regular_meetings_in_month(store.session, c["cell_id"],
                                                             c["held_on"])
             reviewed = projection.open_task_ids(store.session, c["cell_id"])
+            made_up = c.get("makes_up_month")
+            made_up_meetings = (projection.regular_meetings_for(
+                store.session, c["cell_id"], made_up) if made_up else 0)
+            made_up_cell = (replica.cell(store.session, c["cell_id"],
+                                         domain.last_day_of(made_up)) if made_up else None)
             return [StreamAppend(stream, len(history), domain.record_held(
-                history, c, cell, roll, today, regulars, reviewed, sheet))]
+                history, c, cell, roll, today, regulars, reviewed, sheet,
+                made_up_month_meetings=made_up_meetings, made_up_month_cell=made_up_cell))]
         return self._run(command, decide)
 
     @rpc(expected_exceptions=ChiboError)
@@ -227,7 +231,7 @@ class MeetingsService(EventSource):
     # -- HTTP -----------------------------------------------------------------------
 
     @http("POST", "/meetings/commands/<name>", expected_exceptions=ChiboError)
-    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
+    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, str], Any]:
         return run_command(self, COMMANDS, name, request)
 
     @http("GET", "/meetings/openapi.json")

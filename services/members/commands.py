@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from chibo import inputs
 from services.common import Name, new_id
 from services.members.events import RATING_LEVELS, REMOVAL_KINDS, ROLES
 from services.members.tree import KINDS
@@ -15,31 +16,31 @@ class EstablishUnit(Schema):
     name = Name()
     kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
     parent_id = Id(load_default=None, allow_none=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class RenameUnit(Schema):
     unit_id = Id(required=True)
     name = Name()
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class MoveUnit(Schema):
     unit_id = Id(required=True)
     parent_id = Id(required=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class DissolveUnit(Schema):
     unit_id = Id(required=True)
     reason = Reason(required=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class MergeUnits(Schema):
     merged_ids = fields.List(Id(), required=True, validate=validate.Length(min=1))
     successor_id = Id(required=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class NewUnit(Schema):
@@ -51,26 +52,26 @@ class SplitUnit(Schema):
     unit_id = Id(required=True)
     into = fields.List(fields.Nested(NewUnit), required=True, validate=validate.Length(min=2))
     assignments = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class AdmitMember(Schema):
     member_id = Id(load_default=new_id)
     full_name = Name()
     cell_id = Id(required=True)
-    admitted_on = fields.Date(required=True)
+    admitted_on = inputs.Date(required=True)
     member_code = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(min=1, max=40))
     gender = fields.String(load_default=None, allow_none=True,
                            validate=validate.OneOf(("male", "female")))
-    birth_date = fields.Date(load_default=None, allow_none=True)
+    birth_date = inputs.Date(load_default=None, allow_none=True)
     identity_number = fields.String(load_default=None, allow_none=True,
                                     validate=validate.Regexp(r"^\d{9,12}$"))
 
 
 class ConfirmMember(Schema):
     member_id = Id(required=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class TransferMember(Schema):
@@ -78,7 +79,7 @@ class TransferMember(Schema):
     to_cell_id = Id(load_default=None, allow_none=True)
     to_organisation = fields.String(load_default=None, allow_none=True,
                                     validate=validate.Length(min=1, max=300))
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class TransferTemporarily(Schema):
@@ -86,38 +87,38 @@ class TransferTemporarily(Schema):
     to_cell_id = Id(load_default=None, allow_none=True)
     to_organisation = fields.String(load_default=None, allow_none=True,
                                     validate=validate.Length(min=1, max=300))
-    from_date = fields.Date(required=True)
-    until_date = fields.Date(required=True)
+    from_date = inputs.Date(required=True)
+    until_date = inputs.Date(required=True)
 
 
 class ExemptMember(Schema):
     member_id = Id(required=True)
     reason = Reason(required=True)
-    from_date = fields.Date(required=True)
+    from_date = inputs.Date(required=True)
 
 
 class MarkWorkingAway(Schema):
     member_id = Id(required=True)
     reason = Reason(required=True)
-    from_date = fields.Date(required=True)
-    until_date = fields.Date(load_default=None, allow_none=True)
+    from_date = inputs.Date(required=True)
+    until_date = inputs.Date(load_default=None, allow_none=True)
 
 
 class RecordReturn(Schema):
     member_id = Id(required=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class RemoveMember(Schema):
     member_id = Id(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(REMOVAL_KINDS))
     reason = Reason(required=True)
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 class RateMember(Schema):
     member_id = Id(required=True)
-    year = fields.Integer(required=True, validate=validate.Range(min=1930, max=2200))
+    year = inputs.Year(minimum=1930, required=True)
     level = fields.String(required=True, validate=validate.OneOf(RATING_LEVELS))
 
 
@@ -125,15 +126,15 @@ class AssignRole(Schema):
     cell_id = Id(required=True)
     member_id = Id(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    term_from = fields.Date(required=True)
-    term_until = fields.Date(load_default=None, allow_none=True)
+    term_from = inputs.Date(required=True)
+    term_until = inputs.Date(load_default=None, allow_none=True)
 
 
 class EndRole(Schema):
     cell_id = Id(required=True)
     member_id = Id(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    effective_date = fields.Date(required=True)
+    effective_date = inputs.Date(required=True)
 
 
 IMPORT_STATUSES = ("probationary", "full", "exempt", "moved_out", "deceased", "struck_off",
@@ -141,15 +142,15 @@ IMPORT_STATUSES = ("probationary", "full", "exempt", "moved_out", "deceased", "s
 
 
 class ImportRow(Schema):
-    line = fields.Integer(required=True)
+    line = inputs.Integer(1, inputs.MAX_WHOLE_NUMBER, required=True)
     member_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     full_name = Name()
-    birth_date = fields.Date(load_default=None, allow_none=True)
+    birth_date = inputs.Date(load_default=None, allow_none=True)
     gender = fields.String(load_default=None, allow_none=True,
                            validate=validate.OneOf(("male", "female")))
     cell_code = Id(required=True)
-    admitted_on = fields.Date(required=True)
-    full_member_on = fields.Date(load_default=None, allow_none=True)
+    admitted_on = inputs.Date(required=True)
+    full_member_on = inputs.Date(load_default=None, allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf(IMPORT_STATUSES))
 
 

@@ -227,13 +227,18 @@ class _Sender:
 
     def send(self, rows: list[dict[str, Any]], totals: Totals, rejected: _Spool) -> None:
         headers = {"X-Actor": self.actor, "X-Command-Id": self.command_id(rows)}
-        reply = self._post(rows, headers)
+        reply, replayed = self._post(rows, headers)
         try:
             counts = {key: int(reply[key])
                       for key in ("admitted", "changed", "unchanged", "events")}
             refused = sorted(((int(r["line"]), str(r.get("member_code") or ""),
                                str(r.get("reason") or "")) for r in reply.get("rejected") or ()),
                              key=lambda r: r[0])
+            if replayed:
+                # The server answered this batch's first import (same file, same rows):
+                # nothing was done now, so its rows count as unchanged, not admitted again.
+                counts = {"admitted": 0, "changed": 0, "events": 0,
+                          "unchanged": len(rows) - len(refused)}
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ImportFailed(
                 f"máy chủ trả lời lô {self.index + 1} không đúng dạng (unexpected reply to batch "
@@ -248,7 +253,9 @@ class _Sender:
             who = f"{code}: " if code else ""
             rejected.add(line, f"{who}{reason} [máy chủ từ chối (rejected by the server)]")
 
-    def _post(self, rows: list[dict[str, Any]], headers: dict[str, str]) -> dict[str, Any]:
+    def _post(self, rows: list[dict[str, Any]], headers: dict[str, str]
+              ) -> tuple[dict[str, Any], bool]:
+        """The server's reply, and whether it replays the first answer to this batch."""
         requests = self.requests
         batch = self.index + 1
         for attempt in range(len(RETRY_DELAYS) + 1):
@@ -279,11 +286,20 @@ class _Sender:
                     raise ImportFailed(
                         f"máy chủ trả lời lô {batch} không phải JSON (the reply to batch {batch} "
                         f"is not a JSON object): {response.text[:300]!r}")
-                return reply
+                return reply, response.headers.get("Idempotent-Replayed") == "true"
             problem = _describe(response, self.url, batch)
-            if response.status_code not in _RETRY_STATUSES:
+            if response.status_code not in _RETRY_STATUSES or _error_code(response) \
+                    == "command_id_reused":  # retrying cannot help: the id means another batch
                 break
         raise ImportFailed(problem)
+
+
+def _error_code(response: Any) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
 
 
 def _describe(response: Any, url: str, batch: int) -> str:

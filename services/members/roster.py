@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from chibo.errors import ChiboError, ValidationFailed
 from chibo.eventstore.store import NewEvent, StreamAppend
 from services.members import domain
 from services.members.membership import Member
+from services.members.roster_rules import reason, row_problems
 from services.members.tree import Tree
 
 REMOVED = {"moved_out": "moved_out", "deceased": "deceased", "struck_off": "struck_off",
@@ -22,8 +24,11 @@ def plan_row(tree: Tree, current: tuple[int, Member] | None, row: dict[str, Any]
     """("admitted" | "changed" | "unchanged", appends) for one validated row.
 
     Raises a ChiboError when the row cannot be applied; the caller reports it
-    with the row's line and goes on with the others.
+    with the row's line and goes on with the others (see `reason_of`).
     """
+    problems = row_problems(row, today)
+    if problems:
+        raise ValidationFailed(problems)
     member_id = row["member_code"]
     if current is None:
         appends = domain.admit_member(tree, None, {
@@ -79,6 +84,14 @@ def _status_events(tree: Tree, member: Member, row: dict[str, Any], today: date
                                                   "reason": IMPORT_REASON,
                                                   "effective_date": today}))
     return events
+
+
+def reason_of(error: ChiboError) -> str:
+    """Why a row was not applied, in one line, as the importer reports its own bad rows."""
+    if isinstance(error, ValidationFailed):
+        return reason({field: problems if isinstance(problems, list) else [str(problems)]
+                       for field, problems in error.fields.items()})
+    return error.message
 
 
 def _json_dates(data: Any) -> dict[str, Any]:

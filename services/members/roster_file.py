@@ -26,8 +26,10 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from chibo.clock import clock_from_setting
 from chibo.errors import ChiboError
 from services.common import nfc
+from services.members.roster_rules import DATE_FIELDS, reason, row_problems
 
 # --------------------------------------------------------------------------- fields and headers
 
@@ -35,7 +37,6 @@ from services.common import nfc
 FIELDS = ("member_code", "full_name", "birth_date", "gender", "cell_code", "admitted_on",
           "full_member_on", "status")
 REQUIRED_COLUMNS = ("member_code", "full_name", "cell_code", "admitted_on", "status")
-DATE_FIELDS = ("birth_date", "admitted_on", "full_member_on")
 
 #: Header texts accepted for each field. Compared after `fold` (no diacritics, any case,
 #: punctuation and spaces collapsed). When a file has two columns for one field, the one
@@ -69,7 +70,6 @@ GENDER_VALUES: dict[str, tuple[str, ...]] = {"male": ("Nam", "male"), "female": 
 #: Rows searched for the header row: exports often start with a title ("DANH SÁCH ĐẢNG VIÊN").
 HEADER_SEARCH_ROWS = 20
 MIN_YEAR = 1900
-ADULT_AGE = 18
 
 
 @lru_cache(maxsize=4096)  # statuses, genders and headers repeat on every row
@@ -439,45 +439,14 @@ class RosterRowSchema(Schema):
     @validates_schema(skip_on_field_errors=False)
     def _rules(self, data: dict[str, Any], **kwargs: Any) -> None:
         """Rules across fields, applied to whichever fields were valid on their own."""
-        problems: dict[str, list[str]] = {}
-        for name in DATE_FIELDS:
-            day = data.get(name)
-            if day is not None and day > self.today:
-                problems.setdefault(name, []).append(
-                    f"Ngày {day:%d/%m/%Y} ở tương lai (date {day.isoformat()} is in the future).")
-        admitted, full_on = data.get("admitted_on"), data.get("full_member_on")
-        born, status = data.get("birth_date"), data.get("status")
-        if admitted and full_on and full_on < admitted:
-            problems.setdefault("full_member_on", []).append(
-                f"Ngày chính thức {full_on:%d/%m/%Y} trước ngày kết nạp {admitted:%d/%m/%Y} "
-                f"(full_member_on {full_on.isoformat()} is before admitted_on "
-                f"{admitted.isoformat()}).")
-        if status == "full" and full_on is None and "full_member_on" not in problems:
-            problems.setdefault("full_member_on", []).append(
-                "Đảng viên chính thức phải có ngày chính thức (a full member needs "
-                "full_member_on).")
-        if status == "probationary" and full_on is not None:
-            problems.setdefault("full_member_on", []).append(
-                "Đảng viên dự bị không có ngày chính thức (a probationary member has no "
-                "full_member_on).")
-        if born and admitted and _age_on(born, admitted) < ADULT_AGE:
-            problems.setdefault("birth_date", []).append(
-                f"Chưa đủ {ADULT_AGE} tuổi khi kết nạp ngày {admitted:%d/%m/%Y} (under "
-                f"{ADULT_AGE} on admitted_on {admitted.isoformat()}).")
+        problems = row_problems(data, self.today)
         if problems:
             raise ValidationError(problems)
 
 
-def _age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
 def default_today() -> date:
-    """The local date, or the date of `CHIBO_CLOCK` when it fixes the time (as the services do)."""
-    setting = os.environ.get("CHIBO_CLOCK")
-    if setting and setting != "system":
-        return datetime.fromisoformat(setting).date()
-    return date.today()
+    """Today by the clock `CHIBO_CLOCK` names, read as the services read it."""
+    return clock_from_setting(os.environ.get("CHIBO_CLOCK"), "CHIBO_CLOCK").now().date()
 
 
 def validate_rows(raw_rows: Iterable[RawRow], today: date | None = None
@@ -506,7 +475,7 @@ def validate_rows(raw_rows: Iterable[RawRow], today: date | None = None
                     f"Trùng mã {code} với dòng {earlier} (duplicate of line {earlier})."]
         if errors:
             ordered = {f: errors[f] for f in (*FIELDS, *sorted(errors)) if f in errors}
-            yield RowResult(raw.line, errors=ordered, reason=_reason(ordered),
+            yield RowResult(raw.line, errors=ordered, reason=reason(ordered),
                             member_code=code or _code_text(raw.values.get("member_code")))
         else:
             data = {f: loaded[f] for f in FIELDS}
@@ -528,11 +497,6 @@ def _listify(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return [m for v in value for m in _listify(v)]
     return [value]
-
-
-def _reason(errors: dict[str, list[str]]) -> str:
-    return "; ".join(f"{field}: {' '.join(m.rstrip('.') for m in messages)}"
-                     for field, messages in errors.items()).replace("\n", " ")
 
 
 def _code_text(value: Any) -> str | None:

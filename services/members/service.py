@@ -10,11 +10,12 @@ from typing import Any
 from nameko.rpc import rpc
 from nameko.timer import timer
 
+from chibo import inputs
 from chibo.contracts import load_command
 from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, StreamAppend
 from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
-from chibo.nameko.web import http, read_json, run_command
+from chibo.nameko.web import command_answer, http, read_json, run_command
 from services.common import text_sort_key
 from services.members import api, commands, domain, projection, roster
 from services.members.api import COMMANDS
@@ -24,12 +25,8 @@ from services.members.tree import Tree
 
 
 def _on(value: str | None, today: date, field: str = "on") -> date:
-    if not value:
-        return today
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed({field: ["Expected a date as YYYY-MM-DD."]}) from None
+    """The day a question is asked about: `?on=YYYY-MM-DD`, else today."""
+    return inputs.day(value, field) or today
 
 
 class MembersService(EventSource):
@@ -74,13 +71,13 @@ class MembersService(EventSource):
              decide: Callable[[EventStore, dict[str, Any]], list[StreamAppend]]
              ) -> dict[str, Any]:
         command = load_command(schema, payload)
-        with self.events.unit_of_work() as store:
-            done = (store.events_for_command(self.events.metadata.command_id)
-                    if self.events.metadata.command_id else [])
-            # A retried command (same command id) answers what it did the first time.
-            recorded = done or self._apply(store, decide(store, command))
-        return {"events": [e.event_id for e in recorded],
-                **{k: command[k] for k in ("unit_id", "member_id") if k in command}}
+
+        def work(store: EventStore) -> dict[str, Any]:
+            recorded = self._apply(store, decide(store, command))
+            return {"events": [e.event_id for e in recorded],
+                    **{k: command[k] for k in ("unit_id", "member_id") if k in command}}
+        # A command id sent again answers what this command answered the first time.
+        return self.events.run(command, work)
 
     def _today(self) -> date:
         return self.clock.now().date()
@@ -228,28 +225,28 @@ class MembersService(EventSource):
     @rpc(expected_exceptions=ChiboError)
     def import_rows(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Apply a batch of roster rows; a row that breaks a rule is reported, not applied."""
-        rows = load_command(commands.ImportBatch(), payload)["rows"]
+        batch = load_command(commands.ImportBatch(), payload)
+        return self.events.run(batch, lambda store: self._import(store, batch["rows"]))
+
+    def _import(self, store: EventStore, rows: list[dict[str, Any]]) -> dict[str, Any]:
         today = self._today()
         counts = {"admitted": 0, "changed": 0, "unchanged": 0, "events": 0}
         rejected: list[dict[str, Any]] = []
-        with self.events.unit_of_work() as store:
-            tree = self._tree(store, sorted({r["cell_code"] for r in rows}))
-            known = projection.member_ids_by_code(store.session, [r["member_code"] for r in rows])
-            current = self._members(store, list(known.values()))
-            appends: list[StreamAppend] = []
-            for row in rows:
-                try:
-                    outcome, planned = roster.plan_row(
-                        tree, current.get(known.get(row["member_code"], "")), row, today)
-                except ChiboError as exc:
-                    rejected.append({"line": row["line"], "member_code": row["member_code"],
-                                     "reason": exc.message if not isinstance(
-                                         exc, ValidationFailed) else str(exc.fields)})
-                    continue
-                counts[outcome] += 1
-                appends.extend(planned)
-            recorded = self._apply(store, appends)
-        counts["events"] = len(recorded)
+        tree = self._tree(store, sorted({r["cell_code"] for r in rows}))
+        known = projection.member_ids_by_code(store.session, [r["member_code"] for r in rows])
+        current = self._members(store, list(known.values()))
+        appends: list[StreamAppend] = []
+        for row in rows:
+            try:
+                outcome, planned = roster.plan_row(
+                    tree, current.get(known.get(row["member_code"], "")), row, today)
+            except ChiboError as exc:
+                rejected.append({"line": row["line"], "member_code": row["member_code"],
+                                 "reason": roster.reason_of(exc)})
+                continue
+            counts[outcome] += 1
+            appends.extend(planned)
+        counts["events"] = len(self._apply(store, appends))
         return {**counts, "rejected": rejected}
 
     # -- questions ------------------------------------------------------------------
@@ -314,6 +311,7 @@ class MembersService(EventSource):
                 "full_name": member.full_name, "cell_id": member.cell_on(today),
                 "admitted_on": member.admitted_on.isoformat(),
                 "full_since": member.full_since.isoformat() if member.full_since else None,
+                "status": member.status_on(today),
                 "removed": ({"on": member.removed[0].isoformat(), "kind": member.removed[1],
                              "reason": member.removed[2]} if member.removed else None),
                 "excused_today": ({"standing": excuse[0], "reason": excuse[1]}
@@ -324,7 +322,7 @@ class MembersService(EventSource):
     # -- HTTP -----------------------------------------------------------------------
 
     @http("POST", "/members/commands/<name>", expected_exceptions=ChiboError)
-    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
+    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, str], Any]:
         return run_command(self, COMMANDS, name, request)
 
     @http("GET", "/members/openapi.json")
@@ -332,8 +330,8 @@ class MembersService(EventSource):
         return api.openapi()
 
     @http("POST", "/members/import-batches", expected_exceptions=ChiboError)
-    def import_http(self, request: Any) -> dict[str, Any]:
-        return self.import_rows(read_json(request))
+    def import_http(self, request: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
+        return command_answer(self, 200, self.import_rows(read_json(request)))
 
     @http("GET", "/members/tree", expected_exceptions=ChiboError)
     def tree_http(self, request: Any) -> dict[str, Any]:

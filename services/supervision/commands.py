@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from chibo import inputs
 from services.common import Name, new_id
 
 Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
@@ -10,10 +11,10 @@ class LogVisit(Schema):
     visitor = Name()
     cell_id = Id(required=True)
     meeting_id = Id(required=True)
-    visited_on = fields.Date(required=True)
+    visited_on = inputs.Date(required=True)
     comments = fields.String(load_default="", validate=validate.Length(max=5000))
-    confirm_score = fields.Boolean(load_default=False)
-    changed_scores = fields.Dict(keys=fields.String(), values=fields.Integer(),
+    confirm_score = inputs.Boolean(load_default=False)
+    changed_scores = fields.Dict(keys=fields.String(), values=inputs.Integer(),
                                  load_default=None, allow_none=True)
 
 
@@ -21,8 +22,8 @@ class AssignFollower(Schema):
     assignment_id = Id(load_default=new_id)
     follower = Name()
     cell_ids = fields.List(Id(), required=True, validate=validate.Length(min=1))
-    from_date = fields.Date(required=True)
-    until_date = fields.Date(load_default=None, allow_none=True)
+    from_date = inputs.Date(required=True)
+    until_date = inputs.Date(load_default=None, allow_none=True)
 
 
 class AcknowledgeEscalation(Schema):

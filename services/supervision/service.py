@@ -15,7 +15,8 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 from sqlalchemy import select
 
-from chibo.contracts import load_command
+from chibo import inputs
+from chibo.contracts import Command, load_command
 from chibo.errors import ChiboError, ValidationFailed
 from chibo.eventstore.store import EventStore, StreamAppend
 from chibo.nameko.providers import (
@@ -26,14 +27,14 @@ from chibo.nameko.providers import (
     Feed,
     OutboxRelay,
 )
-from chibo.nameko.web import http, read_json, run_command
+from chibo.nameko.web import command_answer, http, read_json, run_command
 from services.meetings.events import catalogue as meetings_catalogue
 from services.meetings.score_sheet import sheet_for
 from services.members.events import catalogue as members_catalogue
 from services.supervision import api, book, closing, commands, domain, facts, notify
 from services.supervision.api import COMMANDS
 from services.supervision.events import catalogue
-from services.supervision.rules import Settings, quarter_bounds
+from services.supervision.rules import Settings, climbing_from, quarter_bounds
 
 SOURCES = ("members", "meetings")
 _feed_catalogue = members_catalogue.__class__()
@@ -50,7 +51,10 @@ def _channels_config(path: str | None) -> dict[str, Any]:
 def settings_from(config: dict[str, Any]) -> Settings:
     raw = dict(config.get("SUPERVISION") or {})
     start = raw.pop("start_date", None)
-    return Settings(**{k: int(v) for k, v in raw.items() if k in Settings.__annotations__},
+    climbing = climbing_from(raw.pop("rules", None))
+    numbers = {k: int(v) for k, v in raw.items()
+               if k in Settings.__annotations__ and k != "climbing"}
+    return Settings(**numbers, climbing=climbing,
                     start_date=date.fromisoformat(str(start)) if start else None)
 
 
@@ -81,15 +85,17 @@ class SupervisionService(EventSource):
         book.index(store.session, recorded)
         return recorded
 
-    def _on_stream(self, stream: str, command: dict[str, Any], rule: Any) -> list[Any]:
-        with self.events.unit_of_work() as store:
-            done = (store.events_for_command(self.events.metadata.command_id)
-                    if self.events.metadata.command_id else [])
-            if done:
-                return done
+    def _on_stream(self, stream: str, command: Command, rule: Any, answer: str
+                   ) -> dict[str, Any]:
+        """Decide on one stream and append, in one transaction; the answer names
+        `command[answer]` and the events. A command id sent again answers what this
+        command answered the first time."""
+        def work(store: EventStore) -> dict[str, Any]:
             history = store.read_stream(stream)
-            return self._append(store, [StreamAppend(stream, len(history),
-                                                     rule(history, command))])
+            recorded = self._append(store, [StreamAppend(stream, len(history),
+                                                         rule(history, command))])
+            return {answer: command[answer], "events": [e.event_id for e in recorded]}
+        return self.events.run(command, work)
 
     # -- commands -------------------------------------------------------------------
 
@@ -103,9 +109,8 @@ class SupervisionService(EventSource):
                 raise
             meeting = None
         sheet = sheet_for(command["visited_on"]) if command.get("changed_scores") else None
-        recorded = self._on_stream(domain.visit_stream(command["visit_id"]), command,
-                                   lambda h, c: domain.log_visit(h, c, meeting, sheet))
-        return {"visit_id": command["visit_id"], "events": [e.event_id for e in recorded]}
+        return self._on_stream(domain.visit_stream(command["visit_id"]), command,
+                               lambda h, c: domain.log_visit(h, c, meeting, sheet), "visit_id")
 
     @rpc(expected_exceptions=ChiboError)
     def assign_follower(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -115,28 +120,23 @@ class SupervisionService(EventSource):
             tree = facts.Facts(session, {"members": 2**62}).tree()
         unknown = [c for c in command["cell_ids"] if not tree.exists(c)
                    or not tree.kinds[tree.latest(c).kind].meets]
-        recorded = self._on_stream(f"follow-{command['assignment_id']}", command,
-                                   lambda h, c: domain.assign_follower(h, c, unknown))
-        return {"assignment_id": command["assignment_id"],
-                "events": [e.event_id for e in recorded]}
+        return self._on_stream(f"follow-{command['assignment_id']}", command,
+                               lambda h, c: domain.assign_follower(h, c, unknown),
+                               "assignment_id")
 
     @rpc(expected_exceptions=ChiboError)
     def acknowledge_escalation(self, payload: dict[str, Any]) -> dict[str, Any]:
         command = load_command(commands.AcknowledgeEscalation(), payload)
         today = self._today()
-        recorded = self._on_stream(closing.escalation_stream(command["escalation_id"]), command,
-                                   lambda h, c: domain.acknowledge(h, c, today))
-        return {"escalation_id": command["escalation_id"],
-                "events": [e.event_id for e in recorded]}
+        return self._on_stream(closing.escalation_stream(command["escalation_id"]), command,
+                               lambda h, c: domain.acknowledge(h, c, today), "escalation_id")
 
     @rpc(expected_exceptions=ChiboError)
     def resolve_escalation(self, payload: dict[str, Any]) -> dict[str, Any]:
         command = load_command(commands.ResolveEscalation(), payload)
         today = self._today()
-        recorded = self._on_stream(closing.escalation_stream(command["escalation_id"]), command,
-                                   lambda h, c: domain.resolve(h, c, today))
-        return {"escalation_id": command["escalation_id"],
-                "events": [e.event_id for e in recorded]}
+        return self._on_stream(closing.escalation_stream(command["escalation_id"]), command,
+                               lambda h, c: domain.resolve(h, c, today), "escalation_id")
 
     # -- the clock --------------------------------------------------------------------
 
@@ -180,8 +180,7 @@ class SupervisionService(EventSource):
             rows = session.execute(select(book.escalations).where(
                 book.escalations.c.escalation_id.in_(wanted[start:start + 1000])))
             for row in rows:
-                escalation = {k: (v.isoformat() if isinstance(v, date) else v)
-                              for k, v in row._mapping.items()}
+                escalation = book.escalation_view(row)
                 notify.enqueue(session, escalation,
                                notify.channels_for(channels, escalation["target_unit_id"]))
 
@@ -208,8 +207,7 @@ class SupervisionService(EventSource):
                 query = query.where(book.escalations.c.state == state)
             if target_unit_id:
                 query = query.where(book.escalations.c.target_unit_id == target_unit_id)
-            return [{k: (v.isoformat() if isinstance(v, date) else v)
-                     for k, v in r._mapping.items()} for r in session.execute(query)]
+            return [book.escalation_view(r) for r in session.execute(query)]
 
     @rpc(expected_exceptions=ChiboError)
     def coverage(self, quarter: str) -> dict[str, Any]:
@@ -246,10 +244,13 @@ class SupervisionService(EventSource):
     def annual_quality(self, cell_id: str, year: int) -> dict[str, Any]:
         """A cell's year is good when every regular meeting was fair or better and at
         least 7 were good (a visitor's confirmed level counts over the cell's own)."""
+        year = inputs.year(year, required=True)
         with self.db.transaction() as session:
-            meetings = [m for m in facts.Facts(session, {"meetings": 2**62}).meetings_between(
-                date(int(year), 1, 1), date(int(year), 12, 31))
-                if m.cell_id == cell_id and m.kind in ("regular", "combined")]
+            # By the month each meeting counts for: a make-up in January of last
+            # December counts in last year.
+            meetings = [m for m in facts.Facts(session, {"meetings": 2**62})
+                        .regular_meetings_for(f"{int(year)}-01", f"{int(year)}-12")
+                        if m.cell_id == cell_id]
             confirmed = {r.meeting_id: r.confirmed_level for r in session.execute(
                 select(book.visits).where(book.visits.c.cell_id == cell_id)) if
                 r.confirmed_level}
@@ -263,7 +264,7 @@ class SupervisionService(EventSource):
     # -- HTTP -----------------------------------------------------------------------
 
     @http("POST", "/supervision/commands/<name>", expected_exceptions=ChiboError)
-    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, Any]]:
+    def command_http(self, request: Any, name: str) -> tuple[int, dict[str, str], Any]:
         return run_command(self, COMMANDS, name, request)
 
     @http("GET", "/supervision/openapi.json")
@@ -271,8 +272,8 @@ class SupervisionService(EventSource):
         return api.openapi()
 
     @http("POST", "/supervision/visits", expected_exceptions=ChiboError)
-    def log_visit_http(self, request: Any) -> tuple[int, dict[str, Any]]:
-        return 201, self.log_visit(read_json(request))
+    def log_visit_http(self, request: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
+        return command_answer(self, 201, self.log_visit(read_json(request)))
 
     @http("GET", "/supervision/escalations", expected_exceptions=ChiboError)
     def escalations_http(self, request: Any) -> list[dict[str, Any]]:
@@ -282,7 +283,7 @@ class SupervisionService(EventSource):
     def coverage_http(self, request: Any) -> dict[str, Any]:
         return self.coverage(request.args.get("quarter", ""))
 
-    @http("GET", "/supervision/cells/<cell_id>/quality/<int:year>",
+    @http("GET", "/supervision/cells/<cell_id>/quality/<year>",
           expected_exceptions=ChiboError)
-    def annual_quality_http(self, request: Any, cell_id: str, year: int) -> dict[str, Any]:
+    def annual_quality_http(self, request: Any, cell_id: str, year: str) -> dict[str, Any]:
         return self.annual_quality(cell_id, year)

@@ -142,6 +142,39 @@ def test_a_bad_visit_is_422_and_writes_nothing(base, proxy):
     nothing_written(proxy, before)
 
 
+@pytest.mark.parametrize("year", [2025.5, "2024", True, 2025.0])
+def test_a_year_that_is_not_a_json_integer_is_422(base, proxy, year):
+    before = heads(proxy)
+    resp = post(base, "/members/commands/rate_member",
+                {"member_id": unique("dv"), "year": year, "level": "good"})
+    assert resp.status_code == 422, resp.text
+    assert set(resp.json()["fields"]) == {"year"}
+    nothing_written(proxy, before)
+
+
+def test_an_import_row_for_a_full_member_without_the_date_is_rejected_by_line(base, proxy):
+    cell = unique("cb")
+    for unit_id, kind, parent in ((f"{cell}-t", "province", None),
+                                  (f"{cell}-x", "committee", f"{cell}-t"),
+                                  (cell, "cell", f"{cell}-x")):
+        assert post(base, "/members/commands/establish_unit", {
+            "unit_id": unit_id, "name": "Chi bộ Bản Ngàm", "kind": kind, "parent_id": parent,
+            "effective_date": "2024-01-01"}).status_code == 201
+    before = heads(proxy)
+    code = unique("DV")
+    resp = post(base, "/members/import-batches", {"rows": [
+        {"line": 7, "member_code": code, "full_name": "Hà Văn Thành", "cell_code": cell,
+         "admitted_on": "2010-01-01", "status": "full"}]})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["admitted"], body["events"]) == (0, 0)
+    [rejected] = body["rejected"]
+    assert (rejected["line"], rejected["member_code"]) == (7, code)
+    assert rejected["reason"].startswith("full_member_on: Đảng viên chính thức phải có ngày")
+    nothing_written(proxy, before)
+    assert requests.get(f"{base}/members/members/{code}", timeout=TIMEOUT).status_code == 404
+
+
 def test_a_rule_violation_writes_nothing(base, proxy):
     # Well-formed, but a cell needs an existing parent: refused by the domain, after
     # the store was opened, so this checks the rollback rather than the schema.

@@ -43,6 +43,7 @@ class ImportServer:
         self.members: dict[str, dict[str, Any]] = {}
         self.replies: dict[str, dict[str, Any]] = {}
         self.fail_with: list[int] = []  # statuses to answer, in turn, before behaving
+        self.reused = False  # whether those answers say the command id means another batch
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -54,15 +55,20 @@ class ImportServer:
             self.calls.append({"headers": dict(request.headers), "body": body})
             if self.fail_with:
                 status = self.fail_with.pop(0)
-                return self.json(status, {"error": "unavailable"})(environ, start_response)
+                error = "command_id_reused" if self.reused else "unavailable"
+                return self.json(status, {"error": error})(environ, start_response)
             problems = self.problems(body)
             if problems:
                 return self.json(422, {"error": "validation_failed", "fields": problems})(
                     environ, start_response)
             command = request.headers.get("X-Command-Id")
-            if command not in self.replies:
+            replayed = command in self.replies
+            if not replayed:
                 self.replies[command] = self.apply(body["rows"])
-            return self.json(200, self.replies[command])(environ, start_response)
+            response = self.json(200, self.replies[command])
+            if replayed:  # as the members service marks the first answer given again
+                response.headers["Idempotent-Replayed"] = "true"
+            return response(environ, start_response)
 
     @staticmethod
     def json(status: int, payload: Any) -> Response:
@@ -191,8 +197,20 @@ def test_the_same_file_twice_uses_the_same_command_ids(tmp_path: Path, server) -
     path = roster(tmp_path / "r.csv", [member(n) for n in range(1, 8)])
     assert run(path, url, batch_size=3)[0] == 0
     first_ids = app.command_ids()
-    assert run(path, url, batch_size=3)[0] == 0
+    code, out, _ = run(path, url, batch_size=3)
+    assert code == 0
     assert app.command_ids()[3:] == first_ids
+    # The server replays each batch's first answer; the second run did nothing new.
+    assert figure(out, "admitted") == 0 and figure(out, "unchanged") == 7
+
+
+def test_a_command_id_the_server_says_is_reused_is_not_retried(tmp_path: Path, server) -> None:
+    app, url = server
+    app.fail_with = [409]
+    app.reused = True
+    code, _, err = run(roster(tmp_path / "r.csv", [member(1)]), url)
+    assert code == 2 and len(app.calls) == 1
+    assert "command_id_reused" in err
 
 
 def test_other_batching_gets_other_ids_and_changes_nothing(tmp_path: Path, server) -> None:

@@ -11,9 +11,11 @@ import pytest
 from openpyxl import Workbook
 
 from bench.generate_roster import write_csv
+from chibo.clock import ClockSettingError
 from services.members.roster_file import (
     RawRow,
     RosterFileError,
+    default_today,
     fingerprint,
     map_headers,
     read_rows,
@@ -480,3 +482,18 @@ def test_today_defaults_to_chibo_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHIBO_CLOCK", "2005-06-01T00:00:00+00:00")
     [result] = validate_rows([RawRow(2, row())])
     assert "full_member_on" in result.errors and "in the future" in result.reason
+
+
+@pytest.mark.parametrize("setting", ["2005-06-01", "'2005-06-01T00:00:00+00:00'"])
+def test_chibo_clock_is_read_as_the_services_read_it(monkeypatch: pytest.MonkeyPatch,
+                                                     setting: str) -> None:
+    # A bare date, and a value with the quotes a shell or YAML left around it.
+    monkeypatch.setenv("CHIBO_CLOCK", setting)
+    assert default_today() == date(2005, 6, 1)
+
+
+def test_a_chibo_clock_that_is_not_a_time_is_refused_naming_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHIBO_CLOCK", "tomorrow")
+    with pytest.raises(ClockSettingError, match="CHIBO_CLOCK"):
+        default_today()

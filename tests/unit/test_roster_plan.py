@@ -276,6 +276,34 @@ def test_a_row_for_a_cell_dissolved_by_today_is_refused(tree):
     assert set(excinfo.value.fields) == {"admitted_on"}
 
 
+def test_a_new_full_member_without_the_date_of_becoming_full_is_refused(tree):
+    # Admitting them would leave them probationary while the row says full.
+    with pytest.raises(ValidationFailed) as excinfo:
+        plan(tree, None, row(status="full"))
+    assert set(excinfo.value.fields) == {"full_member_on"}
+    reason = roster.reason_of(excinfo.value)
+    assert reason.startswith("full_member_on: Đảng viên chính thức phải có ngày chính thức")
+    assert "a full member needs full_member_on" in reason
+
+
+def test_a_probationary_member_listed_as_full_without_the_date_is_refused(tree):
+    rolls = imported(tree)
+    with pytest.raises(ValidationFailed) as excinfo:
+        plan(tree, rolls, row(status="full"))
+    assert set(excinfo.value.fields) == {"full_member_on"}
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"status": "probationary", "full_member_on": "2016-05-19"}, "full_member_on"),
+    ({"status": "full", "full_member_on": "2014-05-19"}, "full_member_on"),
+    ({"birth_date": "2000-01-01"}, "birth_date"),
+])
+def test_rows_the_importer_refuses_are_refused_by_the_service_too(tree, changes, field):
+    with pytest.raises(ValidationFailed) as excinfo:
+        plan(tree, None, row(**changes))
+    assert set(excinfo.value.fields) == {field}
+
+
 def test_the_row_schema_names_every_bad_field():
     with pytest.raises(ValidationFailed) as excinfo:
         load_command(ImportRow(), {"line": 3, "member_code": "", "full_name": "",
