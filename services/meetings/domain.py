@@ -10,7 +10,7 @@ from chibo.errors import DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, RecordedEvent, StreamAppend
 from services.common import new_id
 from services.meetings.commands import RecordMeetingHeld
-from services.meetings.events import MINIMUM_MINUTES
+from services.meetings.events import MAKE_UP_MONTHS_BACK, MINIMUM_MINUTES
 from services.meetings.score_sheet import ScoreSheet
 
 CORRECTABLE = ("topic", "place", "started_at", "ended_at", "chair_id", "minutes_taker_id",
@@ -28,6 +28,24 @@ def task_stream(task_id: str) -> str:
 
 def _fmt(day: date) -> str:
     return day.strftime("%d/%m/%Y")
+
+
+def _fmt_month(month: str) -> str:
+    return f"{month[5:7]}/{month[:4]}"
+
+
+def _month_index(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
+def _month_at(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def last_day_of(month: str) -> date:
+    """The last day of a month given as "YYYY-MM"."""
+    following = _month_at(_month_index(month) + 1)
+    return date.fromordinal(date.fromisoformat(f"{following}-01").toordinal() - 1)
 
 
 # -- state ------------------------------------------------------------------------
@@ -155,17 +173,50 @@ def _minutes(command: dict[str, Any]) -> int | None:
     return int((end - start).total_seconds() // 60)
 
 
+def _make_up_problems(command: dict[str, Any], made_up_cell: dict[str, Any] | None
+                      ) -> list[str]:
+    """What is wrong with the month a meeting says it makes up, if anything."""
+    month = command["makes_up_month"]
+    if command["kind"] != "regular":
+        return ["Only a regular meeting makes up a missed month (sinh hoạt bù); "
+                f"this one is {command['kind']}."]
+    held = _month_index(command["held_on"].strftime("%Y-%m"))
+    wanted = _month_index(month)
+    if wanted >= held:
+        return [f"Must be a month before the meeting's own ({_fmt_month(_month_at(held))}): "
+                "a make-up meeting is held after the month it makes up."]
+    if held - wanted > MAKE_UP_MONTHS_BACK:
+        return [f"At most {MAKE_UP_MONTHS_BACK} months back: a meeting held in "
+                f"{_fmt_month(_month_at(held))} may make up "
+                f"{_fmt_month(_month_at(held - MAKE_UP_MONTHS_BACK))} to "
+                f"{_fmt_month(_month_at(held - 1))}."]
+    if made_up_cell is None or not made_up_cell["active"]:
+        return [f"The cell did not exist at the end of {_fmt_month(month)}: there was no "
+                "meeting to make up."]
+    return []
+
+
 def record_held(history: list[RecordedEvent], command: dict[str, Any],
                 cell: dict[str, Any] | None, roll: dict[str, list[dict[str, Any]]],
                 today: date, regular_meetings_that_month: int = 0,
                 open_tasks: list[str] | None = None,
-                sheet: ScoreSheet | None = None) -> list[NewEvent]:
+                sheet: ScoreSheet | None = None,
+                made_up_month_meetings: int = 0,
+                made_up_month_cell: dict[str, Any] | None = None) -> list[NewEvent]:
     """Record a meeting held, with its minutes.
 
     Everyone who must attend is listed; members excused that day (exempt, working
     away, temporarily transferred out) are shown but not counted; anyone outside
     the cell is refused. A second regular meeting in a month is recorded as an
     extra meeting and flagged; a meeting shorter than the minimum is flagged.
+
+    A make-up meeting (`makes_up_month`) is a regular meeting for an earlier month,
+    at most MAKE_UP_MONTHS_BACK back, that the cell existed in
+    (`made_up_month_cell`: the cell on that month's last day) and that has no
+    regular meeting yet (`made_up_month_meetings`, make-ups of it included). It
+    counts for that month only, never also for its own: so it is never the extra
+    meeting of the month it was held in. `regular_meetings_that_month` counts the
+    meetings that count for the meeting's own month.
     """
     state = meeting_state(history)
     if state is not None and state["status"] in ("held", "cancelled"):
@@ -214,8 +265,18 @@ def record_held(history: list[RecordedEvent], command: dict[str, Any],
             self_score = sheet.score(command["scores"])
         except ValidationFailed as exc:
             problems.update(exc.fields)
+    made_up = command.get("makes_up_month")
+    if made_up:
+        wrong = _make_up_problems(command, made_up_month_cell)
+        if wrong:
+            problems["makes_up_month"] = wrong
     if problems:
         raise ValidationFailed(problems)
+    if made_up and made_up_month_meetings > 0:
+        raise DomainRuleViolated(
+            f"{cell['name'] if cell else command['cell_id']} already has a regular meeting "
+            f"for {_fmt_month(made_up)}: a month that was held needs no make-up, and a "
+            "make-up never counts for two months.", field="makes_up_month")
 
     attendance = []
     for line in command["attendance"]:
@@ -229,7 +290,8 @@ def record_held(history: list[RecordedEvent], command: dict[str, Any],
                                "counted": False})
     counted = [a for a in attendance if a["counted"]]
     flags = []
-    if command["kind"] in ("regular", "combined") and regular_meetings_that_month > 0:
+    if (command["kind"] in ("regular", "combined") and not made_up
+            and regular_meetings_that_month > 0):
         flags.append("extra_regular_meeting")
     if duration is not None and duration < MINIMUM_MINUTES[command["kind"]]:
         flags.append("short_meeting")
@@ -246,7 +308,7 @@ def record_held(history: list[RecordedEvent], command: dict[str, Any],
         "members_counted": len(counted),
         "members_present": sum(1 for a in counted if a["status"] == "present"),
         "tasks_reviewed": sorted(open_tasks or []), "self_score": self_score,
-        "flags": flags})]
+        "flags": flags, **({"makes_up_month": made_up} if made_up else {})})]
 
 
 def correct(history: list[RecordedEvent], command: dict[str, Any],

@@ -4,6 +4,8 @@ A recorded meeting is never edited: `meeting_corrected` references the event it
 corrects and carries the corrected fields.
 """
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from chibo.contracts import Catalogue
@@ -17,6 +19,9 @@ MEETING_KINDS = ("regular", "thematic", "combined")
 #: Shortest proper meeting, in minutes (Party Charter guidance): shorter ones are flagged.
 MINIMUM_MINUTES = {"regular": 90, "thematic": 90, "combined": 120}
 QUALITY_LEVELS = ("good", "fair", "average", "poor")
+#: How many months back a make-up meeting may reach: one held in June makes up March,
+#: April or May at the earliest.
+MAKE_UP_MONTHS_BACK = 3
 
 
 class AttendanceEntry(Schema):
@@ -69,8 +74,9 @@ class MeetingCancelled(Schema):
 
 
 @catalogue.event("meeting_held")
-class MeetingHeld(Schema):
-    """A cell held a meeting; the minutes as recorded (sổ biên bản)."""
+class MeetingHeldV1(Schema):
+    """A cell held a meeting; the minutes as recorded (sổ biên bản). As first logged,
+    before make-up meetings."""
 
     meeting_id = fields.String(required=True)
     cell_id = fields.String(required=True)
@@ -95,6 +101,20 @@ class MeetingHeld(Schema):
     self_score = fields.Nested(SelfScore, allow_none=True, load_default=None)
     #: "extra_regular_meeting" (a second regular meeting that month), "short_meeting"
     flags = fields.List(fields.String(), load_default=list)
+
+
+def _held_v2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "makes_up_month": None}  # before make-ups, every meeting was its month's
+
+
+@catalogue.event("meeting_held", version=2, upcast_from_previous=_held_v2)
+class MeetingHeld(MeetingHeldV1):
+    """A cell held a meeting; the minutes as recorded (sổ biên bản). A make-up meeting
+    (sinh hoạt bù) names the earlier month it makes up (`makes_up_month`, "YYYY-MM"):
+    it counts for that month, and not for the month it was held in."""
+
+    makes_up_month = fields.String(allow_none=True, load_default=None,
+                                   validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
 
 
 @catalogue.event("meeting_corrected")

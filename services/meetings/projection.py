@@ -19,6 +19,14 @@ held_meetings = Table(
     Column("held_on", Date, nullable=False),
 )
 
+#: Make-up meetings: each counts for the month it makes up, not for the one it was held in.
+make_ups = Table(
+    "make_up_meetings", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("month", String(7), nullable=False),
+)
+
 open_tasks = Table(
     "tasks_index", metadata,
     Column("task_id", String(100), primary_key=True),
@@ -35,6 +43,10 @@ def index(session: Session, recorded: Iterable[Any]) -> None:
             session.execute(insert(held_meetings).values(
                 meeting_id=data["meeting_id"], cell_id=data["cell_id"], kind=data["kind"],
                 held_on=date.fromisoformat(str(data["held_on"]))))
+            if data.get("makes_up_month"):
+                session.execute(insert(make_ups).values(
+                    meeting_id=data["meeting_id"], cell_id=data["cell_id"],
+                    month=data["makes_up_month"]))
         elif event.type == "task_assigned":
             session.execute(insert(open_tasks).values(
                 task_id=data["task_id"], cell_id=data["cell_id"],
@@ -47,12 +59,24 @@ def index(session: Session, recorded: Iterable[Any]) -> None:
 
 
 def regular_meetings_in_month(session: Session, cell_id: str, day: date) -> int:
-    first = day.replace(day=1)
+    """The regular meetings that count for the month of `day`."""
+    return regular_meetings_for(session, cell_id, day.strftime("%Y-%m"))
+
+
+def regular_meetings_for(session: Session, cell_id: str, month: str) -> int:
+    """The regular (and combined) meetings that count for `month` ("YYYY-MM"): those
+    dated in it that make up no other month, and the make-ups of it."""
+    first = date.fromisoformat(f"{month}-01")
     following = (first.replace(year=first.year + 1, month=1) if first.month == 12
                  else first.replace(month=first.month + 1))
-    return int(session.execute(select(func.count()).select_from(held_meetings).where(
+    dated = int(session.execute(select(func.count()).select_from(held_meetings).where(
         held_meetings.c.cell_id == cell_id, held_meetings.c.kind.in_(("regular", "combined")),
-        held_meetings.c.held_on >= first, held_meetings.c.held_on < following)).scalar())
+        held_meetings.c.held_on >= first, held_meetings.c.held_on < following,
+        ~held_meetings.c.meeting_id.in_(
+            select(make_ups.c.meeting_id).where(make_ups.c.cell_id == cell_id)))).scalar())
+    made_up = int(session.execute(select(func.count()).select_from(make_ups).where(
+        make_ups.c.cell_id == cell_id, make_ups.c.month == month)).scalar())
+    return dated + made_up
 
 
 def open_task_ids(session: Session, cell_id: str) -> list[str]:

@@ -3,6 +3,7 @@ follow-up assignments, closes), written with the events they index."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from services.supervision import escalation_rules
+
 metadata = MetaData()
 
 escalations = Table(
@@ -36,7 +39,10 @@ escalations = Table(
     Column("subject_name", Text, nullable=False),
     Column("cell_id", String(100), nullable=False, index=True),
     Column("period", String(100), nullable=False),
+    # In Vietnamese, read from `details` (supervision's API and e-mails speak it).
     Column("reason", Text, nullable=False),
+    #: The escalation's structured facts as JSON (see escalation_rules).
+    Column("details", Text, nullable=True),
     Column("state", String(20), nullable=False, index=True),
     Column("raised_on", Date, nullable=False),
     Column("level_since", Date, nullable=False),
@@ -78,7 +84,15 @@ def _day(value: Any) -> date:
 
 
 _RAISED_FIELDS = ("escalation_id", "rule", "level", "target_unit_id", "target_name",
-                  "subject_id", "subject_name", "cell_id", "period", "reason")
+                  "subject_id", "subject_name", "cell_id", "period")
+
+
+def _raised_row(d: dict[str, Any]) -> dict[str, Any]:
+    details = dict(d.get("details") or {})
+    return {**{k: d[k] for k in _RAISED_FIELDS}, "raised_level": d["level"], "state": "raised",
+            "reason": escalation_rules.reason({**d, "details": details}, "vi"),
+            "details": json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+            "raised_on": _day(d["raised_on"]), "level_since": _day(d["raised_on"])}
 
 
 def index(session: Session, recorded: Iterable[Any]) -> None:
@@ -86,10 +100,7 @@ def index(session: Session, recorded: Iterable[Any]) -> None:
     # A quarter's close raises thousands at once: one statement for all of them.
     raised = [e.data for e in recorded if e.type == "escalation_raised"]
     if raised:
-        session.execute(insert(escalations), [
-            {**{k: d[k] for k in _RAISED_FIELDS}, "raised_level": d["level"], "state": "raised",
-             "raised_on": _day(d["raised_on"]), "level_since": _day(d["raised_on"])}
-            for d in raised])
+        session.execute(insert(escalations), [_raised_row(d) for d in raised])
     for event in recorded:
         d, kind = event.data, event.type
         if kind == "escalation_acknowledged":
@@ -130,6 +141,13 @@ def known_ids(session: Session, ids: list[str]) -> set[str]:
         found |= set(session.execute(select(escalations.c.escalation_id).where(
             escalations.c.escalation_id.in_(ids[start:start + 1000]))).scalars())
     return found
+
+
+def escalation_view(row: Any) -> dict[str, Any]:
+    """An escalation's row as JSON-ready data: dates as ISO text, `details` as a dict."""
+    out = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row._mapping.items()}
+    out["details"] = json.loads(out["details"]) if out.get("details") else {}
+    return out
 
 
 def unresolved(session: Session) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from chibo.eventstore.store import NewEvent, StreamAppend
 from services.supervision import book, rules
+from services.supervision.escalation_rules import Resolution, Rule
 from services.supervision.facts import Facts
 from services.supervision.rules import Settings, month_bounds, month_of, quarter_bounds
 
@@ -98,6 +99,7 @@ class _Evidence:
     def __init__(self, session: Session, facts: Facts, close_position: int) -> None:
         self.session, self.facts, self.close_position = session, facts, close_position
         self._meetings: dict[tuple[date, date], dict[tuple[str, str], str]] = {}
+        self._regular: dict[str, dict[str, tuple[Resolution, str]]] = {}
         self._visited: dict[tuple[date, date], set[str]] = {}
         self._open_tasks: set[str] | None = None
 
@@ -111,23 +113,39 @@ class _Evidence:
         return next((self._meetings[bounds][(cell, k)] for k in kinds
                      if (cell, k) in self._meetings[bounds]), None)
 
+    def _regular_meeting(self, month: str, cell: str) -> tuple[Resolution, str] | None:
+        """The meeting that now counts for the cell's month, and how: one dated in the
+        month (recorded late) before a make-up meeting of it."""
+        if month not in self._regular:
+            found: dict[str, tuple[Resolution, str]] = {}
+            for m in self.facts.regular_meetings_for(month, month):
+                how = Resolution.MADE_UP if m.made_up else Resolution.MEETING_RECORDED_LATE
+                current = found.get(m.cell_id)
+                if current is None or (current[0] is Resolution.MADE_UP
+                                       and how is not Resolution.MADE_UP):
+                    found[m.cell_id] = (how, m.event_id)
+            self._regular[month] = found
+        return self._regular[month].get(cell)
+
     def cleared(self, esc: dict[str, Any]) -> tuple[str, list[str]] | None:
         """Whether what an escalation is about has since been put right, and by what."""
         rule, period, cell = esc["rule"], esc["period"], esc["cell_id"]
-        if rule == "missed_regular_meeting":
-            made_up = self._meeting(month_bounds(period), cell, ("regular", "combined"))
-            return ("make_up_meeting", [made_up]) if made_up else None
-        if rule == "no_thematic_meeting":
+        if rule == Rule.MISSED_REGULAR_MEETING:
+            held = self._regular_meeting(period, cell)
+            return (held[0].value, [held[1]]) if held else None
+        if rule == Rule.NO_THEMATIC_MEETING:
             late = self._meeting(quarter_bounds(period), cell, ("thematic", "combined"))
-            return ("thematic_meeting_recorded", [late]) if late else None
-        if rule == "not_visited":
+            return (Resolution.THEMATIC_MEETING_RECORDED.value, [late]) if late else None
+        if rule == Rule.NOT_VISITED:
             bounds = quarter_bounds(period)
             if bounds not in self._visited:
                 self._visited[bounds] = book.visited_cells(self.session, *bounds,
                                                            self.close_position)
-            return ("visit_recorded", []) if cell in self._visited[bounds] else None
-        if rule == "task_overdue":
+            return (Resolution.VISIT_RECORDED.value, []) if cell in self._visited[bounds] \
+                else None
+        if rule == Rule.TASK_OVERDUE:
             if self._open_tasks is None:
                 self._open_tasks = {t.task_id for t in self.facts.open_tasks_due_by(date.max)}
-            return ("task_closed", []) if esc["subject_id"] not in self._open_tasks else None
+            return (Resolution.TASK_CLOSED.value, []) \
+                if esc["subject_id"] not in self._open_tasks else None
         return None

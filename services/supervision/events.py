@@ -1,13 +1,22 @@
-"""Events the supervision service publishes."""
+"""Events the supervision service publishes.
+
+Escalations carry structured facts (`details`), never prose: how one reads, in
+either language, is `services.supervision.escalation_rules`' business. Version 1
+of `escalation_raised` and `escalation_reescalated` carried a mixed-language
+`reason` text; their upcasters recover the facts from it.
+"""
+
+import re
+from typing import Any
 
 from marshmallow import Schema, fields, validate
 
 from chibo.contracts import Catalogue
+from services.supervision.escalation_rules import Rule, details_from_legacy
 
 catalogue = Catalogue()
 
-RULES = ("missed_regular_meeting", "no_thematic_meeting", "not_visited", "task_overdue",
-         "removal_candidate")
+RULES = tuple(rule.value for rule in Rule)
 
 
 @catalogue.event("follower_assigned")
@@ -49,8 +58,9 @@ class PeriodClosed(Schema):
     watermarks = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
 
 
-@catalogue.event("escalation_raised")
-class EscalationRaised(Schema):
+class _Escalation(Schema):
+    """What every version of `escalation_raised` carries."""
+
     escalation_id = fields.String(required=True)
     rule = fields.String(required=True, validate=validate.OneOf(RULES))
     level = fields.Integer(required=True)
@@ -60,10 +70,31 @@ class EscalationRaised(Schema):
     subject_name = fields.String(required=True)
     cell_id = fields.String(required=True)
     period = fields.String(required=True)
-    reason = fields.String(required=True)
     evidence = fields.List(fields.String(), load_default=list)
     raised_on = fields.Date(required=True)
     closed_period = fields.String(required=True)
+
+
+@catalogue.event("escalation_raised")
+class EscalationRaisedV1(_Escalation):
+    """As first logged: with a mixed-language prose `reason` instead of facts."""
+
+    reason = fields.String(required=True)
+
+
+def _raised_v2(data: dict[str, Any]) -> dict[str, Any]:
+    reason = data.pop("reason", "")
+    return {**data, "details": details_from_legacy({**data, "reason": reason})}
+
+
+@catalogue.event("escalation_raised", version=2, upcast_from_previous=_raised_v2)
+class EscalationRaised(_Escalation):
+    """A rule found something wrong at a period close. `details` are the facts the
+    reason is read from: `months_in_a_row` (missed_regular_meeting), `due_on` and
+    `days_overdue` (task_overdue), `months` and `window_months` (removal_candidate)."""
+
+    details = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
+                          load_default=dict)
 
 
 @catalogue.event("escalation_acknowledged")
@@ -73,14 +104,31 @@ class EscalationAcknowledged(Schema):
     on = fields.Date(required=True)
 
 
-@catalogue.event("escalation_reescalated")
-class EscalationReescalated(Schema):
+class _Reescalation(Schema):
     escalation_id = fields.String(required=True)
     level = fields.Integer(required=True)
     target_unit_id = fields.String(required=True)
     target_name = fields.String(required=True)
     on = fields.Date(required=True)
+
+
+@catalogue.event("escalation_reescalated")
+class EscalationReescalatedV1(_Reescalation):
+    """As first logged: with a prose `reason`."""
+
     reason = fields.String(required=True)
+
+
+def _reescalated_v2(data: dict[str, Any]) -> dict[str, Any]:
+    found = re.search(r"(\d+) ngày", str(data.pop("reason", "")))
+    return {**data, "unacknowledged_days": int(found[1]) if found else None}
+
+
+@catalogue.event("escalation_reescalated", version=2, upcast_from_previous=_reescalated_v2)
+class EscalationReescalated(_Reescalation):
+    """Left unacknowledged for `unacknowledged_days`: moved one level up."""
+
+    unacknowledged_days = fields.Integer(allow_none=True, load_default=None)
 
 
 @catalogue.event("escalation_resolved")

@@ -49,6 +49,16 @@ held = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+#: Make-up meetings (sinh hoạt bù): a regular meeting held after the month it makes up,
+#: which counts for that month and not for the one it was held in.
+make_ups = Table(
+    "fact_make_ups", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("cell_id", String(100), nullable=False, index=True),
+    Column("month", String(7), nullable=False, index=True),
+    Column("position", BigInteger, nullable=False),
+)
+
 absences = Table(
     "fact_absences", metadata,
     Column("meeting_id", String(100), primary_key=True),
@@ -98,6 +108,10 @@ def apply_meetings_event(session: Session, envelope: dict[str, Any]) -> None:
             meeting_id=data["meeting_id"], cell_id=data["cell_id"], kind=data["kind"],
             held_on=held_on, level=score.get("level"), event_id=envelope["event_id"],
             position=position))
+        if data.get("makes_up_month"):
+            session.execute(insert(make_ups).values(
+                meeting_id=data["meeting_id"], cell_id=data["cell_id"],
+                month=data["makes_up_month"], position=position))
         rows = [{"meeting_id": data["meeting_id"], "member_id": a["member_id"],
                  "full_name": a["full_name"], "cell_id": data["cell_id"], "held_on": held_on,
                  "unexcused": a["status"] == "absent_unexcused",
@@ -142,6 +156,34 @@ class Facts:
                 held.c.held_on >= first, held.c.held_on <= last,
                 held.c.position <= self.meetings_wm)
             .order_by(held.c.held_on, held.c.meeting_id)).all()
+
+    def regular_meetings_for(self, first_month: str, last_month: str) -> list[Any]:
+        """Regular (and combined) meetings that count for the months `first_month` to
+        `last_month` ("YYYY-MM"), each with the `month` it counts for and whether it
+        was a make-up (`made_up`): the meetings dated in those months that make up no
+        other, and the make-ups of those months, wherever dated."""
+        first = date.fromisoformat(f"{first_month}-01")
+        last = date.fromisoformat(f"{last_month}-01")
+        last = (last.replace(year=last.year + 1, month=1) if last.month == 12
+                else last.replace(month=last.month + 1))
+        visible = held.c.position <= self.meetings_wm
+        columns = (held.c.meeting_id, held.c.cell_id, held.c.kind, held.c.held_on,
+                   held.c.level, held.c.event_id)
+        on_time = self.session.execute(
+            select(*columns).where(
+                held.c.held_on >= first, held.c.held_on < last, visible,
+                held.c.kind.in_(("regular", "combined")),
+                ~held.c.meeting_id.in_(select(make_ups.c.meeting_id)))).all()
+        late = self.session.execute(
+            select(*columns, make_ups.c.month).join(
+                make_ups, make_ups.c.meeting_id == held.c.meeting_id).where(
+                make_ups.c.month >= first_month, make_ups.c.month <= last_month,
+                visible)).all()
+        rows = [SimpleNamespace(**r._mapping, month=r.held_on.strftime("%Y-%m"),
+                                made_up=False) for r in on_time]
+        rows += [SimpleNamespace(**r._mapping, made_up=True) for r in late]
+        # Ordered fully: decisions must not depend on the order rows come back in.
+        return sorted(rows, key=lambda r: (r.held_on, r.meeting_id))
 
     def absences_between(self, first: date, last: date, of_members_absent_from: date | None = None
                          ) -> list[Any]:

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import smtplib
 import ssl
 import uuid
@@ -55,6 +54,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import settings
+from services.supervision import escalation_rules
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +94,6 @@ notifications = Table(
     Index("ix_notifications_due", "state", "next_attempt_at"),
 )
 
-RULE_LABELS = {
-    "missed_regular_meeting": "chi bộ không sinh hoạt",
-    "missed_meeting": "chi bộ không sinh hoạt",
-    "no_regular_meeting": "chi bộ không sinh hoạt",
-    "no_thematic_meeting": "chi bộ không sinh hoạt chuyên đề",
-    "missed_thematic_meeting": "chi bộ không sinh hoạt chuyên đề",
-    "not_visited": "chi bộ không được cấp ủy cấp trên dự sinh hoạt",
-    "no_visit": "chi bộ không được cấp ủy cấp trên dự sinh hoạt",
-    "overdue_tasks": "nhiệm vụ quá hạn",
-    "overdue_task": "nhiệm vụ quá hạn",
-    "removal_threshold": "đảng viên đến ngưỡng xóa tên",
-    "removal_candidate": "đảng viên đến ngưỡng xóa tên",
-}
 
 SendEmail = Callable[[dict[str, Any], EmailMessage], dict[str, Any]]
 PostWebhook = Callable[[str, bytes, dict[str, str], float], int]
@@ -427,27 +414,30 @@ def build_email(notification_id: str, escalation: dict[str, Any], to: list[str],
 
 
 def rule_label(escalation: dict[str, Any]) -> str:
+    """The rule's Vietnamese label from the catalogue (the code itself only for a rule
+    the catalogue does not know, which the event schema never lets through)."""
     if escalation.get("rule_label"):
         return str(escalation["rule_label"])
-    rule = str(escalation.get("rule", ""))
-    return RULE_LABELS.get(rule, rule.replace("_", " "))
+    rule = escalation_rules.rule_of(escalation.get("rule"))
+    return rule.label_vi if rule else str(escalation.get("rule", "")).replace("_", " ")
 
 
-def period_label(period: Any) -> str:
-    """"2026-10" → "tháng 10/2026", "2026-Q3" → "quý 3/2026", "2026" → "năm 2026"."""
-    text = str(period or "").strip()
-    if match := re.fullmatch(r"(\d{4})-(\d{1,2})", text):
-        return f"tháng {int(match[2])}/{match[1]}"
-    if match := re.fullmatch(r"(\d{4})-?[Qq](\d)", text):
-        return f"quý {match[2]}/{match[1]}"
-    if re.fullmatch(r"\d{4}", text):
-        return f"năm {text}"
-    return text
+def period_label(escalation: dict[str, Any]) -> str:
+    """"tháng 10/2026", "quý III/2026", or for a task "hạn 01/02/2026"."""
+    return escalation_rules.period_label(escalation, "vi", in_sentence=True)
+
+
+def reason_text(escalation: dict[str, Any]) -> str:
+    """Why, in Vietnamese, read from the escalation's facts; a `reason` given without
+    them (a payload built by hand) is shown as it is."""
+    if escalation.get("details") or not escalation.get("reason"):
+        return escalation_rules.reason(escalation, "vi")
+    return str(escalation["reason"])
 
 
 def email_subject(escalation: dict[str, Any]) -> str:
     subject = f"[chibo] Cảnh báo cấp {escalation.get('level', '?')}: {rule_label(escalation)}"
-    if period := period_label(escalation.get("period")):
+    if period := period_label(escalation):
         subject += f" {period}"
     if escalation.get("subject_name"):
         subject += f" – {escalation['subject_name']}"
@@ -459,20 +449,21 @@ def email_body(notification_id: str, escalation: dict[str, Any]) -> str:
         value = escalation.get(key)
         return "" if value is None else str(value)
 
+    raised_on = escalation.get("raised_on")
     lines = [
         f"Cảnh báo cấp {field('level')}: {rule_label(escalation)}",
         "",
         f"Đối tượng: {field('subject_name')} ({field('subject_id')})",
-        f"Kỳ: {period_label(escalation.get('period'))} ({field('period')})",
-        f"Lý do: {field('reason')}",
+        f"Kỳ: {period_label(escalation)}",
+        f"Lý do: {reason_text(escalation)}",
         f"Gửi cấp ủy: {field('target_name')} ({field('target_unit_id')})",
-        f"Ngày phát sinh: {field('raised_on')}",
+        f"Ngày phát sinh: {escalation_rules.format_day(raised_on) if raised_on else ''}",
         f"Quy tắc: {field('rule')}",
         f"Mã cảnh báo: {field('escalation_id')}",
         f"Mã thông báo: {notification_id}",
     ]
     known = {"level", "rule", "rule_label", "subject_name", "subject_id", "period", "reason",
-             "target_name", "target_unit_id", "raised_on", "escalation_id"}
+             "details", "target_name", "target_unit_id", "raised_on", "escalation_id"}
     extra = sorted(k for k in escalation if k not in known)
     if extra:
         lines.append("")

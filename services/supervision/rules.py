@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from services.supervision.escalation_rules import Rule
 from services.supervision.facts import Facts
 
 _ESCALATION_NAMESPACE = uuid.UUID("3b0b8a1c-7d5e-4a8e-9c61-2f3e4a5b6c7d")
@@ -24,6 +26,31 @@ class Settings:
     removal_months: int = 3         # months with an unexcused absence or unpaid dues …
     removal_window: int = 12        # … within this many months
     start_date: date | None = None  # periods that began before supervision started are not judged
+    #: The rules whose escalations move up the tree (the catalogue's defaults unless
+    #: configured otherwise: see `climbing_from`).
+    climbing: frozenset[str] = field(
+        default_factory=lambda: frozenset(r.value for r in Rule if r.climbs))
+
+    def climbs(self, rule: str) -> bool:
+        return str(rule) in self.climbing
+
+
+def climbing_from(configured: Mapping[str, Any] | None) -> frozenset[str]:
+    """The climbing rules from `SUPERVISION.rules` (``{rule: {climbs: bool}}``) over the
+    catalogue's defaults. Raises ValueError naming a rule or value it does not know."""
+    climbing = {r.value for r in Rule if r.climbs}
+    for name, options in (configured or {}).items():
+        if name not in {r.value for r in Rule}:
+            raise ValueError(f"SUPERVISION.rules: no rule {name!r}; the rules are "
+                             f"{', '.join(r.value for r in Rule)}")
+        value = (options or {}).get("climbs") if isinstance(options, Mapping) else None
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            value = value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError(f"SUPERVISION.rules.{name}.climbs: expected true or false, "
+                             f"got {value!r}")
+        (climbing.add if value else climbing.discard)(name)
+    return frozenset(climbing)
 
 
 def escalation_id(rule: str, subject: str, period: str) -> str:
@@ -74,32 +101,33 @@ def _cells(facts: Facts, first: date, last: date) -> list[Any]:
     return out
 
 
-def _raise(rule: str, level: int, target: tuple[str, str], subject_id: str,
-           subject_name: str, period: str, reason: str, evidence: list[str],
+def _raise(rule: Rule, level: int, target: tuple[str, str], subject_id: str,
+           subject_name: str, period: str, details: dict[str, Any], evidence: list[str],
            raised_on: date, cell_id: str | None = None) -> dict[str, Any]:
-    return {"escalation_id": escalation_id(rule, subject_id, period), "rule": rule,
+    # Facts, not prose: the reason is read from them in the reader's language.
+    return {"escalation_id": escalation_id(rule.value, subject_id, period), "rule": rule.value,
             "cell_id": cell_id or subject_id,
             "level": level, "target_unit_id": target[0], "target_name": target[1],
             "subject_id": subject_id, "subject_name": subject_name, "period": period,
-            "reason": reason, "evidence": sorted(evidence), "raised_on": raised_on}
+            "details": details, "evidence": sorted(evidence), "raised_on": raised_on}
 
 
 def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
                 ) -> list[dict[str, Any]]:
-    """At a month's close: cells with no regular meeting (the ladder), and members who
-    reached the removal threshold (a flag for people to decide, never an action)."""
+    """At a month's close: cells with no regular meeting for it (the ladder), and
+    members who reached the removal threshold (a flag for people to decide, never an
+    action). A make-up meeting counts for the month it makes up, not the one it was
+    held in."""
     out = []
     months = [month]
     for _ in range(TOP_LEVEL - 1):
         months.append(previous_month(months[-1]))
-    earliest = month_bounds(months[-1])[0]
     last = month_bounds(month)[1]
     regular: dict[str, set[str]] = defaultdict(set)
-    names = {(d.year, d.month): m for m in months for d in [month_bounds(m)[0]]}
-    for row in facts.meetings_between(earliest, last):
-        if row.kind in ("regular", "combined"):
-            regular[row.cell_id].add(names[(row.held_on.year, row.held_on.month)])
+    for row in facts.regular_meetings_for(months[-1], month):
+        regular[row.cell_id].add(row.month)
     tree = facts.tree()
+    missed = Rule.MISSED_REGULAR_MEETING
     for cell in _cells(facts, *month_bounds(month)):
         if month in regular[cell.unit_id]:
             continue
@@ -110,14 +138,14 @@ def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
                     or (settings.start_date and first < settings.start_date)):
                 break  # a month before supervision started was never judged
             streak += 1
-        target = _target(facts, cell.unit_id, last, streak)
+        # The ladder: a second month in a row goes one level higher, and so on, for
+        # a rule that climbs.
+        level = streak if settings.climbs(missed) else 1
+        target = _target(facts, cell.unit_id, last, level)
         if target is None:
             continue
-        out.append(_raise(
-            "missed_regular_meeting", streak, target, cell.unit_id, cell.name, month,
-            f"{cell.name} không sinh hoạt thường kỳ tháng {month[5:]}/{month[:4]}"
-            f" ({streak} tháng liên tiếp) — no regular meeting in {month}"
-            f" ({streak} month(s) in a row)", [], closed_on))
+        out.append(_raise(missed, level, target, cell.unit_id, cell.name, month,
+                          {"months_in_a_row": streak}, [], closed_on))
 
     window_first = month_bounds(months_back(month, settings.removal_window - 1))[0]
     marked: dict[str, dict[str, Any]] = {}
@@ -137,11 +165,9 @@ def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
         if target is None:
             continue
         out.append(_raise(
-            "removal_candidate", 1, target, member_id, entry["name"], month,
-            f"{entry['name']} vắng không lý do hoặc chưa đóng đảng phí {len(entry['months'])}"
-            f" tháng trong {settings.removal_window} tháng — candidate for removal (xóa tên):"
-            " for the cell to consider", sorted(entry["evidence"]), closed_on,
-            cell_id=entry["cell"]))
+            Rule.REMOVAL_CANDIDATE, 1, target, member_id, entry["name"], month,
+            {"months": len(entry["months"]), "window_months": settings.removal_window},
+            sorted(entry["evidence"]), closed_on, cell_id=entry["cell"]))
     return out
 
 
@@ -163,14 +189,11 @@ def quarter_rules(facts: Facts, quarter: str, closed_on: date,
         if target is None:
             continue
         if cell.unit_id not in thematic:
-            out.append(_raise("no_thematic_meeting", 1, target, cell.unit_id, cell.name,
-                              quarter, f"{cell.name} không sinh hoạt chuyên đề quý {quarter}"
-                              f" — no thematic meeting in {quarter}", [], closed_on))
+            out.append(_raise(Rule.NO_THEMATIC_MEETING, 1, target, cell.unit_id, cell.name,
+                              quarter, {}, [], closed_on))
         if cell.unit_id not in visited_cells:
-            out.append(_raise("not_visited", 1, target, cell.unit_id, cell.name, quarter,
-                              f"Không có cấp ủy viên nào dự sinh hoạt {cell.name} quý "
-                              f"{quarter} — no one visited the cell in {quarter}", [],
-                              closed_on))
+            out.append(_raise(Rule.NOT_VISITED, 1, target, cell.unit_id, cell.name, quarter,
+                              {}, [], closed_on))
     return out
 
 
@@ -181,19 +204,22 @@ def day_rules(facts: Facts, day: date, settings: Settings) -> list[dict[str, Any
         target = _target(facts, task.cell_id, day, 1)
         if target is None:
             continue
-        out.append(_raise("task_overdue", 1, target, task.task_id, task.title,
-                          task.task_id, f"Nhiệm vụ quá hạn {(day - task.due_on).days} ngày: "
-                          f"{task.title} — task overdue since {task.due_on.isoformat()}",
+        out.append(_raise(Rule.TASK_OVERDUE, 1, target, task.task_id, task.title,
+                          task.task_id, {"due_on": task.due_on.isoformat(),
+                                         "days_overdue": (day - task.due_on).days},
                           [task.event_id], day, cell_id=task.cell_id))
     return out
 
 
 def reescalations(open_escalations: list[dict[str, Any]], facts: Facts, day: date,
                   settings: Settings) -> list[dict[str, Any]]:
-    """Raised, unacknowledged for too long, below the top: one level up."""
+    """Raised, unacknowledged for too long, below the top, of a rule that climbs: one
+    level up. A rule that does not climb (a removal-candidate flag) stays with the
+    committee it was raised to."""
     out = []
     for esc in open_escalations:
-        if esc["state"] != "raised" or esc["level"] >= TOP_LEVEL:
+        if (esc["state"] != "raised" or esc["level"] >= TOP_LEVEL
+                or not settings.climbs(esc["rule"])):
             continue
         since = date.fromisoformat(str(esc["level_since"]))
         if (day - since).days < settings.reescalate_after_days:
@@ -205,6 +231,5 @@ def reescalations(open_escalations: list[dict[str, Any]], facts: Facts, day: dat
             continue
         out.append({"escalation_id": esc["escalation_id"], "level": esc["level"] + 1,
                     "target_unit_id": target[0], "target_name": target[1], "on": day,
-                    "reason": f"Chưa được tiếp nhận sau {settings.reescalate_after_days} ngày"
-                              " — unacknowledged"})
+                    "unacknowledged_days": settings.reescalate_after_days})
     return out

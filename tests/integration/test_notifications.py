@@ -170,8 +170,8 @@ def test_email_is_delivered_in_vietnamese_with_a_stable_message_id(factory, smtp
     assert mail_from == "chibo@tinh-uy.example"
     assert rcpt_tos == to
     message = email.message_from_bytes(content, policy=email.policy.default)
-    assert message["Subject"] == ("[chibo] Cảnh báo cấp 2: chi bộ không sinh hoạt tháng 10/2026"
-                                  " – Chi bộ bản Máy")
+    assert message["Subject"] == ("[chibo] Cảnh báo cấp 2: Không sinh hoạt thường kỳ tháng"
+                                  " 10/2026 – Chi bộ bản Máy")
     [row] = _rows(factory)
     assert message["Message-ID"] == f"<{row['notification_id']}@chibo.notifications>"
     assert message["X-Chibo-Notification-Id"] == row["notification_id"]

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from chibo.clock import FixedClock
 from services.supervision.notify import verify_signature
-from tests.support import embedded_config, free_port, running
+from tests.support import embedded_config, free_port, running, two_cells_of_three
 
 SECRET = "bí-mật-của-xã"
 
@@ -51,20 +51,7 @@ def system(tmp_path_factory, receiver):
     config = embedded_config(folder, CLOCK=clock, NOTIFICATION_CHANNELS=str(channels),
                              SUPERVISION={"grace_days": 5, "start_date": "2025-03-01"})
     with running(config), ClusterRpcProxy(config, timeout=60) as rpc:
-        for unit in ({"unit_id": "p", "name": "Tỉnh ủy", "kind": "province"},
-                     {"unit_id": "x", "name": "Đảng ủy xã Sơn Thủy", "kind": "committee",
-                      "parent_id": "p"},
-                     {"unit_id": "c1", "name": "Chi bộ Bản Máy", "kind": "cell",
-                      "parent_id": "x"},
-                     {"unit_id": "c2", "name": "Chi bộ Bản Ngàm", "kind": "cell",
-                      "parent_id": "x"}):
-            rpc.members.establish_unit({**unit, "effective_date": "2020-01-01"})
-        for cell in ("c1", "c2"):
-            for m in range(3):
-                rpc.members.admit_member({"member_id": f"{cell}-{m}", "full_name": "Hà Văn Thành",
-                                          "cell_id": cell, "admitted_on": "2020-06-01"})
-                rpc.members.confirm_member({"member_id": f"{cell}-{m}",
-                                            "effective_date": "2021-06-01"})
+        two_cells_of_three(rpc, "Hà Văn Thành")
         rpc.meetings.record_meeting_held({
             "meeting_id": "c1-03", "cell_id": "c1", "held_on": "2025-03-05",
             "attendance": [{"member_id": f"c1-{m}", "status": "present"} for m in range(3)],
