@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The dashboard's chart library comes from npm and is served locally (never a CDN).
 WEB := services/reporting/web
 
-.PHONY: demo test lint bench distributed clean
+.PHONY: demo test test-calendar lint bench distributed clean
 
 # PyICU (Vietnamese collation) compiles against the system's ICU: say which Debian
 # package is missing rather than let pip fail deep inside a C++ build.
@@ -30,6 +30,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The suite with the process's calendar moved to the 1st and to the 28th of a month
+# (libfaketime, Debian package faketime): no test may depend on the day it runs.
+CALENDAR_DAYS ?= 2026-12-01T00:30:00 2027-02-28T23:30:00
+test-calendar: $(STAMP)
+	@command -v faketime >/dev/null || { echo "make: needs faketime: apt-get install faketime" >&2; exit 1; }
+	@for day in $(CALENDAR_DAYS); do \
+	  echo "== the suite on $$day"; \
+	  faketime -f "@$$(echo $$day | tr T ' ')" $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check chibo services tests bench

@@ -40,6 +40,36 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+class Db:
+    """What a service's `db` dependency offers, over a plain session factory: for
+    calling query and page methods directly, without nameko."""
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.factory() as session, session.begin():
+            yield session
+
+
+def two_cells_of_three(rpc: Any, full_name: str) -> None:
+    """Province p, commune x, cells c1 and c2 (since 2020), each with three full members
+    `c1-0` … `c2-2` named `full_name`: the smallest tree the supervision rules act on."""
+    for unit in ({"unit_id": "p", "name": "Tỉnh ủy", "kind": "province"},
+                 {"unit_id": "x", "name": "Đảng ủy xã Sơn Thủy", "kind": "committee",
+                  "parent_id": "p"},
+                 {"unit_id": "c1", "name": "Chi bộ Bản Máy", "kind": "cell", "parent_id": "x"},
+                 {"unit_id": "c2", "name": "Chi bộ Bản Ngàm", "kind": "cell", "parent_id": "x"}):
+        rpc.members.establish_unit({**unit, "effective_date": "2020-01-01"})
+    for cell in ("c1", "c2"):
+        for m in range(3):
+            rpc.members.admit_member({"member_id": f"{cell}-{m}", "full_name": full_name,
+                                      "cell_id": cell, "admitted_on": "2020-06-01"})
+            rpc.members.confirm_member({"member_id": f"{cell}-{m}",
+                                        "effective_date": "2021-06-01"})
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
                message: str = "condition") -> Any:
     """Poll until `predicate()` is truthy; fail with `message` after `timeout` seconds."""

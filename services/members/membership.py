@@ -14,6 +14,11 @@ from typing import Any
 from services.common import name_sort_key
 
 CONFIRMATION_AFTER_MONTHS = 12
+#: A member's standing on a day, the one vocabulary every service and page uses: on the
+#: rolls (full or probationary, or excused as exempt, working away or attending elsewhere
+#: for a time) or off them (one of the removal kinds, or moved out of the province).
+STATUSES = ("full", "probationary", "exempt", "working_away", "temporarily_transferred",
+            "struck_off", "expelled", "deceased", "moved_out")
 
 
 def _day(value: Any) -> date | None:
@@ -157,6 +162,19 @@ class Member:
             if period.covers(day):
                 return "working_away", period.reason
         return None
+
+    def status_on(self, day: date) -> str:
+        """The member's standing on `day` (one of STATUSES). A period of exemption, time
+        away or temporary transfer counts only while it covers the day: once its end date
+        has passed, or a return was recorded, the member is full or probationary again."""
+        if self.removed is not None and self.removed[0] <= day:
+            return self.removed[1]
+        if self.cells and self.cells[-1][1] is None and self.cells[-1][0] <= day:
+            return "moved_out"
+        excuse = self.excuse_on(day)
+        if excuse is not None:
+            return excuse[0]
+        return "full" if self.is_full(day) else "probationary"
 
     def temporarily_in(self, day: date) -> str | None:
         """The cell the member attends temporarily on `day`, if any."""

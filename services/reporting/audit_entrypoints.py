@@ -36,9 +36,10 @@ class SourceRpc(RpcProxy):
 class AuditEntrypoints:
     """Mixin: search and trace archived events, check every source's log.
     Expects the service's Database as `db`, with `audit_log.audit_metadata` among its
-    metadatas."""
+    metadatas, and its `clock` (a check is stamped with the clock's time)."""
 
     db: WorkerDatabase
+    clock: Any
 
     audit_sources = SourceRpc(SOURCES)
     #: Seconds to wait for one call to a source: verifying a long log takes a while, and
@@ -53,11 +54,13 @@ class AuditEntrypoints:
     def audit_search(self, source: str | None = None, stream: str | None = None,
                      type: str | None = None, actor: str | None = None,
                      recorded_from: str | None = None, recorded_to: str | None = None,
-                     limit: int = 100, before: str | None = None) -> dict[str, Any]:
+                     limit: int = 100, before: str | None = None, after: str | None = None,
+                     oldest: bool = False) -> dict[str, Any]:
         with self.db.transaction() as session:
             return audit_log.search(session, source=source, stream=stream, type=type,
                                     actor=actor, recorded_from=recorded_from,
-                                    recorded_to=recorded_to, limit=limit, before=before)
+                                    recorded_to=recorded_to, limit=limit, before=before,
+                                    after=after, oldest=oldest)
 
     def audit_search_args(self, args: Mapping[str, str]) -> dict[str, Any]:
         """`audit_search` from URL query parameters (`from`, `to`, …), for the JSON API
@@ -88,7 +91,7 @@ class AuditEntrypoints:
                     lambda proxy=proxy: self._audit_call(proxy.verify_log),
                     lambda after, limit, proxy=proxy: self._audit_call(
                         proxy.read_events, after=after, limit=limit),
-                    batch=self.audit_batch))
+                    batch=self.audit_batch, now=self.clock.now()))
         return results
 
     def _audit_call(self, method: Callable[..., Any], **kwargs: Any) -> Any:

@@ -20,7 +20,6 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    func,
     insert,
     or_,
     select,
@@ -75,10 +75,12 @@ RELATED_LIMIT = 200
 MAX_FINDINGS = 100  # per check; the first ones locate the damage
 CHAIN_LIMIT = 100  # causes followed back at most; real chains are a handful long
 
+MAX_ACTOR = 200  # the archive's actor column
+
 #: URL query parameter -> `search` keyword.
 QUERY_PARAMETERS = {"source": "source", "stream": "stream", "type": "type", "actor": "actor",
                     "from": "recorded_from", "to": "recorded_to", "limit": "limit",
-                    "before": "before"}
+                    "before": "before", "after": "after", "oldest": "oldest"}
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -92,21 +94,37 @@ Row = Any  # a SQLAlchemy Row of the archive table
 def search(session: Session, *, source: str | None = None, stream: str | None = None,
            type: str | None = None, actor: str | None = None,
            recorded_from: str | None = None, recorded_to: str | None = None,
-           limit: int | str = 100, before: str | None = None) -> dict[str, Any]:
-    """Archived events matching every filter given, newest first.
+           limit: int | str = 100, before: str | None = None, after: str | None = None,
+           oldest: bool | str | None = None) -> dict[str, Any]:
+    """One page of the archived events matching every filter given, newest first.
 
     `stream` ending in `*` matches by prefix; `recorded_from`/`recorded_to` take a UTC
     day (YYYY-MM-DD, inclusive) or an ISO timestamp (an offset is honoured, none means
-    UTC, as `recorded_at` is shown). Returns `{"results": [...], "next": cursor}`; pass
-    `next` back as `before` for the following page (None: this was the last).
+    UTC, as `recorded_at` is shown). Every filter is an indexed column (the actor is
+    copied out of the metadata when the event is archived), and pages are cut by the
+    (recorded_at, source, position) key the archive is indexed by, so a page costs the
+    same at the end of a long log as at its start.
+
+    Returns `{"results", "total", "offset", "next", "previous"}`: `total` events match,
+    this page starts at the `offset`-th of them (0 for the newest); pass `next` back as
+    `before` for the older page after this one, `previous` as `after` for the newer page
+    before it (None: there is none); `oldest` asks for the oldest page.
     """
     checked = _checked_filters(source=source, stream=stream, type=type, actor=actor,
                                recorded_from=recorded_from, recorded_to=recorded_to,
-                               limit=limit, before=before)
-    conditions, keep = _conditions(checked)
-    rows, more = _newest_first(session, conditions, keep, checked["limit"], checked["before"])
-    return {"results": [_summary(row) for row in rows],
-            "next": _encode_cursor(_key(rows[-1])) if more else None}
+                               limit=limit, before=before, after=after, oldest=oldest)
+    conditions = _conditions(checked)
+    limit = checked["limit"]
+    rows = _page(session, conditions, limit, checked["before"], checked["after"],
+                 checked["oldest"])
+    total = _count(session, conditions)
+    offset = _count(session, [*conditions, _newer_than(_key(rows[0]))]) if rows else (
+        total if checked["before"] or checked["oldest"] else 0)
+    return {"results": [_summary(row) for row in rows], "total": total, "offset": offset,
+            "limit": limit,
+            "next": _encode_cursor(_key(rows[-1])) if rows and offset + len(rows) < total
+            else None,
+            "previous": _encode_cursor(_key(rows[0])) if rows and offset > 0 else None}
 
 
 def search_by_query(session: Session, args: Mapping[str, str]) -> dict[str, Any]:
@@ -132,6 +150,8 @@ def _checked_filters(**given: Any) -> dict[str, Any]:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             problems[name] = ["Expected non-empty text; leave it out to match everything."]
         checked[name] = value
+    if isinstance(checked["actor"], str) and len(checked["actor"]) > MAX_ACTOR:
+        problems["actor"] = [f"Expected at most {MAX_ACTOR} characters: an actor is a name."]
     if checked["source"] is not None and "source" not in problems \
             and checked["source"] not in SOURCES:
         problems["source"] = [f"Unknown source {checked['source']!r}: choose one of "
@@ -142,16 +162,32 @@ def _checked_filters(**given: Any) -> dict[str, Any]:
     if checked["from"] and checked["to"] and _empty_range(checked["from"][0], *checked["to"]):
         problems["recorded_to"] = ["Must not be before recorded_from: swap the two or widen "
                                    "the range."]
-    checked["before"] = None
-    if given["before"] is not None:
-        try:
-            checked["before"] = _decode_cursor(given["before"])
-        except ValueError:
-            problems["before"] = ["Not a cursor from this search: pass the `next` value of the "
-                                  "previous page unchanged, or leave it out for the first page."]
+    for name, sent in (("before", "next"), ("after", "previous")):
+        checked[name] = None
+        if given[name] is not None:
+            try:
+                checked[name] = _decode_cursor(given[name])
+            except ValueError:
+                problems[name] = [f"Not a cursor from this search: pass the `{sent}` value of "
+                                  "the page you came from unchanged, or leave it out for the "
+                                  "first page."]
+    checked["oldest"] = _checked_flag(given["oldest"], "oldest", problems)
+    chosen = [name for name in ("before", "after", "oldest") if given[name] not in (None, False)]
+    if len(chosen) > 1:
+        problems.setdefault(chosen[-1], []).append(
+            f"Give only one of before, after and oldest (got {', '.join(chosen)}).")
     if problems:
         raise ValidationFailed(problems)
     return checked
+
+
+def _checked_flag(value: Any, field: str, problems: dict[str, list[str]]) -> bool:
+    if value in (None, False, "0", "false"):
+        return False
+    if value in (True, "1", "true"):
+        return True
+    problems[field] = ["Expected 1 (the oldest page) or nothing."]
+    return False
 
 
 def _checked_limit(value: Any, problems: dict[str, list[str]]) -> int:
@@ -197,13 +233,10 @@ def _stored_form(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def _conditions(checked: dict[str, Any]
-                ) -> tuple[list[ColumnElement[bool]], Callable[[Row], bool]]:
-    """SQL conditions, and a test each row must also pass in Python: LIKE on the metadata
-    text only narrows the search (it is case-blind on SQLite and cannot see JSON
-    structure), so the exact match is confirmed on the parsed metadata."""
+def _conditions(checked: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """SQL conditions, each on an indexed column and exact: the stream prefix is compared
+    as text (LIKE alone is case-blind on SQLite), the actor is its own column."""
     conditions: list[ColumnElement[bool]] = []
-    tests: list[Callable[[Row], bool]] = []
     if checked["source"]:
         conditions.append(archive.c.source == checked["source"])
     if checked["type"]:
@@ -214,29 +247,18 @@ def _conditions(checked: dict[str, Any]
         if prefix:
             conditions.append(archive.c.stream_id.like(_escape_like(prefix) + "%",
                                                        escape=_LIKE_ESCAPE))
-            tests.append(lambda row: row.stream_id.startswith(prefix))
+            conditions.append(func.substr(archive.c.stream_id, 1, len(prefix)) == prefix)
     elif stream:
         conditions.append(archive.c.stream_id == stream)
     if checked["actor"]:
-        actor = checked["actor"]
-        conditions.append(_metadata_may_hold("actor", actor))
-        tests.append(lambda row: _metadata(row).get("actor") == actor)
+        conditions.append(archive.c.actor == checked["actor"])
     if checked["from"]:
         conditions.append(archive.c.recorded_at >= checked["from"][0])
     if checked["to"]:
         bound, inclusive = checked["to"]
         conditions.append(archive.c.recorded_at <= bound if inclusive
                           else archive.c.recorded_at < bound)
-    return conditions, (lambda row: all(test(row) for test in tests))
-
-
-def _metadata_may_hold(key: str, value: str) -> ColumnElement[bool]:
-    """The metadata text may hold `"key": "value"`. Tolerant of how the archive writes its
-    JSON (spacing, escaped or raw non-ASCII): only the Python check is exact."""
-    patterns = {f"%{_escape_like(json.dumps(key))}:%"
-                f"{_escape_like(json.dumps(value, ensure_ascii=ascii_only))}%"
-                for ascii_only in (False, True)}
-    return or_(*(archive.c.metadata.like(p, escape=_LIKE_ESCAPE) for p in sorted(patterns)))
+    return conditions
 
 
 def _escape_like(text: str) -> str:
@@ -245,37 +267,48 @@ def _escape_like(text: str) -> str:
     return text
 
 
-def _newest_first(session: Session, conditions: list[ColumnElement[bool]],
-                  keep: Callable[[Row], bool], limit: int,
-                  before: tuple[str, str, int] | None) -> tuple[list[Row], bool]:
-    """Up to `limit` kept rows before the cursor, newest first, and whether more exist.
-    Reads in batches, since rows the Python test rejects leave a page short."""
-    order = (archive.c.recorded_at.desc(), archive.c.source.desc(), archive.c.position.desc())
-    batch = limit + 1
-    found: list[Row] = []
-    cursor = before
-    while True:
-        where = [*conditions] + ([_before(cursor)] if cursor else [])
-        rows = session.execute(select(archive).where(*where).order_by(*order)
-                               .limit(batch)).all()
-        for row in rows:
-            if keep(row):
-                if len(found) == limit:
-                    return found, True
-                found.append(row)
-        if len(rows) < batch:
-            return found, False
-        cursor = _key(rows[-1])
+_NEWEST_FIRST = (archive.c.recorded_at.desc(), archive.c.source.desc(),
+                 archive.c.position.desc())
+_OLDEST_FIRST = (archive.c.recorded_at, archive.c.source, archive.c.position)
 
 
-def _before(key: tuple[str, str, int]) -> ColumnElement[bool]:
+def _page(session: Session, conditions: list[ColumnElement[bool]], limit: int,
+          before: tuple[str, str, int] | None, after: tuple[str, str, int] | None,
+          oldest: bool) -> list[Row]:
+    """Up to `limit` rows, newest first: the newest, those just older than `before`, those
+    just newer than `after`, or the oldest."""
+    if after or oldest:
+        where = [*conditions, *([_newer_than(after)] if after else [])]
+        rows = session.execute(select(archive).where(*where).order_by(*_OLDEST_FIRST)
+                               .limit(limit)).all()
+        return list(reversed(rows))
+    where = [*conditions, *([_older_than(before)] if before else [])]
+    return session.execute(select(archive).where(*where).order_by(*_NEWEST_FIRST)
+                           .limit(limit)).all()
+
+
+def _count(session: Session, conditions: list[ColumnElement[bool]]) -> int:
+    return int(session.execute(select(func.count()).select_from(archive)
+                               .where(*conditions)).scalar() or 0)
+
+
+def _older_than(key: tuple[str, str, int]) -> ColumnElement[bool]:
     """Rows strictly after `key` in newest-first order. Spelt out rather than as a row
-    value comparison so every backend and the recorded_at index can serve it."""
+    value comparison so every backend and the archive's key index can serve it."""
     recorded_at, source, position = key
     return or_(archive.c.recorded_at < recorded_at,
                and_(archive.c.recorded_at == recorded_at,
                     or_(archive.c.source < source,
                         and_(archive.c.source == source, archive.c.position < position))))
+
+
+def _newer_than(key: tuple[str, str, int]) -> ColumnElement[bool]:
+    """Rows strictly before `key` in newest-first order."""
+    recorded_at, source, position = key
+    return or_(archive.c.recorded_at > recorded_at,
+               and_(archive.c.recorded_at == recorded_at,
+                    or_(archive.c.source > source,
+                        and_(archive.c.source == source, archive.c.position > position))))
 
 
 def _key(row: Row) -> tuple[str, str, int]:
@@ -330,14 +363,28 @@ def event(session: Session, event_id: str) -> dict[str, Any]:
                        "reporting yet, or the id is mistyped.", event_id=event_id)
     meta = _metadata(row)
     related, truncated = _related(session, meta.get("correlation_id"), row.event_id)
+    chain = _chain(session, row)
     return {
         "source": row.source, "position": int(row.position), "event_id": row.event_id,
         "stream_id": row.stream_id, "type": row.type, "version": int(row.version),
         "data": json.loads(row.data), "metadata": meta, "recorded_at": row.recorded_at,
         "hash": row.hash,
-        "chain": _chain(session, row),
+        "causation": _causation(meta, chain),
+        "chain": chain,
         "related": related, "related_truncated": truncated,
     }
+
+
+def _causation(meta: dict[str, Any], chain: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the causation id names: an archived event (its page can be opened), the
+    command that started the request (no page: commands are not events), or a cause
+    reporting has not archived."""
+    cause = meta.get("causation_id")
+    if not cause or not isinstance(cause, str):
+        return None
+    if len(chain) >= 2 and chain[-2].get("event_id") == cause:
+        return {"id": cause, "kind": "event"}
+    return {"id": cause, "kind": "command" if cause == meta.get("command_id") else "missing"}
 
 
 def _by_event_id(session: Session, event_id: str) -> Row | None:
@@ -371,23 +418,15 @@ def _chain(session: Session, row: Row) -> list[dict[str, Any]]:
 
 def _related(session: Session, correlation_id: Any, event_id: str
              ) -> tuple[list[dict[str, Any]], bool]:
-    """Events sharing the correlation id, oldest first, at most RELATED_LIMIT; and
-    whether there were more."""
+    """Events sharing the correlation id (an indexed column), oldest first, at most
+    RELATED_LIMIT; and whether there were more."""
     if not isinstance(correlation_id, str) or not correlation_id:
         return [], False
-    query = (select(archive)
-             .where(_metadata_may_hold("correlation_id", correlation_id),
-                    archive.c.event_id != event_id)
-             .order_by(archive.c.recorded_at, archive.c.source, archive.c.position))
-    found: list[dict[str, Any]] = []
-    with closing(session.execute(query.execution_options(yield_per=500))) as rows:
-        for row in rows:
-            if _metadata(row).get("correlation_id") != correlation_id:
-                continue
-            if len(found) == RELATED_LIMIT:
-                return found, True
-            found.append(_summary(row))
-    return found, False
+    rows = session.execute(select(archive)
+                           .where(archive.c.correlation_id == correlation_id,
+                                  archive.c.event_id != event_id)
+                           .order_by(*_OLDEST_FIRST).limit(RELATED_LIMIT + 1)).all()
+    return [_summary(row) for row in rows[:RELATED_LIMIT]], len(rows) > RELATED_LIMIT
 
 
 # -- checking a source's log against its own chain and against the archive ------------

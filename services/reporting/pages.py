@@ -22,12 +22,15 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from chibo import inputs
 from chibo.errors import ChiboError, ValidationFailed
+from chibo.nameko import rejections
 from chibo.nameko.web import http
 from services.members.tree import KINDS
-from services.reporting import queries, views
+from services.reporting import month_states, queries, views
 from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
+from services.reporting.periods import parse as parse_period
 from services.reporting.web import i18n, render, tables, urls
 
 _log = logging.getLogger(__name__)
@@ -49,7 +52,8 @@ def html_errors(route: Page) -> Page:
         try:
             return route(self, request, *args, **kwargs)
         except ChiboError as exc:
-            return render.error_page(request, exc.http_status, exc.message)
+            return rejections.describe(render.error_page(request, exc.http_status, exc.message),
+                                       exc)
         except Exception:
             _log.exception("the page %s failed", request.path)
             return render.error_page(request, 500)
@@ -78,12 +82,19 @@ def same_site_form(route: Page) -> Page:
 
 
 def whole_number(value: str | None, field: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationFailed({field: [f"Expected a whole number, got {value!r}."]}) from None
+    """An optional whole-number parameter, bounded: a year inside the window the system
+    reasons about, anything else within a database integer (chibo.inputs)."""
+    if field == "year":
+        return inputs.year(value, field)
+    return inputs.whole_number(value, field)
+
+
+def grace_days(service: Any) -> int:
+    """The days after a month ends before it is judged (`SUPERVISION.grace_days`, as
+    supervision reads it): until then a month without a meeting is not yet missed."""
+    config = getattr(service, "config", None) or {}
+    raw = (config.get("SUPERVISION") or {}).get("grace_days")
+    return int(raw) if raw not in (None, "") else month_states.DEFAULT_GRACE_DAYS
 
 
 def escalation_filters(args: Mapping[str, str]) -> dict[str, Any]:
@@ -118,14 +129,18 @@ def quarterly_data(session: Session, quarter: str | None, grouping: str | None,
                    today: date) -> dict[str, Any]:
     """What the quarterly workbook holds (see `views.quarterly`)."""
     quarter = quarter or urls.quarter_of(queries.default_period(session, today))
-    top = queries.overview(session, None, quarter, grouping, today)
+    top = queries.overview(session, None, quarter, grouping, today=today)
     grouping = top["grouping"]
-    below = [queries.overview(session, child["unit_id"], quarter, grouping)
+    below = [queries.overview(session, child["unit_id"], quarter, grouping, today=today)
              for child in top["children"]
              if child["kind"] in KINDS and not KINDS[child["kind"]].meets]
-    return {"quarter": quarter, "top": top,
-            "months": [queries.overview(session, top["unit"]["unit_id"], month, grouping)
-                       for month in months_of(quarter)],
+    # A month the clock has not reached yet has no figures to report: it is left out
+    # rather than shown as a row of zeros (the month running is marked as such).
+    started = [month for month in months_of(quarter) if month <= today.strftime("%Y-%m")]
+    return {"quarter": quarter, "top": top, "today": today.isoformat(),
+            "months": [queries.overview(session, top["unit"]["unit_id"], month, grouping,
+                                        today=today)
+                       for month in started],
             "below": below,
             "escalations": queries.escalation_list(session, today, "open")}
 
@@ -168,7 +183,7 @@ class DashboardPages:
         args = request.args
         with self.db.transaction() as session:
             data = queries.overview(session, unit_id, args.get("period") or None,
-                                    args.get("grouping") or None, self.clock.now().date())
+                                    args.get("grouping") or None, today=self.clock.now().date())
         context = views.overview(data)
         name = "tong-quan" if unit_id is None else f"tong-quan-{unit_id}"
         return render.render_or_export("overview.html", request, f"{name}-{data['period']}",
@@ -190,7 +205,8 @@ class DashboardPages:
         args = request.args
         with self.db.transaction() as session:
             data = queries.heatmap_cells(session, unit_id, whole_number(args.get("year"), "year"),
-                                         args.get("grouping") or None, self.clock.now().date())
+                                         args.get("grouping") or None, self.clock.now().date(),
+                                         grace_days(self))
         context = views.heatmap(data)
         return render.render_or_export(
             "heatmap.html", request, f"ban-do-sinh-hoat-{data['unit']['unit_id']}-{data['year']}",
@@ -202,7 +218,8 @@ class DashboardPages:
     def cell_page(self, request: Request, cell_id: str) -> Response:
         year = whole_number(request.args.get("year"), "year")
         with self.db.transaction() as session:
-            data = queries.cell(session, cell_id, year, self.clock.now().date())
+            data = queries.cell(session, cell_id, year, today=self.clock.now().date(),
+                                grace_days=grace_days(self))
         return render.render_or_export("cell.html", request, f"chi-bo-{cell_id}-{data['year']}",
                                        **views.cell(data))
 
@@ -211,7 +228,7 @@ class DashboardPages:
     @cached
     def meeting_page(self, request: Request, meeting_id: str) -> Response:
         with self.db.transaction() as session:
-            data = queries.meeting(session, meeting_id)
+            data = queries.meeting(session, meeting_id, today=self.clock.now().date())
         return render.render_or_export("meeting.html", request, f"bien-ban-{meeting_id}",
                                        **views.meeting(data))
 
@@ -221,7 +238,7 @@ class DashboardPages:
     def member_page(self, request: Request, member_id: str) -> Response:
         year = whole_number(request.args.get("year"), "year")
         with self.db.transaction() as session:
-            data = queries.member(session, member_id, year)
+            data = queries.member(session, member_id, year, today=self.clock.now().date())
         return render.render_or_export("member.html", request,
                                        f"dang-vien-{member_id}-{data['year']}",
                                        **views.member(data))
@@ -298,6 +315,8 @@ class DashboardPages:
         quarter = request.args.get("quarter") or None
         if quarter is not None and not QUARTER.match(quarter):
             raise ValidationFailed({"quarter": ["Expected a quarter as YYYY-Qn, e.g. 2026-Q3."]})
+        if quarter is not None:
+            parse_period(quarter, "quarter")  # its year inside the window, too
         with self.db.transaction() as session:
             data = quarterly_data(session, quarter, request.args.get("grouping") or None,
                                   self.clock.now().date())

@@ -7,6 +7,7 @@ import re
 from datetime import date
 
 from chibo.errors import ValidationFailed
+from chibo.inputs import MAX_YEAR, MIN_YEAR
 
 PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
 
@@ -42,9 +43,13 @@ def bounds(period: str) -> tuple[date, date]:
 
 
 def parse(value: str | None, field: str = "period") -> str:
-    if not value or not PERIOD.match(value):
+    match = PERIOD.match(value) if value else None
+    if not match:
         raise ValidationFailed({field: [
             "Expected a month (2026-10), a quarter (2026-Q4) or a year (2026)."]})
+    if not MIN_YEAR <= int(match.group(1)) <= MAX_YEAR:
+        # Trends step back years from here: year 0 or 10000 has no dates to step over.
+        raise ValidationFailed({field: [f"Expected a year from {MIN_YEAR} to {MAX_YEAR}."]})
     return value
 
 

@@ -16,18 +16,22 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from chibo.db import upsert
+from services.members.membership import Member
 from services.members.tree import KINDS
-from services.reporting import paths
+from services.reporting import paths, standing
 from services.reporting.periods import month_days, quarter_of
 from services.reporting.tables import (
     MEASURES,
+    RATINGS,
     READ_MODELS,
+    YEAR_MEASURES,
     archive,
     cell_periods,
     escalations,
@@ -43,16 +47,18 @@ from services.reporting.tables import (
     units,
     visits,
 )
+from services.supervision.escalation_rules import details_from_legacy
 
 __all__ = ["metadata", "archive", "project", "project_run", "snapshot", "READ_MODELS"]
 
 Envelope = dict[str, Any]
 TASK_STATES = {"task_completed": "completed", "task_overdue": "overdue",
                "task_cancelled": "cancelled"}
-MEMBER_STATUS = {"member_confirmed": "full", "member_exempted": "exempt",
-                 "member_working_away": "working_away", "member_returned": "active",
-                 "member_temporarily_transferred": "temporarily_transferred",
-                 "member_removed": "removed"}
+#: Events that change a member's dated standing: folded by the members service's own
+#: `Member`, whose `status_on(day)` the pages ask.
+STANDING_EVENTS = ("member_confirmed", "member_exempted", "member_working_away",
+                   "member_returned", "member_temporarily_transferred", "member_removed")
+MEMBER_EVENTS = (*STANDING_EVENTS, "member_transferred", "member_rated")
 CHUNK = 500
 
 
@@ -106,7 +112,10 @@ class _Run:
                                                      tasks, visits, escalations)}
         self.attended: dict[tuple[str, int], dict[str, int]] = defaultdict(
             lambda: dict.fromkeys(("meetings_due", "present", "excused", "unexcused"), 0))
-        self.ratings: dict[tuple[str, int], str] = {}
+        self.ratings: dict[tuple[str, int], tuple[str, str | None]] = {}
+        #: Members whose standing this run has read or changed (written back at flush).
+        self.standings: dict[str, Member] = {}
+        self.standings_changed: set[str] = set()
         self.flagged: set[tuple[str, int]] = set()
         self.meetings_touched: set[str] = set()
         self.tasks_touched: set[str] = set()
@@ -120,20 +129,44 @@ class _Run:
     def __getattr__(self, table: str) -> _Buffer:
         return self.buffers[table]
 
+    def member(self, member_id: str) -> Member | None:
+        """The member's standing as folded so far (None for a member never admitted)."""
+        if member_id not in self.standings:
+            self.load_standings([member_id])
+        return self.standings.get(member_id)
+
+    def load_standings(self, member_ids: Iterable[str]) -> None:
+        wanted = sorted(set(member_ids) - set(self.standings))
+        for start in range(0, len(wanted), CHUNK):
+            for row in self.session.execute(
+                    select(members.c.member_id, members.c.standing)
+                    .where(members.c.member_id.in_(wanted[start:start + CHUNK]))):
+                self.standings[row.member_id] = standing.decode(row.member_id, row.standing)
+
+    def changed_standing(self, member_id: str) -> None:
+        self.standings_changed.add(member_id)
+
     def flush(self) -> None:
         """Write the detail rows and tallies gathered so far, and forget them; what the
         run touched (cell-months, months, the tree) stays for `_settle`."""
+        for member_id in sorted(self.standings_changed):
+            self.members.update(member_id,
+                                standing=standing.encode(self.standings[member_id]))
+        self.standings.clear()
+        self.standings_changed.clear()
         for buffer in self.buffers.values():
             buffer.flush(self.session)
             buffer.new, buffer.changes = {}, {}
         counts = ("meetings_due", "present", "excused", "unexcused")
-        blank = {**dict.fromkeys(counts, 0), "rating": None, "removal_flagged": False}
+        blank = {**dict.fromkeys(counts, 0), "rating": None, "rated_cell_id": None,
+                 "removal_flagged": False}
         upsert(self.session, member_years, [
             {**blank, "member_id": m, "year": y, **c} for (m, y), c in self.attended.items()],
             add=counts)
         upsert(self.session, member_years, [
-            {**blank, "member_id": m, "year": y, "rating": r}
-            for (m, y), r in self.ratings.items()], replace=("rating",))
+            {**blank, "member_id": m, "year": y, "rating": level, "rated_cell_id": cell}
+            for (m, y), (level, cell) in self.ratings.items()],
+            replace=("rating", "rated_cell_id"))
         upsert(self.session, member_years, [
             {**blank, "member_id": m, "year": y, "removal_flagged": True}
             for m, y in self.flagged], replace=("removal_flagged",))
@@ -179,6 +212,9 @@ def project_archive(session: Session, batches: Iterable[list[Envelope]],
 
 
 def _apply(run: _Run, envelopes: list[Envelope]) -> None:
+    # The standings this batch changes, read in a few statements rather than one a member.
+    run.load_standings({e["data"]["member_id"] for e in envelopes
+                        if e["type"] in MEMBER_EVENTS})
     for envelope in envelopes:
         handler = HANDLERS.get(envelope["type"])
         if handler:
@@ -187,11 +223,25 @@ def _apply(run: _Run, envelopes: list[Envelope]) -> None:
 
 
 def _archive(session: Session, envelopes: list[Envelope]) -> None:
-    session.execute(insert(archive), [{
-        "source": e["source"], "position": e["position"], "event_id": e["event_id"],
-        "stream_id": e["stream_id"], "type": e["type"], "version": e["version"],
-        "data": _dumps(e["data"]), "metadata": _dumps(e["metadata"]),
-        "recorded_at": e["recorded_at"], "hash": e["hash"]} for e in envelopes])
+    session.execute(insert(archive), [archive_row(e) for e in envelopes])
+
+
+def archive_row(envelope: Envelope) -> dict[str, Any]:
+    """The archive's row for an envelope: the event unchanged, and the metadata the audit
+    log searches by copied into indexed columns."""
+    e, meta = envelope, envelope["metadata"] or {}
+    return {"source": e["source"], "position": e["position"], "event_id": e["event_id"],
+            "stream_id": e["stream_id"], "type": e["type"], "version": e["version"],
+            "data": _dumps(e["data"]), "metadata": _dumps(meta),
+            "recorded_at": e["recorded_at"], "hash": e["hash"],
+            "actor": _indexed(meta.get("actor"), archive.c.actor),
+            "correlation_id": _indexed(meta.get("correlation_id"), archive.c.correlation_id)}
+
+
+def _indexed(value: Any, column: Any) -> str | None:
+    """A metadata value as its column holds it: text that fits, else nothing (a search
+    for it then finds no row, rather than the wrong ones)."""
+    return value if isinstance(value, str) and len(value) <= column.type.length else None
 
 
 # -- step one: the detail tables ----------------------------------------------------
@@ -224,36 +274,56 @@ def _unit_dissolved(run: _Run, data: dict[str, Any]) -> None:
 
 
 def _member_admitted(run: _Run, data: dict[str, Any]) -> None:
+    member = Member(data["member_id"])
+    member.apply("member_admitted", data)
+    run.standings[member.member_id] = member
+    run.changed_standing(member.member_id)
     run.members.insert({"member_id": data["member_id"], "full_name": data["full_name"],
-                        "cell_id": data["cell_id"], "status": "probationary",
-                        "admitted_on": str(data["admitted_on"])})
+                        "cell_id": data["cell_id"], "admitted_on": str(data["admitted_on"]),
+                        "standing": ""})
 
 
 def _member_renamed(run: _Run, data: dict[str, Any]) -> None:
     run.members.update(data["member_id"], full_name=data["full_name"])
 
 
-def _member_status(run: _Run, data: dict[str, Any], status: str) -> None:
-    run.members.update(data["member_id"], status=status)
+def _member_standing(run: _Run, event_type: str, data: dict[str, Any]) -> Member | None:
+    member = run.member(data["member_id"])
+    if member is not None:
+        member.apply(event_type, data)
+        run.changed_standing(member.member_id)
+    return member
 
 
 def _member_transferred(run: _Run, data: dict[str, Any]) -> None:
-    to_cell = data.get("to_cell_id")
-    if to_cell:
-        run.members.update(data["member_id"], cell_id=to_cell)
-    else:
-        run.members.update(data["member_id"], status="transferred_out")
+    # The member stays listed with their last cell of the province when they leave it
+    # (their status then says they moved out).
+    _member_standing(run, "member_transferred", data)
+    if data.get("to_cell_id"):
+        run.members.update(data["member_id"], cell_id=data["to_cell_id"])
 
 
 def _member_rated(run: _Run, data: dict[str, Any]) -> None:
-    run.ratings[(data["member_id"], int(data["year"]))] = data["level"]
+    year = int(data["year"])
+    member = run.member(data["member_id"])
+    cell = None
+    if member is not None:
+        cell = member.cell_on(date(year, 12, 31)) or next(
+            (c for _, c in reversed(member.cells) if c), None)
+    run.ratings[(data["member_id"], year)] = (data["level"], cell)
+    if cell:
+        run.cell_months.add((cell, str(year)))  # the cell's year row counts its ratings
 
 
 def _meeting_held(run: _Run, data: dict[str, Any]) -> None:
     held_on = str(data["held_on"])
     lines = data["attendance"]
+    # A make-up meeting counts in the month it makes up, and only there.
+    made_up = data.get("makes_up_month")
+    month = made_up or held_on[:7]
     run.meetings.insert({
-        "meeting_id": data["meeting_id"], "cell_id": data["cell_id"], "month": held_on[:7],
+        "meeting_id": data["meeting_id"], "cell_id": data["cell_id"], "month": month,
+        "makes_up_month": made_up,
         "kind": data["kind"], "held_on": held_on, "topic": data.get("topic"),
         "place": data.get("place"), "started_at": data.get("started_at"),
         "ended_at": data.get("ended_at"), "duration_minutes": data.get("duration_minutes"),
@@ -267,8 +337,8 @@ def _meeting_held(run: _Run, data: dict[str, Any]) -> None:
                          if a.get("counted", True) and a["status"] == "absent_unexcused"),
         "self_level": (data.get("self_score") or {}).get("level"), "visit_level": None,
         "flags": _dumps(data.get("flags") or [])})
-    run.cell_months.add((data["cell_id"], held_on[:7]))
-    run.months.add(held_on[:7])
+    run.cell_months.add((data["cell_id"], month))
+    run.months.update({month, held_on[:7]})
     year = int(held_on[:4])
     for line in lines:
         counts = run.attended[(line["member_id"], year)]
@@ -338,7 +408,10 @@ def _escalation_raised(run: _Run, data: dict[str, Any]) -> None:
         "escalation_id": data["escalation_id"], "rule": data["rule"], "level": data["level"],
         "target_unit_id": data["target_unit_id"], "target_name": data["target_name"],
         "subject_id": data["subject_id"], "subject_name": data["subject_name"],
-        "cell_id": data["cell_id"], "period": data["period"], "reason": data["reason"],
+        "cell_id": data["cell_id"], "period": data["period"],
+        # Facts (version 2), or those recovered from an archived version 1's prose.
+        "reason": data.get("reason") or "",
+        "details": _dumps(data["details"] if "details" in data else details_from_legacy(data)),
         "raised_on": str(data["raised_on"]), "state": "raised", "acknowledged_on": None,
         "acknowledged_by": None, "resolved_on": None, "resolved_how": None,
         "resolved_by": None})
@@ -366,8 +439,8 @@ HANDLERS = {
     "member_renamed": _member_renamed,
     "member_transferred": _member_transferred,
     "member_rated": _member_rated,
-    **{kind: (lambda run, data, status=status: _member_status(run, data, status))
-       for kind, status in MEMBER_STATUS.items()},
+    **{kind: (lambda run, data, kind=kind: _member_standing(run, kind, data))
+       for kind in STANDING_EVENTS},
     "meeting_held": _meeting_held,
     "meeting_corrected": _meeting_corrected,
     "resolution_adopted": _resolution_adopted,
@@ -407,6 +480,9 @@ def _settle(run: _Run) -> None:
         changed.update(rows)
 
     touched = set(run.cell_months)
+    # A year whose members were rated counts them even if no month of it was opened (a
+    # province's records start with last year's ratings): its row is made here.
+    _create_rows(session, set(), {key for key in touched if len(key[1]) == 4})
     new_months = _open_months(session, run.months)
     if new_months:
         touched |= _create_rows(session, _cells_alive(session, new_months))
@@ -468,11 +544,12 @@ def _alive(established_on: str, dissolved_on: str | None, month: str) -> bool:
         dissolved_on is None or dissolved_on > first.isoformat())
 
 
-def _create_rows(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Empty month rows (with their quarter and year rows) where missing; returns the
-    month keys, to be computed."""
+def _create_rows(session: Session, wanted: set[tuple[str, str]],
+                 years: Iterable[tuple[str, str]] = ()) -> set[tuple[str, str]]:
+    """Empty month rows (with their quarter and year rows), and year rows of `years`,
+    where missing; returns the month keys, to be computed."""
     keys = {key for cell, month in wanted
-            for key in ((cell, month), (cell, quarter_of(month)), (cell, month[:4]))}
+            for key in ((cell, month), (cell, quarter_of(month)), (cell, month[:4]))} | set(years)
     upsert(session, cell_periods, [_empty_row(cell, period) for cell, period in sorted(keys)])
     return wanted
 
@@ -480,7 +557,8 @@ def _create_rows(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[st
 def _prune_dissolved(session: Session, units_changed: set[str], touched: set[tuple[str, str]]
                      ) -> dict[tuple[str, str], tuple[dict[str, Any] | None, None]]:
     """A cell dissolved from a date drops its rows for months wholly after it (they
-    were opened while it still stood); quarters and years with no month left go too."""
+    were opened while it still stood); quarters and years with no month left go too,
+    except a year the cell's members were rated for (its ratings stand)."""
     lifetimes = {r.unit_id: (r.established_on, r.dissolved_on) for r in session.execute(
         select(units.c.unit_id, units.c.established_on, units.c.dissolved_on)
         .where(units.c.unit_id.in_(sorted(units_changed))).where(units.c.is_cell)
@@ -494,7 +572,10 @@ def _prune_dissolved(session: Session, units_changed: set[str], touched: set[tup
         if not gone:
             continue
         kept = [p for p, r in rows.items() if r["kind"] == "month" and p not in gone]
-        gone |= {p for p, r in rows.items() if r["kind"] != "month"
+        rated = {str(year) for year in session.execute(
+            select(member_years.c.year).where(member_years.c.rated_cell_id == cell_id)
+            .where(member_years.c.rating.is_not(None)).distinct()).scalars()}
+        gone |= {p for p, r in rows.items() if r["kind"] != "month" and p not in rated
                  and not any(quarter_of(m) == p or m[:4] == p for m in kept)}
         for period in gone:
             removed[(cell_id, period)] = (rows[period], None)
@@ -530,9 +611,12 @@ def _load_rows(session: Session, keys: Iterable[tuple[str, str]]
 
 def _recompute(session: Session, places: paths.Places, touched: set[tuple[str, str]]
                ) -> dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any]]]:
-    """Recompute touched month rows from the detail tables, then their quarters and years.
+    """Recompute touched month rows from the detail tables, then their quarters and years
+    (a touched year key, as a rating makes, recomputes the year alone).
 
     Returns (old, new) for every row whose figures or paths changed."""
+    years_touched = {key for key in touched if len(key[1]) == 4}
+    touched = touched - years_touched
     months = sorted({m for _, m in touched})
     details = _month_details(session, touched, months)
     month_rows = _load_rows(session, touched)
@@ -544,7 +628,8 @@ def _recompute(session: Session, places: paths.Places, touched: set[tuple[str, s
             changed[key] = (old, new)
     # Quarters and years: sums of the cell's months, with "held one / visited" as 0 or 1.
     rollups = {(cell, p) for cell, month in month_rows for p in (quarter_of(month), month[:4])}
-    rollup_rows = _load_rows(session, rollups)
+    rollup_rows = _load_rows(session, rollups | years_touched)
+    rated = _year_ratings(session, [key for key in rollup_rows if len(key[1]) == 4])
     by_cell: dict[str, list[str]] = defaultdict(list)
     for cell, period in rollup_rows:
         by_cell[cell].append(period)
@@ -558,12 +643,33 @@ def _recompute(session: Session, places: paths.Places, touched: set[tuple[str, s
         new = {**old, **{name: sum(r[name] for r in parts) for name in MEASURES}}
         new["thematic_held"] = int(new["thematic_meetings"] > 0)
         new["visited"] = int(new["visits"] > 0)
+        if len(period) == 4:
+            new.update(rated.get(key) or dict.fromkeys(YEAR_MEASURES, 0))
         _place(places, new)
         if new != old:
             changed[key] = (old, new)
     upsert(session, cell_periods, [new for _, new in changed.values()],
            replace=(*MEASURES, "then_path", "today_path"))
     return changed
+
+
+def _year_ratings(session: Session, keys: list[tuple[str, str]]
+                  ) -> dict[tuple[str, str], dict[str, int]]:
+    """Members rated for the year in each (cell, year), by level."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    cells = sorted({cell for cell, _ in keys})
+    years = sorted({int(year) for _, year in keys})
+    for start in range(0, len(cells), CHUNK):
+        for cell, year, level, count in session.execute(
+                select(member_years.c.rated_cell_id, member_years.c.year, member_years.c.rating,
+                       func.count())
+                .where(member_years.c.rated_cell_id.in_(cells[start:start + CHUNK]))
+                .where(member_years.c.year.in_(years)).where(member_years.c.rating.in_(RATINGS))
+                .group_by(member_years.c.rated_cell_id, member_years.c.year,
+                          member_years.c.rating)):
+            key = (cell, str(year))
+            out.setdefault(key, dict.fromkeys(YEAR_MEASURES, 0))[f"rated_{level}"] = count
+    return out
 
 
 def _load_cell_months(session: Session, cells: list[str]) -> dict[str, dict[str, dict]]:
@@ -616,7 +722,9 @@ def _month_details(session: Session, touched: set[tuple[str, str]], months: list
             row = out[(t.cell_id, t.due_month)]
             row["tasks_due"] += 1
             row["tasks_completed"] += t.state == "completed"
-            row["tasks_overdue"] += t.state == "overdue"
+            # Still to do (assigned, or marked overdue by meetings): whether it is overdue
+            # depends on the day the figures are read for (`queries.overdue_tasks`).
+            row["tasks_open"] += t.state != "completed"
     return out
 
 

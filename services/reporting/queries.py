@@ -6,18 +6,21 @@ Each function returns plain JSON-ready data; pages and exports dress it.
 from __future__ import annotations
 
 import json
-from datetime import date
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from chibo.errors import NotFound, ValidationFailed
 from services.common import name_sort_key, text_sort_key
-from services.reporting import paths
+from services.reporting import month_states, paths, standing
 from services.reporting.periods import bounds, kind_of, months_of, parse, quarter_of, trend_periods
 from services.reporting.tables import (
     MEASURES,
+    RATINGS,
     cell_periods,
     escalations,
     meetings,
@@ -31,9 +34,13 @@ from services.reporting.tables import (
     units,
     visits,
 )
+from services.supervision import escalation_rules
+from services.supervision.escalation_rules import Rule
 
 GROUPINGS = ("then", "today")
 LEVELS = ("good", "fair", "average", "poor")
+#: A task still to do: assigned, or marked overdue by meetings (not completed nor cancelled).
+OPEN_TASK_STATES = ("assigned", "overdue")
 
 
 # -- figures ------------------------------------------------------------------------
@@ -42,8 +49,9 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def metrics(row: dict[str, Any] | None) -> dict[str, Any]:
-    """The dashboard's figures from a row of summed measures (a node's or a cell's)."""
+def metrics(row: dict[str, Any] | None, overdue: int = 0) -> dict[str, Any]:
+    """The dashboard's figures from a row of summed measures (a node's or a cell's), and
+    how many of its tasks are overdue on the day asked about (`overdue_tasks`)."""
     r = dict.fromkeys(("cells", *MEASURES), 0) | (row or {})
     cells = r["cells"] if row and "cells" in row else (1 if row else 0)
     return {
@@ -58,7 +66,7 @@ def metrics(row: dict[str, Any] | None) -> dict[str, Any]:
                                  if r["duration_meetings"] else None),
         "quality": {level: r[f"q_{level}"] for level in (*LEVELS, "unscored")},
         "tasks_due": r["tasks_due"], "tasks_completed": r["tasks_completed"],
-        "tasks_overdue": r["tasks_overdue"],
+        "tasks_overdue": overdue,
         "task_completion": _share(r["tasks_completed"], r["tasks_due"]),
         "cells_visited": r["visited"], "visit_coverage": _share(r["visited"], cells),
     }
@@ -69,6 +77,86 @@ def flat(figures: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in figures.items() if k != "quality"}
     out.update({f"quality_{level}": n for level, n in figures["quality"].items()})
     return out
+
+
+def ratings(row: dict[str, Any] | None) -> dict[str, Any]:
+    """Members rated for a year, by level, from a year row (a node's or a cell's)."""
+    counts = {level: int((row or {}).get(f"rated_{level}") or 0) for level in RATINGS}
+    rated = sum(counts.values())
+    return {"rated": rated, "levels": counts,
+            "shares": {level: _share(n, rated) for level, n in counts.items()}}
+
+
+# -- overdue tasks ---------------------------------------------------------------------
+
+def task_state(state: str, due_on: str, today: date) -> str:
+    """What a task is on `today`: overdue once its due date has passed while it is still
+    to do; the one definition every page, API and export uses."""
+    if state in OPEN_TASK_STATES:
+        return "overdue" if due_on < today.isoformat() else "assigned"
+    return state
+
+
+def overdue_tasks(session: Session, grouping: str, today: date,
+                  keys: Iterable[tuple[str, str, bool]],
+                  rows: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Tasks due in each (unit, period) whose due date has passed by `today` and that are
+    neither completed nor cancelled. `keys` are (unit id, period, is it a cell); `rows`
+    the rows already read, keyed (unit id, period).
+
+    The models count the tasks still to do per month (`tasks_open`): every one of them
+    is overdue in a month that has ended, none in a month to come; in the month running,
+    those due before today, counted from the tasks themselves."""
+    current = _month(today)
+    keys = list(dict.fromkeys(keys))
+    out: dict[tuple[str, str], int] = {}
+    earlier: dict[bool, set[tuple[str, str]]] = {True: set(), False: set()}
+    running: set[str] = set()  # units with figures in the month running
+    for unit_id, period, is_cell in keys:
+        months = months_of(period)
+        if months[-1] < current:
+            out[(unit_id, period)] = int((rows.get((unit_id, period)) or {}).get(
+                "tasks_open") or 0)
+            continue
+        earlier[is_cell].update((unit_id, m) for m in months if m < current)
+        if current in months:
+            running.add(unit_id)
+    found = dict(rows)
+    for is_cell, wanted in earlier.items():
+        missing = {key for key in wanted if key not in found}
+        ids, months = sorted({u for u, _ in missing}), sorted({m for _, m in missing})
+        found.update(_cell_rows(session, ids, months) if is_cell
+                     else _node_rows(session, grouping, ids, months))
+    now = _open_and_past_due(session, grouping, today, running) if running else {}
+    for unit_id, period, _ in keys:
+        if (unit_id, period) in out:
+            continue
+        months = months_of(period)
+        out[(unit_id, period)] = sum(int((found.get((unit_id, m)) or {}).get("tasks_open") or 0)
+                                     for m in months if m < current) + (
+            now.get(unit_id, 0) if current in months else 0)
+    return out
+
+
+def _open_and_past_due(session: Session, grouping: str, today: date, unit_ids: set[str]
+                       ) -> dict[str, int]:
+    """Tasks due this month before `today` and still to do, under each unit (or in each
+    cell) asked about: counted where the month's figures are (the cell-month's path)."""
+    path = cell_periods.c.then_path if grouping == "then" else cell_periods.c.today_path
+    query = (select(path, func.count())
+             .select_from(tasks.join(cell_periods, and_(
+                 cell_periods.c.cell_id == tasks.c.cell_id,
+                 cell_periods.c.period == tasks.c.due_month)))
+             .where(tasks.c.due_month == _month(today))
+             .where(tasks.c.due_on < today.isoformat())
+             .where(tasks.c.state.in_(OPEN_TASK_STATES))
+             .group_by(path))
+    out: dict[str, int] = defaultdict(int)
+    for encoded, count in session.execute(query):
+        for unit_id in paths.decode(encoded):
+            if unit_id in unit_ids:
+                out[unit_id] += count
+    return dict(out)
 
 
 # -- the tree -----------------------------------------------------------------------
@@ -107,6 +195,20 @@ def _children(places: paths.Places, unit_id: str, period: str, grouping: str) ->
     return places.children(unit_id, day)
 
 
+def former_parent(places: paths.Places, unit_id: str, day: date) -> str | None:
+    """The name of the unit this one sat under before it was last moved (by `day`): what
+    tells two cells of one name apart after their communes were merged."""
+    versions = [v for v in places.tree.history(unit_id) if v.valid_from <= day]
+    if not versions:
+        return None
+    for earlier, later in zip(reversed(versions[:-1]), reversed(versions[1:]), strict=True):
+        if earlier.parent_id != later.parent_id and earlier.parent_id:
+            parent = places.tree.version(earlier.parent_id,
+                                         later.valid_from - timedelta(days=1))
+            return parent.name if parent else earlier.parent_id
+    return None
+
+
 # -- periods ------------------------------------------------------------------------
 
 def opened(session: Session) -> list[str]:
@@ -121,7 +223,7 @@ def period_choices(session: Session) -> list[str]:
     return [*months, *quarters, *years]
 
 
-def default_period(session: Session, today: date | None = None) -> str:
+def default_period(session: Session, today: date) -> str:
     """The latest month that has ended and has figures (the one a report is about)."""
     current = _month(today)
     months = opened(session)
@@ -129,8 +231,9 @@ def default_period(session: Session, today: date | None = None) -> str:
     return ended[0] if ended else (months[0] if months else current)
 
 
-def _month(today: date | None) -> str:
-    return (today or date.today()).strftime("%Y-%m")
+def _month(today: date) -> str:
+    """The month `today` falls in: always the injected clock's day, never the machine's."""
+    return today.strftime("%Y-%m")
 
 
 def _grouping(value: str | None) -> str:
@@ -174,46 +277,74 @@ def _open_escalations(session: Session, node_ids: list[str]) -> dict[str, dict[s
 
 
 def overview(session: Session, unit_id: str | None = None, period: str | None = None,
-             grouping: str | None = None, today: date | None = None) -> dict[str, Any]:
+             grouping: str | None = None, *, today: date) -> dict[str, Any]:
     """A node (the province by default) for a period: its figures, their trend, its
-    open escalations, and the same figures for each unit directly under it."""
+    open escalations, the members rated for the period's year or the latest rated one
+    before it (and for every year), and
+    the same figures for each unit directly under it. `today` is the clock's day: what
+    is overdue, and which period is shown by default, depend on it."""
     grouping = _grouping(grouping)
     period = parse(period) if period else default_period(session, today)
+    year = period[:4]
     unit_id = unit_id or root_id(session)
     unit = _unit(session, unit_id)
     places = paths.places_for(session)
     trend = trend_periods(period)
+    # Years with figures: those of the opened months, and any whose members were rated.
+    years = sorted({m[:4] for m in opened(session)} | {year} | set(session.execute(
+        select(node_periods.c.period).where(node_periods.c.grouping == grouping)
+        .where(node_periods.c.node_id == unit_id)
+        .where(func.length(node_periods.c.period) == 4)).scalars()), reverse=True)
     children = _children(places, unit_id, period, grouping)
+    is_cell = {c.unit_id: places.tree.kinds[c.kind].meets for c in children}
     rows = _node_rows(session, grouping, [unit_id, *[c.unit_id for c in children]],
-                      sorted({*trend, period}))
-    rows.update(_cell_rows(session, [c.unit_id for c in children
-                                     if places.tree.kinds[c.kind].meets], [period]))
+                      sorted({*trend, period, *years}))
+    rows.update(_cell_rows(session, [c for c, meets in is_cell.items() if meets],
+                           sorted({period, *years})))
+    # The ratings shown are the period's year's, or (before its year-end review) those
+    # of the latest year before it that has any.
+    rated_year = next((y for y in years if y <= year and ratings(rows.get((unit_id, y)))[
+        "rated"]), year)
+    overdue = overdue_tasks(session, grouping, today, [
+        *((unit_id, p, False) for p in {*trend, period}),
+        *((c, period, meets) for c, meets in is_cell.items())], rows)
     escalations_open = _open_escalations(session, [unit_id, *[c.unit_id for c in children]])
+    day = places.now if grouping == "today" else bounds(period)[1]
     child_rows = []
     for child in children:
-        figures = flat(metrics(rows.get((child.unit_id, period))))
-        is_cell = places.tree.kinds[child.kind].meets
+        figures = flat(metrics(rows.get((child.unit_id, period)),
+                               overdue[(child.unit_id, period)]))
+        rated = ratings(rows.get((child.unit_id, rated_year)))
         child_rows.append({
             "unit_id": child.unit_id, "name": child.name, "kind": child.kind,
-            "href": f"/reporting/{'cells' if is_cell else 'units'}/{child.unit_id}",
-            **figures, "escalations_open": sum(escalations_open[child.unit_id].values())})
+            "href": f"/reporting/{'cells' if is_cell[child.unit_id] else 'units'}/"
+                    f"{child.unit_id}",
+            "former_parent_name": former_parent(places, child.unit_id, day),
+            **figures, "escalations_open": sum(escalations_open[child.unit_id].values()),
+            "ratings_year": int(rated_year), "members_rated": rated["rated"],
+            **{f"rated_{level}": n for level, n in rated["levels"].items()}})
     own = escalations_open[unit_id]
     return {
         "unit": {"unit_id": unit_id, "name": unit["name"], "kind": unit["kind"]},
         "path": _path(session, places, unit_id), "period": period,
         "period_kind": kind_of(period), "grouping": grouping,
         "periods": period_choices(session),
-        "summary": metrics(rows.get((unit_id, period))),
-        "trend": [{"period": p, **metrics(rows.get((unit_id, p)))} for p in trend],
+        "summary": metrics(rows.get((unit_id, period)), overdue[(unit_id, period)]),
+        "trend": [{"period": p, **metrics(rows.get((unit_id, p)), overdue[(unit_id, p)])}
+                  for p in trend],
+        "ratings": {"year": int(rated_year), **ratings(rows.get((unit_id, rated_year))),
+                    "by_year": [{"year": int(y), **ratings(rows.get((unit_id, y)))}
+                                for y in years]},
         "escalations_open": {"by_level": own, "total": sum(own.values())},
         "children": child_rows,
     }
 
 
 def heatmap(session: Session, unit_id: str | None, year: int | None,
-            grouping: str | None = None, today: date | None = None) -> dict[str, Any]:
-    """The units under a node × the months of a year: for cells, whether the regular
-    meeting was held and at what level; for committees, the share of cells that met."""
+            grouping: str | None = None, today: date | None = None,
+            grace_days: int = month_states.DEFAULT_GRACE_DAYS) -> dict[str, Any]:
+    """The units under a node × the months of a year: for cells, the month's state
+    (`month_states`); for committees, the share of cells that met."""
     grouping = _grouping(grouping)
     latest = _month(today)
     year = year or int(default_period(session, today)[:4])
@@ -221,21 +352,27 @@ def heatmap(session: Session, unit_id: str | None, year: int | None,
     unit = _unit(session, unit_id)
     places = paths.places_for(session)
     months = months_of(str(year))
-    children = _children(places, unit_id, str(year), grouping)
+    children = _year_children(places, unit_id, year, grouping,
+                              _dissolved_cells(session, places, year, grouping))
     ids = [c.unit_id for c in children]
     by_node = _node_rows(session, grouping, ids, months)
     cells = {r.cell_id + "|" + r.period: dict(r._mapping) for r in session.execute(
         select(cell_periods).where(cell_periods.c.cell_id.in_(ids))
         .where(cell_periods.c.period.in_(months)))} if ids else {}
+    cell_ids = [c.unit_id for c in children if places.tree.kinds[c.kind].meets]
+    lives = month_states.lifetimes(session, cell_ids)
+    late = month_states.made_up(session, cell_ids, months)
     rows = []
     for child in children:
         is_cell = places.tree.kinds[child.kind].meets
         states = {}
         for month in months:
-            if month > latest:
-                states[month] = {"state": "future"}
-            elif is_cell:
-                states[month] = _cell_state(cells.get(f"{child.unit_id}|{month}"), month, latest)
+            if is_cell:
+                states[month] = month_states.month_state(
+                    cells.get(f"{child.unit_id}|{month}"), month, today, grace_days,
+                    lives.get(child.unit_id), late.get((child.unit_id, month), 0))
+            elif month > latest:
+                states[month] = {"state": "not_due"}
             else:
                 node = by_node.get((child.unit_id, month))
                 share = _share(node["months_met"], node["months"]) if node else None
@@ -249,34 +386,55 @@ def heatmap(session: Session, unit_id: str | None, year: int | None,
             "months": months, "rows": rows}
 
 
-def _cell_state(row: dict[str, Any] | None, month: str, current: str) -> dict[str, Any]:
-    """A cell-month's state on the heat map: held (and how well), missed, or still
-    open (the current month)."""
-    if row is None:
-        return {"state": "none"}
-    if row["months_met"]:
-        # The lowest level held that month: oversight looks at the weakest meeting.
-        level = next((lv for lv in reversed(LEVELS) if row[f"q_{lv}"]), "unscored")
-        return {"state": "held", "level": level}
-    return {"state": "pending" if month >= current else "missed"}
+def _dissolved_cells(session: Session, places: paths.Places, year: int, grouping: str
+                     ) -> dict[str, list[Any]]:
+    """Cells dissolved during `year`, by the unit they count under (as they last stood
+    for "then"; beside their successor for "today"): the year's heat map shows their
+    months, and the months after, as dissolved."""
+    rows = session.execute(select(units.c.unit_id, units.c.dissolved_on)
+                           .where(units.c.is_cell)
+                           .where(units.c.dissolved_on >= f"{year}-01-01")
+                           .where(units.c.dissolved_on <= f"{year}-12-31")).all()
+    out: dict[str, list[Any]] = {}
+    for row in rows:
+        path = (places.then_path(row.unit_id, str(year)) if grouping == "then"
+                else places.today_path(row.unit_id))
+        version = places.tree.version(row.unit_id,
+                                      date.fromisoformat(row.dissolved_on) - timedelta(days=1))
+        if len(path) > 1 and version is not None:
+            out.setdefault(path[-2], []).append(version)
+    return out
+
+
+def _year_children(places: paths.Places, unit_id: str, year: int, grouping: str,
+                   dissolved: dict[str, list[Any]]) -> list[Any]:
+    """The units under `unit_id` for a year's heat map: those there at its end, and the
+    cells dissolved during it that counted under it, in name order."""
+    children = _children(places, unit_id, str(year), grouping)
+    listed = {c.unit_id for c in children}
+    extra = [v for v in dissolved.get(unit_id, []) if v.unit_id not in listed]
+    if not extra:
+        return children
+    return sorted([*children, *extra], key=lambda v: (text_sort_key(v.name), v.unit_id))
 
 
 def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
-                  grouping: str | None = None, today: date | None = None) -> dict[str, Any]:
+                  grouping: str | None = None, today: date | None = None,
+                  grace_days: int = month_states.DEFAULT_GRACE_DAYS) -> dict[str, Any]:
     """`heatmap` with cells for rows (the heat map page): every cell under the node,
     through the committees between, depth first in name order, each row naming the
     unit it sits under (`parent_id`, `parent_name`)."""
     grouping = _grouping(grouping)
-    latest = _month(today)
     year = year or int(default_period(session, today)[:4])
     unit_id = unit_id or root_id(session)
     unit = _unit(session, unit_id)
     places = paths.places_for(session)
     months = months_of(str(year))
     found: list[tuple[Any, str, str]] = []
+    dissolved = _dissolved_cells(session, places, year, grouping)
 
     def descend(node_id: str, node_name: str) -> None:
-        for child in _children(places, node_id, str(year), grouping):
+        for child in _year_children(places, node_id, year, grouping, dissolved):
             if places.tree.kinds[child.kind].meets:
                 found.append((child, node_id, node_name))
             else:
@@ -289,13 +447,16 @@ def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
         cells.update({(r.cell_id, r.period): dict(r._mapping) for r in session.execute(
             select(cell_periods).where(cell_periods.c.cell_id.in_(ids[start:start + 1000]))
             .where(cell_periods.c.period.in_(months)))})
+    lives = month_states.lifetimes(session, ids)
+    late = month_states.made_up(session, ids, months)
     rows = []
     for child, parent_id, parent_name in found:
         rows.append({"unit_id": child.unit_id, "name": child.name, "is_cell": True,
                      "href": f"/reporting/cells/{child.unit_id}", "parent_id": parent_id,
                      "parent_name": parent_name,
-                     "months": {month: {"state": "future"} if month > latest else _cell_state(
-                         cells.get((child.unit_id, month)), month, latest)
+                     "months": {month: month_states.month_state(
+                         cells.get((child.unit_id, month)), month, today, grace_days,
+                         lives.get(child.unit_id), late.get((child.unit_id, month), 0))
                          for month in months}})
     return {"unit": {"unit_id": unit_id, "name": unit["name"], "kind": unit["kind"]},
             "path": _path(session, places, unit_id), "year": year, "grouping": grouping,
@@ -303,25 +464,31 @@ def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
             "months": months, "rows": rows}
 
 
-def cell(session: Session, cell_id: str, year: int | None = None,
-         today: date | None = None) -> dict[str, Any]:
+def cell(session: Session, cell_id: str, year: int | None = None, *,
+         today: date, grace_days: int = month_states.DEFAULT_GRACE_DAYS) -> dict[str, Any]:
+    """A cell's year: its months, meetings, tasks and members (their status on `today`)."""
     info = _unit(session, cell_id)
     places = paths.places_for(session)
-    years = sorted({int(r.period) for r in session.execute(
-        select(cell_periods.c.period).where(cell_periods.c.cell_id == cell_id)
-        .where(cell_periods.c.kind == "year"))}, reverse=True)
-    year = year or (years[0] if years else date.today().year)
+    year_rows = {int(r.period): dict(r._mapping) for r in session.execute(
+        select(cell_periods).where(cell_periods.c.cell_id == cell_id)
+        .where(cell_periods.c.kind == "year"))}
+    years = sorted(year_rows, reverse=True)
+    year = year or (years[0] if years else today.year)
     month_rows = {r.period: dict(r._mapping) for r in session.execute(
         select(cell_periods).where(cell_periods.c.cell_id == cell_id)
         .where(cell_periods.c.kind == "month").where(cell_periods.c.period.like(f"{year}-%")))}
-    latest = _month(today)
+    life = (info["established_on"], info["dissolved_on"])
+    late = month_states.made_up(session, [cell_id], list(month_rows))
+    overdue = overdue_tasks(session, "then", today, [(cell_id, m, True) for m in month_rows],
+                            {(cell_id, m): row for m, row in month_rows.items()})
     months = []
     for month in months_of(str(year)):
         row = month_rows.get(month)
         if row is None:
             continue
-        figures = metrics(row)
-        months.append({"month": month, **_cell_state(row, month, latest),
+        figures = metrics(row, overdue[(cell_id, month)])
+        months.append({"month": month, **month_states.month_state(
+                           row, month, today, grace_days, life, late.get((cell_id, month), 0)),
                        "regular_held": bool(row["months_met"]), "meetings": row["meetings"],
                        "thematic_meetings": row["thematic_meetings"],
                        "members_counted": row["members_counted"],
@@ -330,13 +497,16 @@ def cell(session: Session, cell_id: str, year: int | None = None,
                        "unexcused_absences": row["unexcused"],
                        "avg_duration_minutes": figures["avg_duration_minutes"],
                        "visits": row["visits"], "tasks_due": row["tasks_due"],
-                       "tasks_completed": row["tasks_completed"]})
+                       "tasks_completed": row["tasks_completed"],
+                       "tasks_overdue": figures["tasks_overdue"]})
     held = [_meeting_row(dict(r._mapping)) for r in session.execute(
         select(meetings).where(meetings.c.cell_id == cell_id)
         .where(meetings.c.month.like(f"{year}-%")).order_by(meetings.c.held_on))]
-    roll = [dict(r._mapping) for r in session.execute(
-        select(members.c.member_id, members.c.full_name, members.c.status)
-        .where(members.c.cell_id == cell_id))]
+    roll = [{"member_id": r.member_id, "full_name": r.full_name,
+             "status": standing.status_on(r.member_id, r.standing, today)}
+            for r in session.execute(select(members.c.member_id, members.c.full_name,
+                                            members.c.standing)
+                                     .where(members.c.cell_id == cell_id))]
     tallies = {r.member_id: dict(r._mapping) for r in session.execute(
         select(member_years).where(member_years.c.year == year)
         .where(member_years.c.member_id.in_([m["member_id"] for m in roll])))} if roll else {}
@@ -353,10 +523,12 @@ def cell(session: Session, cell_id: str, year: int | None = None,
                        "removal_flagged": bool(tally.get("removal_flagged"))})
     parent = _names(session, [info["parent_id"]]).get(info["parent_id"]) if info[
         "parent_id"] else None
-    return {"cell": {**info, "cell_id": cell_id, "parent_name": parent},
+    return {"cell": {**info, "cell_id": cell_id, "parent_name": parent,
+                     "former_parent_name": former_parent(places, cell_id, places.now)},
             "path": _path(session, places, cell_id), "year": year, "years": years,
-            "months": months, "meetings": held, "tasks": cell_tasks(session, cell_id),
-            "members": people}
+            "ratings": ratings(year_rows.get(year)),
+            "months": months, "meetings": held,
+            "tasks": cell_tasks(session, cell_id, today=today), "members": people}
 
 
 def _meeting_row(m: dict[str, Any]) -> dict[str, Any]:
@@ -369,7 +541,7 @@ def _meeting_row(m: dict[str, Any]) -> dict[str, Any]:
             "level": m["visit_level"] or m["self_level"]}
 
 
-def meeting(session: Session, meeting_id: str) -> dict[str, Any]:
+def meeting(session: Session, meeting_id: str, *, today: date) -> dict[str, Any]:
     row = session.execute(select(meetings).where(meetings.c.meeting_id == meeting_id)).first()
     if row is None:
         raise NotFound(f"No recorded meeting {meeting_id!r}. Open it from its cell's page.")
@@ -397,24 +569,28 @@ def meeting(session: Session, meeting_id: str) -> dict[str, Any]:
                         "counted": a.get("counted", True), "dues_paid": a.get("dues_paid")}
                        for a in sorted(attendance, key=lambda a: name_sort_key(a["full_name"]))],
         "resolutions": votes,
-        "tasks": [dict(r._mapping) for r in session.execute(
+        "tasks": [_task_row(dict(r._mapping), today) for r in session.execute(
             select(tasks).where(tasks.c.meeting_id == meeting_id).order_by(tasks.c.task_id))],
         "visits": held_visits,
         "path": _path(session, paths.places_for(session), m["cell_id"]),
     }
 
 
-def member(session: Session, member_id: str, year: int | None = None) -> dict[str, Any]:
+def member(session: Session, member_id: str, year: int | None = None, *,
+           today: date) -> dict[str, Any]:
+    """A member's attendance by year and in each meeting of the year; the status is the
+    member's on `today`."""
     row = session.execute(select(members).where(members.c.member_id == member_id)).first()
     if row is None:
         raise NotFound(f"No member {member_id!r}. Open members from their cell's page.")
-    info = dict(row._mapping)
+    info = {k: v for k, v in row._mapping.items() if k != "standing"}
+    info["status"] = standing.status_on(member_id, row.standing, today)
     years = [dict(r._mapping) for r in session.execute(
         select(member_years).where(member_years.c.member_id == member_id)
         .order_by(member_years.c.year.desc()))]
     for y in years:
         y["attendance_rate"] = _share(y["present"], y["meetings_due"])
-    year = year or (years[0]["year"] if years else date.today().year)
+    year = year or (years[0]["year"] if years else today.year)
     lines = []
     # The meetings of the member's present cell; the member's line in each minutes.
     marker = f'%"member_id": {json.dumps(member_id, ensure_ascii=False)}%'
@@ -460,6 +636,7 @@ def escalation_list(session: Session, today: date, state: str | None = "open",
                             | (escalations.c.target_unit_id == unit_id))
     found = [dict(r._mapping) for r in session.execute(
         query.order_by(escalations.c.raised_on, escalations.c.escalation_id))]
+    _with_details(session, found)
     by_level: dict[str, int] = {}
     by_age = {name: 0 for name, _, _ in AGE_BUCKETS}
     for e in found:
@@ -474,20 +651,45 @@ def escalation_list(session: Session, today: date, state: str | None = "open",
             "escalations": found[:limit]}
 
 
+def _with_details(session: Session, found: list[dict[str, Any]]) -> None:
+    """Each escalation's facts as a dict, its reason read from them (in Vietnamese, the
+    default; pages read it in the reader's language) and its period for people. A task
+    escalation logged without its due date takes it from the task."""
+    for e in found:
+        e["details"] = json.loads(e["details"]) if e.get("details") else {}
+    missing = sorted({e["subject_id"] for e in found if e["rule"] == Rule.TASK_OVERDUE
+                      and not e["details"].get("due_on")})
+    due: dict[str, str] = {}
+    for start in range(0, len(missing), 1000):
+        due.update({r.task_id: r.due_on for r in session.execute(
+            select(tasks.c.task_id, tasks.c.due_on)
+            .where(tasks.c.task_id.in_(missing[start:start + 1000])))})
+    for e in found:
+        if e["subject_id"] in due and e["rule"] == Rule.TASK_OVERDUE:
+            e["details"] = {**e["details"], "due_on": due[e["subject_id"]]}
+        e["reason"] = escalation_rules.reason(e, "vi")
+        e["period_label"] = escalation_rules.period_label(e, "vi")
+        e["resolved_label"] = escalation_rules.resolution_label(e.get("resolved_how"), "vi")
+
+
 # -- the older, flat endpoints -----------------------------------------------------------
 
 def cell_month_report(session: Session, month: str) -> list[dict[str, Any]]:
-    """Every cell that existed in `month`: its regular meeting, attendance and level."""
+    """Every cell that existed in `month` (its id tells apart cells of one name): its
+    regular meeting, attendance and level."""
     rows = session.execute(
         select(cell_periods, units.c.name).join(units, units.c.unit_id == cell_periods.c.cell_id)
         .where(cell_periods.c.period == month)).all()
+    late = month_states.made_up(session, [r.cell_id for r in rows], [month])
     out = []
     for r in rows:
         row = dict(r._mapping)
         figures = metrics(row)
-        state = _cell_state(row, month, month)
+        state = month_states.month_state(row, month, date.max, 0, None,
+                                         late.get((r.cell_id, month), 0))
         out.append({"cell_id": r.cell_id, "cell_name": r.name, "month": month,
                     "regular_held": bool(r.months_met), "meetings": r.meetings,
+                    "held_late": state["state"] == "held_late",
                     "attendance_rate": figures["attendance_rate"], "visits": r.visits,
                     "thematic_meetings": r.thematic_meetings,
                     "quality_level": state.get("level") if state.get("level") != "unscored"
@@ -495,9 +697,14 @@ def cell_month_report(session: Session, month: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda c: (text_sort_key(c["cell_name"]), c["cell_id"]))
 
 
-def cell_tasks(session: Session, cell_id: str) -> list[dict[str, Any]]:
+def cell_tasks(session: Session, cell_id: str, *, today: date) -> list[dict[str, Any]]:
+    """A cell's tasks, each in its state on `today` (overdue once its due date passed)."""
     rows = session.execute(select(tasks, meetings.c.held_on)
                            .outerjoin(meetings, meetings.c.meeting_id == tasks.c.meeting_id)
                            .where(tasks.c.cell_id == cell_id)
                            .order_by(tasks.c.due_on, tasks.c.task_id)).all()
-    return [dict(r._mapping) for r in rows]
+    return [_task_row(dict(r._mapping), today) for r in rows]
+
+
+def _task_row(task: dict[str, Any], today: date) -> dict[str, Any]:
+    return {**task, "state": task_state(task["state"], task["due_on"], today)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nameko.dependency_providers import Config
 from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
@@ -21,7 +22,7 @@ from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.audit_log import audit_metadata
 from services.reporting.page_cache import cached
-from services.reporting.pages import DashboardPages, whole_number
+from services.reporting.pages import DashboardPages, grace_days, whole_number
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -36,28 +37,31 @@ class ReportingQueries:
     def overview(self, unit_id: str | None = None, period: str | None = None,
                  grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.overview(session, unit_id, period, grouping, self.clock.now().date())
+            return queries.overview(session, unit_id, period, grouping,
+                                    today=self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
     def heatmap(self, unit_id: str | None = None, year: int | None = None,
                 grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.heatmap(session, unit_id, year, grouping, self.clock.now().date())
+            return queries.heatmap(session, unit_id, year, grouping, self.clock.now().date(),
+                                   grace_days(self))
 
     @rpc(expected_exceptions=ChiboError)
     def cell(self, cell_id: str, year: int | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.cell(session, cell_id, year, self.clock.now().date())
+            return queries.cell(session, cell_id, year, today=self.clock.now().date(),
+                                grace_days=grace_days(self))
 
     @rpc(expected_exceptions=ChiboError)
     def meeting(self, meeting_id: str) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.meeting(session, meeting_id)
+            return queries.meeting(session, meeting_id, today=self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
     def member(self, member_id: str, year: int | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.member(session, member_id, year)
+            return queries.member(session, member_id, year, today=self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
     def escalations(self, state: str | None = "open", level: int | None = None,
@@ -76,7 +80,7 @@ class ReportingQueries:
     @rpc
     def tasks(self, cell_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as session:
-            return queries.cell_tasks(session, cell_id)
+            return queries.cell_tasks(session, cell_id, today=self.clock.now().date())
 
     # -- JSON over HTTP --------------------------------------------------------------
 
@@ -142,6 +146,7 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages):
 
     db = Database(projection.metadata, audit_metadata)
     clock = ClockProvider()
+    config = Config()  # SUPERVISION.grace_days: when a month without a meeting is missed
     feed = Feed(SOURCES, projection.project, catalogue, project_run=projection.project_run)
     supervision = RpcProxy("supervision")
 

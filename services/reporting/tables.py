@@ -32,7 +32,13 @@ archive = Table(
     Column("metadata", Text, nullable=False),
     Column("recorded_at", String(32), nullable=False, index=True),
     Column("hash", String(64), nullable=False),
+    # Copied out of `metadata` when the event is archived, so the audit log can search
+    # by them through an index rather than by reading every row's metadata text.
+    Column("actor", String(200), nullable=True, index=True),
+    Column("correlation_id", String(100), nullable=True, index=True),
 )
+# The audit log's order (newest first) and its pages' cursors: served by one index.
+Index("archive_newest", archive.c.recorded_at, archive.c.source, archive.c.position)
 
 #: The archived events that shape the organisation tree (folded into reporting's places).
 TREE_TYPES = ("unit_established", "unit_renamed", "unit_moved", "unit_dissolved")
@@ -60,8 +66,11 @@ members = Table(
     Column("member_id", String(100), primary_key=True),
     Column("full_name", String(200), nullable=False),
     Column("cell_id", String(100), nullable=True, index=True),
-    Column("status", String(30), nullable=False),
     Column("admitted_on", String(10), nullable=False),
+    # The member's dated standing (confirmation, periods away, exempt or elsewhere,
+    # removal), as JSON: the status is read from it for the day asked about, so a
+    # period that has ended is over without any further event (`standing.py`).
+    Column("standing", Text, nullable=False),
 )
 
 meetings = Table(
@@ -89,8 +98,15 @@ meetings = Table(
     Column("self_level", String(20), nullable=True),
     Column("visit_level", String(20), nullable=True),
     Column("flags", Text, nullable=False),
+    # A make-up meeting (sinh hoạt bù): the month it makes up, which is also its `month`
+    # (the one its figures count in); null for a meeting of its own month.
+    Column("makes_up_month", String(7), nullable=True),
 )
 Index("meetings_cell_month", meetings.c.cell_id, meetings.c.month)
+# Make-ups are few: the heat map finds its "held late" months through this index.
+Index("meetings_made_up", meetings.c.cell_id, meetings.c.month,
+      postgresql_where=meetings.c.makes_up_month.is_not(None),
+      sqlite_where=meetings.c.makes_up_month.is_not(None))
 Index("meetings_month", meetings.c.month)
 
 resolutions = Table(
@@ -138,7 +154,11 @@ escalations = Table(
     Column("subject_name", Text, nullable=False),
     Column("cell_id", String(100), nullable=False, index=True),
     Column("period", String(100), nullable=False),
+    # The prose of escalations logged before they carried facts; empty since.
     Column("reason", Text, nullable=False),
+    #: The escalation's facts as JSON: its reason is read from them in the reader's
+    #: language (services/supervision/escalation_rules.py).
+    Column("details", Text, nullable=True),
     Column("raised_on", String(10), nullable=False),
     Column("state", String(20), nullable=False, index=True),
     Column("acknowledged_on", String(10), nullable=True),
@@ -157,8 +177,15 @@ member_years = Table(
     Column("excused", Integer, nullable=False, default=0),
     Column("unexcused", Integer, nullable=False, default=0),
     Column("rating", String(20), nullable=True),
+    # The cell whose figures the rating counts in: the member's cell at the end of
+    # the rated year, as known when the rating was recorded.
+    Column("rated_cell_id", String(100), nullable=True),
     Column("removal_flagged", Boolean, nullable=False, default=False),
 )
+Index("member_years_rated_cell", member_years.c.rated_cell_id, member_years.c.year)
+
+#: The four annual rating levels, best first (đánh giá, xếp loại đảng viên).
+RATINGS = ("excellent", "good", "complete", "failed")
 
 #: Months in which something happened: the months reports cover. Every cell that
 #: existed in an opened month has a row for it, so a month without a meeting counts.
@@ -171,7 +198,11 @@ opened_months = Table(
 MEASURES = ("months", "months_met", "meetings", "regular_meetings", "thematic_meetings",
             "thematic_held", "members_counted", "members_present", "unexcused",
             "duration_total", "duration_meetings", "q_good", "q_fair", "q_average", "q_poor",
-            "q_unscored", "visits", "visited", "tasks_due", "tasks_completed", "tasks_overdue")
+            "q_unscored", "visits", "visited", "tasks_due", "tasks_completed", "tasks_open",
+            *(f"rated_{level}" for level in RATINGS))
+#: Measures only a year row carries (members rated for the year); months and quarters
+#: hold 0.
+YEAR_MEASURES = tuple(f"rated_{level}" for level in RATINGS)
 
 cell_periods = Table(
     "cell_periods", metadata,

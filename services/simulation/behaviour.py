@@ -70,6 +70,9 @@ class Simulation:
         self.province = province
         self.months = month_starts(province.start, months)
         self.rng = random.Random(seed * 7919 + 1)
+        # Last year's review has a generator of its own, so adding it leaves every other
+        # draw (meetings, visits, the restructuring) as it was for the seed.
+        self.review_rng = random.Random(seed * 7919 + 2)
         self.restructuring_month = self.months[len(self.months) // 2] if months >= 2 else None
         self.completions: dict[tuple[int, int], Phase] = defaultdict(list)
         self.visit_months = self._plan_visits()
@@ -101,6 +104,10 @@ class Simulation:
                     "member_id": member.member_id, "from_date": excused_from,
                     "reason": "Đi làm ăn xa (có xác nhận của chi bộ nơi cư trú)"}))
         phases.append(excusals)
+        if not any(start.month == 12 for start in self.months):
+            # No year-end review falls in the simulated months: the province's records
+            # hold last year's, as a real one's would.
+            phases.append(self._ratings(province.start.year - 1, self.review_rng))
         return phases
 
     @staticmethod
@@ -274,13 +281,17 @@ class Simulation:
                     "effective_date": start}))
         return merges
 
-    def _ratings(self, year: int) -> Phase:
-        """The year-end review (đánh giá, xếp loại) of every member not exempted."""
+    def _ratings(self, year: int, rng: random.Random | None = None) -> Phase:
+        """The year-end review (đánh giá, xếp loại) of every member not exempted and on
+        the rolls at the end of the year."""
         levels, weights = zip(*RATINGS, strict=True)
+        year_end = date(year, 12, 31)
+        rng = rng or self.rng
         return [Command("members", "rate_member", {
             "member_id": m.member_id, "year": year,
-            "level": self.rng.choices(levels, weights)[0]})
-            for m in self.province.members.values() if m.excused != "exempt"]
+            "level": rng.choices(levels, weights)[0]})
+            for m in self.province.members.values()
+            if m.excused != "exempt" and m.admitted_on <= year_end]
 
     def all_phases(self) -> Iterator[tuple[str, Phase]]:
         """Every phase in order, each labelled for the progress display."""

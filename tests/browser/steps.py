@@ -45,6 +45,9 @@ def step_overview_drill_down_to_a_cell_and_a_meeting(dashboard: str, page, brows
     assert "Đảng bộ tỉnh Mô Phỏng" in page.inner_text("h1")
     committees = page.locator("[data-testid=table-children] tbody tr")
     assert committees.count() == len(_children(dashboard, "tinh")) == 3
+    ratings = page.inner_text("[data-testid=card-ratings]")
+    assert "Xếp loại đảng viên năm" in ratings and "Hoàn thành xuất sắc nhiệm vụ" in ratings
+    assert page.locator("[data-testid=table-children_ratings] tbody tr").count() == 3
     page.screenshot(path=SCREENSHOTS / "01-tong-quan.png", full_page=True)
 
     committee = _follow_first_link(page)  # rows are in Vietnamese name order
@@ -132,6 +135,23 @@ def step_pages_fit_a_phone(dashboard: str, page, browser, tmp_path: Path) -> Non
     context.close()
 
 
+def step_heatmap_tells_the_month_states_apart(dashboard: str, page, browser,
+                                               tmp_path: Path) -> None:
+    page.goto(f"{dashboard}/reporting/units/h01-x01/heatmap")
+    legend = page.inner_text("[data-testid=heat-legend]")
+    for label in ("Đã sinh hoạt đúng kỳ", "Sinh hoạt bù (muộn)", "Không sinh hoạt",
+                  "Chưa đến hạn", "Chi bộ chưa thành lập", "Chi bộ đã giải thể"):
+        assert label in legend, label
+    states = set(page.eval_on_selector_all(
+        "[data-testid=heatmap] tbody td.hm", "cells => cells.map(c => c.dataset.state)"))
+    # The sample's months were held (or missed); the clock's month and the rest of the
+    # year are not yet due, which is not what a month before a cell existed shows.
+    assert {"held", "not_due"} <= states, states
+    assert states <= {"held", "held_late", "missed", "not_due", "not_established",
+                      "dissolved", "none"}, states
+    page.screenshot(path=SCREENSHOTS / "11-ban-do-nhiet-trang-thai.png", full_page=True)
+
+
 def step_audit_page_checks_every_source(dashboard: str, page, browser, tmp_path: Path) -> None:
     page.goto(f"{dashboard}/reporting/audit?type=meeting_held")
     assert page.locator("[data-testid=table-results] tbody tr").count() > 0
@@ -140,8 +160,23 @@ def step_audit_page_checks_every_source(dashboard: str, page, browser, tmp_path:
     panel = page.inner_text("[data-testid=tamper-panel]")
     for source in ("members", "meetings", "supervision"):
         assert source in panel
-    assert page.locator("[data-testid=audit-status-meetings]").inner_text().count("OK") >= 1
+    assert "Toàn vẹn" in page.inner_text("[data-testid=audit-status-meetings]")
     page.screenshot(path=SCREENSHOTS / "09-nhat-ky.png", full_page=True)
+
+    # Page through every event, 50 at a time: the pages keep the filter and say where
+    # they are among all the events found.
+    page.goto(f"{dashboard}/reporting/audit?type=meeting_held&limit=50")
+    assert "Trang 1/" in page.inner_text("[data-testid=audit-pager-top]")
+    page.click("[data-testid=audit-pager-top] [data-testid=audit-next]")
+    page.wait_for_url("**before=**")
+    assert "Trang 2/" in page.inner_text("[data-testid=audit-pager-top]")
+    assert "type=meeting_held" in page.url and "limit=50" in page.url
+    rows = page.locator("[data-testid=table-results] tbody tr")
+    assert rows.count() == 50 and "Ghi biên bản sinh hoạt" in rows.first.inner_text()
+    page.screenshot(path=SCREENSHOTS / "10-nhat-ky-trang-2.png", full_page=True)
+    page.click("[data-testid=audit-pager-top] [data-testid=audit-previous]")
+    page.wait_for_url("**after=**")
+    assert "Trang 1/" in page.inner_text("[data-testid=audit-pager-top]")
 
 
 STEPS = {name.removeprefix("step_"): f for name, f in dict(globals()).items()

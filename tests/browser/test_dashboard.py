@@ -71,7 +71,8 @@ def dashboard(tmp_path_factory):
 @pytest.mark.parametrize("step", ["overview_drill_down_to_a_cell_and_a_meeting",
                                   "language_switch", "export_a_table_as_csv_and_excel",
                                   "acknowledge_an_escalation", "pages_fit_a_phone",
-                                  "audit_page_checks_every_source"])
+                                  "audit_page_checks_every_source",
+                                  "heatmap_tells_the_month_states_apart"])
 def test_in_the_browser(dashboard, step):
     done = subprocess.run([sys.executable, "-m", "tests.browser.steps", step, dashboard],
                           capture_output=True, text=True, timeout=300)

@@ -71,7 +71,8 @@ def test_every_page_in_vietnamese(base):
         f"/reporting/members/{MEMBER}": ["Dự sinh hoạt năm 2026", "Thường kỳ"],
         "/reporting/escalations": ["Cảnh báo", "Không sinh hoạt thường kỳ", "Tiếp nhận"],
         "/reporting/audit": ["Nhật ký kiểm tra", "Kiểm tra toàn vẹn", "Kết quả tìm kiếm"],
-        "/reporting/audit?type=meeting_held": ["meeting_held", "meetings"],
+        "/reporting/audit?type=meeting_held": ["Ghi biên bản sinh hoạt", "Sinh hoạt chi bộ",
+                                               "Trang 1/"],
     }
     for path, expected in checks.items():
         text = visible_text(page(base, path))
@@ -86,6 +87,7 @@ def test_every_page_in_vietnamese(base):
     event_id = get(base, "/reporting/api/audit/events?type=meeting_held&limit=1").json()[
         "results"][0]["event_id"]
     assert "meeting_held" in visible_text(page(base, f"/reporting/audit/events/{event_id}"))
+    assert "Xếp loại đảng viên" in visible_text(overview)
 
 
 def test_english_is_chosen_and_remembered(base):
@@ -105,7 +107,7 @@ def test_exports(base):
     assert response.headers["Content-Type"].startswith("text/csv")
     assert "tong-quan-2026-" in response.headers["Content-Disposition"]
     body = response.content.decode("utf-8-sig")
-    assert body.splitlines()[0].startswith("Đơn vị,Số chi bộ,")
+    assert body.splitlines()[0].startswith("Đơn vị,Mã đơn vị,Trước đây trực thuộc,Số chi bộ,")
     assert "Đảng ủy xã Mẫu 1" in body and "Đảng ủy xã Mẫu 2" in body
     workbook = get(base, f"/reporting/cells/{CELL}?format=xlsx")
     assert workbook.status_code == 200
@@ -115,10 +117,10 @@ def test_exports(base):
     assert report.status_code == 200
     assert "bao-cao-quy-2026-Q2.xlsx" in report.headers["Content-Disposition"]
     book = load_workbook(io.BytesIO(report.content))
-    assert book.sheetnames[0] == "Tổng hợp" and len(book.sheetnames) == 4
+    assert book.sheetnames[0] == "Tổng hợp" and len(book.sheetnames) == 5
     rows = list(book["Tổng hợp"].iter_rows(values_only=True))
     assert [row[0] for row in rows[2:]] == ["Quý II/2026", "04/2026", "05/2026", "06/2026"]
-    assert rows[2][1] == 12  # the sample's twelve cells
+    assert rows[2][1] == "Đã kết thúc" and rows[2][2] == 12  # the sample's twelve cells
     refused = get(base, "/reporting/reports/quarterly.xlsx?quarter=2026-13")
     assert refused.status_code == 422 and "quarter" in refused.json()["fields"]
 
@@ -172,7 +174,8 @@ def test_check_the_logs_from_the_audit_page(base):
     done = requests.post(base + "/reporting/audit/verify", data={"next": "/reporting/audit"},
                          allow_redirects=False, timeout=120)
     assert done.status_code == 303 and done.headers["Location"].endswith("/reporting/audit")
-    assert "Toàn vẹn (OK)" in visible_text(page(base, "/reporting/audit"))
+    text = visible_text(page(base, "/reporting/audit"))
+    assert "Toàn vẹn" in text and "Chưa rõ" not in text
 
 
 def test_a_form_posted_from_another_site_is_refused(base):

@@ -34,7 +34,7 @@ def session():
 
 
 class Archive:
-    """Writes archive rows as reporting's projection does: JSON with sorted keys, UTF-8."""
+    """Writes archive rows as reporting's projection does (`projection.archive_row`)."""
 
     def __init__(self, session) -> None:
         self.session = session
@@ -51,13 +51,12 @@ class Archive:
         meta = {**(extra or {}), "actor": actor, "command_id": command_id,
                 "correlation_id": correlation_id or command_id,
                 "causation_id": causation_id or command_id}
-        row = {"source": source, "position": position, "event_id": str(uuid.uuid4()),
-               "stream_id": stream_id, "type": type_, "version": 1,
-               "data": json.dumps(data or {"stream": stream_id}, ensure_ascii=False,
-                                  sort_keys=True),
-               "metadata": json.dumps(meta, ensure_ascii=False, sort_keys=True),
-               "recorded_at": at.isoformat(timespec="microseconds"),
-               "hash": uuid.uuid4().hex * 2}
+        row = projection.archive_row({
+            "source": source, "position": position, "event_id": str(uuid.uuid4()),
+            "stream_id": stream_id, "type": type_, "version": 1,
+            "data": data or {"stream": stream_id}, "metadata": meta,
+            "recorded_at": at.isoformat(timespec="microseconds"),
+            "hash": uuid.uuid4().hex * 2})
         self.session.execute(archive.insert().values(**row))
         self.rows.append(row)
         return row

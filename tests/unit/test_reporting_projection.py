@@ -118,9 +118,13 @@ def live():
     return project_all(live_order(province()))
 
 
+#: The clock's day for the figures: after the events, so every month shown has ended.
+TODAY = date(2026, 4, 10)
+
+
 def figures(factory, unit_id: str, period: str, grouping: str) -> dict:
     with factory() as session:
-        return queries.overview(session, unit_id, period, grouping)["summary"]
+        return queries.overview(session, unit_id, period, grouping, today=TODAY)["summary"]
 
 
 def test_month_figures_by_the_tree_as_it_was(live):
@@ -155,10 +159,10 @@ def test_quarter_and_year_roll_up_months(live):
 
 def test_children_and_open_escalations(live):
     with live() as session:
-        page = queries.overview(session, "P", "2026-02", "then")
+        page = queries.overview(session, "P", "2026-02", "then", today=TODAY)
         assert [c["unit_id"] for c in page["children"]] == ["A", "B"]
         assert page["escalations_open"] == {"by_level": {"1": 1}, "total": 1}
-        today = queries.overview(session, "P", "2026-02", "today")
+        today = queries.overview(session, "P", "2026-02", "today", today=TODAY)
         assert [c["unit_id"] for c in today["children"]] == ["A"]
         listed = queries.escalation_list(session, date(2026, 3, 10))
         assert listed["by_age"]["0-7"] == 1 and listed["escalations"][0]["state"] == \
@@ -170,10 +174,11 @@ def test_heatmap_states(live):
         grid = queries.heatmap(session, "A", 2026, "then", today=date(2026, 3, 20))
         rows = {r["unit_id"]: r["months"] for r in grid["rows"]}
         assert rows["A1"]["2026-03"] == {"state": "held", "level": "good"}
-        assert rows["A1"]["2026-04"] == {"state": "future"}
-        assert rows["B1"]["2026-03"] == {"state": "pending"}  # the month is not over
+        assert rows["A1"]["2026-04"] == {"state": "not_due"}
+        assert rows["B1"]["2026-03"] == {"state": "not_due"}  # the month is not over
         february = queries.heatmap(session, "A", 2026, "today", today=date(2026, 3, 20))
-        assert {r["unit_id"] for r in february["rows"]} == {"A1", "B1"}
+        # A2, merged into A1 on 1 March, is shown beside it (its history counts there).
+        assert {r["unit_id"] for r in february["rows"]} == {"A1", "A2", "B1"}
         later = queries.heatmap(session, "A", 2026, "then", today=date(2026, 5, 2))
         assert {r["unit_id"]: r["months"] for r in later["rows"]}["B1"]["2026-03"] == {
             "state": "missed"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import contextmanager
 from datetime import date, datetime
 
 import pytest
@@ -24,6 +23,7 @@ from services.reporting.service import ReportingQueries
 from services.reporting.web import render, samples, tables
 from services.reporting.web.i18n import Translator
 from services.reporting.web.tables import Table
+from tests.support import Db
 from tests.unit.test_reporting_projection import live_order, project_all, province
 from tests.unit.test_reporting_web import visible_text
 
@@ -70,7 +70,7 @@ def same_tables(context: dict, template: str) -> None:
 # -- each page from its query ----------------------------------------------------------
 
 def test_overview_of_the_province(session):
-    context = views.overview(queries.overview(session, None, "2026-02", "then"))
+    context = views.overview(queries.overview(session, None, "2026-02", "then", today=TODAY))
     same_tables(context, "overview.html")
     vi = html("overview.html", context)
     text = visible_text(vi)
@@ -89,12 +89,12 @@ def test_overview_of_the_province(session):
 
 
 def test_a_committee_keeps_the_grouping_in_its_links(session):
-    context = views.overview(queries.overview(session, "A", "2026-02", "today"))
+    context = views.overview(queries.overview(session, "A", "2026-02", "today", today=TODAY))
     hrefs = {r["unit_id"]: r["href"] for r in context["children"].rows}
     # Today's tree: A2 merged into A1 and B1 moved under A.
     assert hrefs == {"A1": "/reporting/cells/A1?year=2026", "B1": "/reporting/cells/B1?year=2026"}
     assert context["periods"][0] == "2026-03"
-    unit = views.overview(queries.overview(session, None, "2025-Q4", "today"))
+    unit = views.overview(queries.overview(session, None, "2025-Q4", "today", today=TODAY))
     assert unit["periods"][0] == "2025-Q4"  # a period asked for is offered even when empty
     assert unit["children"].rows[0]["href"] == "/reporting/units/A?period=2025-Q4&grouping=today"
 
@@ -104,11 +104,14 @@ def test_heatmap_lists_the_cells_under_each_committee(session):
     context = views.heatmap(data)
     same_tables({"table": context["table"]}, "heatmap.html")
     rows = {r["cell_id"]: r for r in context["rows"]}
-    assert set(rows) == {"A1", "B1"}  # A2 and B were gone by the end of 2026
+    # A2 was dissolved on 1 March 2026: its months before are shown, and after as dissolved.
+    assert set(rows) == {"A1", "A2", "B1"}
+    assert rows["A2"]["months"]["2026-01"]["state"] == "held"
+    assert rows["A2"]["months"]["2026-03"]["state"] == "dissolved"
     assert rows["A1"]["parent_name"] == "Đơn vị A"
     assert rows["A1"]["months"]["2026-01"] == {"state": "held", "level": "good"}
     assert rows["B1"]["months"]["2026-01"] == {"state": "held", "level": "fair"}
-    assert rows["A1"]["months"]["2026-05"]["state"] == "future"
+    assert rows["A1"]["months"]["2026-05"]["state"] == "not_due"
     vi = html("heatmap.html", context, path="/reporting/heatmap")
     assert 'href="/reporting/cells/A1?year=2026"' in vi
     assert 'data-state="held" data-level="fair"' in vi
@@ -123,12 +126,12 @@ def test_heatmap_lists_the_cells_under_each_committee(session):
 def test_heatmap_of_a_month_still_running_is_not_due(session):
     context = views.heatmap(queries.heatmap_cells(session, "A", 2026, "today", TODAY))
     rows = {r["cell_id"]: r["months"] for r in context["rows"]}
-    # B1 has no meeting in March, the latest month: pending, shown as not yet due.
-    assert rows["B1"]["2026-03"] == {"state": "future", "level": None}
+    # B1 has no meeting in March, the latest month: not yet due.
+    assert rows["B1"]["2026-03"] == {"state": "not_due", "level": None}
 
 
 def test_cell_page(session):
-    context = views.cell(queries.cell(session, "A1", 2026, TODAY))
+    context = views.cell(queries.cell(session, "A1", 2026, today=TODAY))
     same_tables(context, "cell.html")
     months = {r["month"]: r for r in context["months"].rows}
     assert months["2026-01"]["state"] == "good" and months["2026-01"]["visited"] == "no"
@@ -148,7 +151,7 @@ def test_cell_page(session):
 
 
 def test_meeting_page(session):
-    context = views.meeting(queries.meeting(session, "A1-01"))
+    context = views.meeting(queries.meeting(session, "A1-01", today=TODAY))
     same_tables(context, "meeting.html")
     vi = html("meeting.html", context, path="/reporting/meetings/A1-01")
     text = visible_text(vi)
@@ -162,7 +165,7 @@ def test_meeting_page(session):
 
 
 def test_member_page(session):
-    context = views.member(queries.member(session, "A1-m4", 2026))
+    context = views.member(queries.member(session, "A1-m4", 2026, today=TODAY))
     same_tables(context, "member.html")
     year = context["years"].rows[0]
     assert (year["year"], year["meetings"], year["attended"], year["absent_unexcused"],
@@ -203,7 +206,8 @@ def test_audit_pages(session):
     vi = html("audit.html", context, path="/reporting/audit")
     event_id = found["results"][0]["event_id"]
     assert f'href="/reporting/audit/events/{event_id}"' in vi
-    assert "Chưa rõ (UNKNOWN)" in visible_text(vi)
+    assert "Chưa rõ" in visible_text(vi) and "UNKNOWN" not in visible_text(vi)
+    assert "Ghi biên bản sinh hoạt" in visible_text(vi)  # meeting_held, by its label
     detail = views.audit_event(audit_log.event(session, event_id))
     assert detail["chain"] and all("event_id" in step for step in detail["chain"])
     text = visible_text(html("audit_event.html", detail))
@@ -219,13 +223,16 @@ def test_quarterly_workbook(session):
     assert title == "Báo cáo quý: Đơn vị P, Quý I/2026"
     book = load_workbook(io.BytesIO(tables.to_xlsx(sheets, tr, title)))
     assert book.sheetnames == ["Tổng hợp", "Các đơn vị trực thuộc", "Đơn vị cấp dưới",
-                               "Cảnh báo chưa giải quyết"]
+                               "Xếp loại đảng viên", "Cảnh báo chưa giải quyết"]
     summary = [list(row) for row in book["Tổng hợp"].iter_rows(values_only=True)]
     assert summary[0][0] == title
     header = summary[1]
-    assert header[:5] == ["Kỳ", "Số chi bộ", "Lượt chi bộ-tháng", "Lượt có sinh hoạt thường kỳ",
-                          "Sinh hoạt thường kỳ đủ (%)"]
-    assert [row[0] for row in summary[2:]] == ["Quý I/2026", "01/2026", "02/2026", "03/2026"]
+    assert header[:6] == ["Kỳ", "Tình trạng kỳ", "Số chi bộ", "Lượt chi bộ-tháng",
+                          "Lượt có sinh hoạt thường kỳ", "Sinh hoạt thường kỳ đủ (%)"]
+    # 10 March: the quarter and March are still running, January and February are over.
+    assert [row[:2] for row in summary[2:]] == [
+        ["Quý I/2026", "Đang diễn ra (số liệu chưa đủ)"], ["01/2026", "Đã kết thúc"],
+        ["02/2026", "Đã kết thúc"], ["03/2026", "Đang diễn ra (số liệu chưa đủ)"]]
     quarter = dict(zip(header, summary[2], strict=True))
     assert (quarter["Số chi bộ"], quarter["Lượt chi bộ-tháng"],
             quarter["Lượt có sinh hoạt thường kỳ"]) == (3, 8, 6)
@@ -242,7 +249,7 @@ def test_quarterly_workbook(session):
 
 
 def test_overview_children_csv_round_trips(session):
-    context = views.overview(queries.overview(session, None, "2026-Q1", "today"))
+    context = views.overview(queries.overview(session, None, "2026-Q1", "today", today=TODAY))
     body = tables.to_csv(context["children"], Translator("vi"))
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert [r["Đơn vị"] for r in rows] == ["Đơn vị A"]
@@ -252,16 +259,6 @@ def test_overview_children_csv_round_trips(session):
 
 
 # -- the routes, called directly --------------------------------------------------------
-
-class Db:
-    def __init__(self, factory) -> None:
-        self.factory = factory
-
-    @contextmanager
-    def transaction(self):
-        with self.factory() as session, session.begin():
-            yield session
-
 
 class Actions:
     def __init__(self) -> None:
@@ -385,7 +382,8 @@ def test_a_heat_map_page_too_long_for_a_screen_is_cut_and_says_so(monkeypatch, s
 
     monkeypatch.setattr(page_views, "HEATMAP_PAGE_ROWS", 1)
     context = page_views.heatmap(queries.heatmap_cells(session, None, 2026, "then", TODAY))
-    assert len(context["rows"]) == 1 and context["hidden_rows"] == 1
-    assert len(context["table"].rows) == 2  # the export keeps every cell
+    # A1, B1 and A2 (dissolved in March, its months shown until then)
+    assert len(context["rows"]) == 1 and context["hidden_rows"] == 2
+    assert len(context["table"].rows) == 3  # the export keeps every cell
     html = render.render_html("heatmap.html", "vi", lambda **_: "#", **context)
-    assert "còn 1 chi bộ nữa" in html
+    assert "còn 2 chi bộ nữa" in html

@@ -110,7 +110,10 @@ def test_every_message_has_both_languages_and_no_empty_label():
     ("member_status", ("full", "probationary", *member_events.REMOVAL_KINDS)),
     ("unit_kind", tuple(KINDS)),
     ("flag", ("short_meeting", "extra_regular_meeting", "materials_late")),
-    ("heat_cell", ("good", "fair", "average", "poor", "unscored", "missed", "future", "none")),
+    ("heat_cell", ("good", "fair", "average", "poor", "unscored", "missed", "not_due",
+                   "not_established", "dissolved", "none",
+                   *(f"late_{level}" for level in ("good", "fair", "average", "poor",
+                                                   "unscored")))),
     ("audit_state", ("ok", "tampered", "unknown")),
 ])
 def test_every_code_the_services_emit_has_a_label(prefix, codes):
@@ -242,7 +245,9 @@ def test_heatmap():
     assert 'data-testid="heatmap"' in html and 'data-testid="heat-legend"' in html
     assert 'href="/reporting/cells/c-ban-ngam?year=2026"' in html
     assert 'class="hm held level-good"' in html and 'class="hm missed"' in html
-    assert 'class="hm future"' in html and 'class="hm none"' in html
+    assert 'class="hm not-due"' in html and 'class="hm none"' in html
+    assert 'class="hm not-established"' in html and 'class="hm dissolved"' in html
+    assert 'class="hm held-late level-fair"' in html
     assert "Chi bộ thôn Đông Tiến" in text and "Không sinh hoạt" in text
     assert 'data-testid="export-xlsx-heatmap"' in html
     assert 'title="Chi bộ bản Máy · 06/2026: Không sinh hoạt"' in html
@@ -295,7 +300,8 @@ def test_escalations_offer_actions_only_on_open_rows():
 def test_audit_page():
     html = page("audit.html", "en")
     text = visible_text(html)
-    assert "TAMPERED" in text and "OK" in text and "UNKNOWN" in text
+    assert "Tampered" in text and "Intact" in text and "Unknown" in text
+    assert "Events 101–200 of 13,330" in text and "Page 2 of 134" in text
     assert 'data-testid="audit-status-meetings"' in html
     assert '<form method="post" action="/reporting/audit/verify"' in html
     assert '<a href="/reporting/audit/events/ev-7f3a">ev-7f3a</a>' in html
@@ -342,9 +348,11 @@ def test_csv_has_a_bom_translated_headers_and_plain_values():
     body = tables.to_csv(samples.children_table(), Translator("vi"))
     assert body.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0][:3] == ["Đơn vị", "Số chi bộ", "Sinh hoạt thường kỳ đủ (%)"]
-    assert rows[1][:3] == ["Đảng ủy xã Quan Sơn", "190", "92.5"]
-    assert rows[4][2] == ""  # no value: an empty cell, not a dash
+    assert rows[0][:5] == ["Đơn vị", "Mã đơn vị", "Trước đây trực thuộc", "Số chi bộ",
+                           "Sinh hoạt thường kỳ đủ (%)"]
+    assert rows[1][:5] == ["Đảng ủy xã Quan Sơn", "u-quan-son", "", "190", "92.5"]
+    assert rows[3][2] == "Đảng ủy xã Sơn Điện"
+    assert rows[4][4] == ""  # no value: an empty cell, not a dash
 
     tasks = list(csv.reader(io.StringIO(
         tables.to_csv(samples.tasks_table(), Translator("en")).decode("utf-8-sig"))))
@@ -366,11 +374,11 @@ def test_xlsx_has_real_dates_percent_formats_and_a_frozen_bold_header():
     assert due.number_format == "DD/MM/YYYY"
     assert tasks["E3"].value == "Đang thực hiện"
     children = book["Các đơn vị trực thuộc"]
-    assert children["C2"].value == "Sinh hoạt thường kỳ đủ (%)"
-    assert children["C3"].value == pytest.approx(0.925)
-    assert children["C3"].number_format == "0.0%"
-    assert children["B3"].value == 190
-    assert children["C6"].value is None
+    assert children["E2"].value == "Sinh hoạt thường kỳ đủ (%)"
+    assert children["E3"].value == pytest.approx(0.925)
+    assert children["E3"].number_format == "0.0%"
+    assert children["D3"].value == 190
+    assert children["E6"].value is None
     assert children.column_dimensions["A"].width >= len("Đảng ủy phường Hạc Thành")
 
 

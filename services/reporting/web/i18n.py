@@ -34,11 +34,14 @@ _YEAR = re.compile(r"^\d{4}$")
 def messages() -> dict[str, dict[str, str]]:
     """Every label: key -> {"vi": ..., "en": ...}, unit kinds included."""
     from services.members.tree import KINDS  # the configured kinds, not a copy of them
+    from services.supervision.escalation_rules import Rule  # the one catalogue of rules
 
     with open(MESSAGES_FILE, encoding="utf-8") as handle:
         loaded: dict[str, dict[str, str]] = yaml.safe_load(handle)
     for name, kind in KINDS.items():
         loaded.setdefault(f"unit_kind.{name}", {"vi": kind.label_vi, "en": kind.label_en})
+    for rule in Rule:
+        loaded.setdefault(f"rule.{rule.value}", {"vi": rule.label_vi, "en": rule.label_en})
     return loaded
 
 

@@ -167,8 +167,11 @@ def _resolve_static(name: str) -> Path | None:
     if not name or "\\" in name or "\x00" in name or any(
             part in ("", ".", "..") or part.startswith(".") for part in parts):
         return None
-    path = (STATIC / name).resolve()
-    if not path.is_relative_to(STATIC) or not path.is_file():
+    try:
+        path = (STATIC / name).resolve()
+        if not path.is_relative_to(STATIC) or not path.is_file():
+            return None
+    except OSError:  # e.g. a name longer than the file system allows: no such file
         return None
     return path
 

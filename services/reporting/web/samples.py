@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.reporting.web.i18n import format_month
-from services.reporting.web.tables import Column, Table
+from services.reporting.web.tables import Column, Phrase, Table
+from services.supervision import escalation_rules
+from services.supervision.escalation_rules import Rule
 
 PROVINCE = {"unit_id": "u-thanh-hoa", "name": "Tỉnh ủy Thanh Hóa", "kind": "province"}
 COMMUNE = {"unit_id": "u-quan-son", "name": "Đảng ủy xã Quan Sơn", "kind": "committee"}
@@ -32,13 +34,39 @@ def _metrics(cells: int, met: float, thematic: int, present: int, counted: int,
         "quality": {"good": months_met // 2, "fair": months_met // 3, "average": 9, "poor": 2,
                     "unscored": months_met - months_met // 2 - months_met // 3 - 11},
         "tasks_due": due, "tasks_completed": done, "task_completion": done / due if due else None,
+        "tasks_overdue": (due - done) // 3,
         "cells_visited": visited, "visit_coverage": visited / cells if cells else None,
     }
+
+
+RATING_LEVELS = ("excellent", "good", "complete", "failed")
+RATING_COLUMNS = [
+    Column("members_rated", "col.members_rated", "int"),
+    *(Column(f"rated_{level}", f"col.rated_{level}", "int") for level in RATING_LEVELS),
+    *(Column(f"rated_{level}_share", f"col.rated_{level}_share", "percent")
+      for level in RATING_LEVELS),
+]
+#: Two communes merged: two "Chi bộ thôn 1" under one committee, told apart by their
+#: code and the commune each came from.
+UNITS = [("u-quan-son", "Đảng ủy xã Quan Sơn", 190, 0.925, 0.81, 1240, None),
+         ("u-hac-thanh", "Đảng ủy phường Hạc Thành", 212, 0.987, 0.9, 1302, None),
+         ("u-son-thuy", "Đảng ủy xã Sơn Thủy", 64, 0.75, 0.5, 1870, "Đảng ủy xã Sơn Điện"),
+         ("u-ba-thuoc", "Đảng ủy xã Bá Thước", 0, None, None, 0, None)]
+
+
+def _rated(members: int) -> dict[str, Any]:
+    counts = {"excellent": members // 6, "good": members * 2 // 3, "complete": members // 8,
+              "failed": members // 200}
+    rated = sum(counts.values())
+    return {"members_rated": rated, **{f"rated_{k}": n for k, n in counts.items()},
+            **{f"rated_{k}_share": n / rated if rated else None for k, n in counts.items()}}
 
 
 def children_table() -> Table:
     columns = [
         Column("name", "col.name", "link"),
+        Column("unit_id", "col.unit_code"),
+        Column("former_parent_name", "col.former_parent"),
         Column("cells", "col.cells", "int"),
         Column("met_share", "col.met_share", "percent"),
         Column("thematic_share", "col.thematic_share", "percent"),
@@ -49,23 +77,37 @@ def children_table() -> Table:
         Column("quality_average", "col.quality_average", "int"),
         Column("quality_poor", "col.quality_poor", "int"),
         Column("task_completion", "col.task_completion", "percent"),
+        Column("tasks_overdue", "col.tasks_overdue", "int"),
         Column("visit_coverage", "col.visit_coverage", "percent"),
         Column("escalations_open", "col.escalations_open", "int"),
     ]
-    units = [("u-quan-son", "Đảng ủy xã Quan Sơn", 190, 0.925, 0.81, 1240),
-             ("u-hac-thanh", "Đảng ủy phường Hạc Thành", 212, 0.987, 0.9, 1302),
-             ("u-son-thuy", "Đảng ủy xã Sơn Thủy", 64, 0.75, 0.5, 1870),
-             ("u-ba-thuoc", "Đảng ủy xã Bá Thước", 0, None, None, 0)]
     rows = []
-    for unit_id, name, cells, met, rate, members in units:
+    for unit_id, name, cells, met, rate, members, former in UNITS:
         rows.append({
             "unit_id": unit_id, "name": name, "href": f"/reporting/units/{unit_id}",
+            "former_parent_name": former, "tasks_overdue": cells // 20,
             "cells": cells, "met_share": met, "thematic_share": rate and rate - 0.1,
             "attendance_rate": rate, "unexcused_absences": members // 100,
             "quality_good": cells * 2, "quality_fair": cells, "quality_average": cells // 5,
             "quality_poor": cells // 40, "task_completion": rate and rate - 0.05,
             "visit_coverage": met and met - 0.2, "escalations_open": cells // 30})
     return Table("children", "table.children", columns, rows)
+
+
+def ratings_table() -> Table:
+    return Table("ratings", "table.ratings", [Column("year", "col.year"), *RATING_COLUMNS],
+                 [{"year": "2026", **_rated(0)}, {"year": "2025", **_rated(4412)},
+                  {"year": "2024", **_rated(4380)}])
+
+
+def children_ratings_table() -> Table:
+    return Table("children_ratings", "table.children_ratings", [
+        Column("name", "col.name", "link"), Column("unit_id", "col.unit_code"),
+        Column("former_parent_name", "col.former_parent"), Column("year", "col.year"),
+        *RATING_COLUMNS],
+        [{"unit_id": unit_id, "name": name, "former_parent_name": former, "year": "2025",
+          "href": f"/reporting/units/{unit_id}", **_rated(members)}
+         for unit_id, name, _, _, _, members, former in UNITS])
 
 
 def overview() -> dict[str, Any]:
@@ -82,13 +124,19 @@ def overview() -> dict[str, Any]:
         "summary": trend[-1],
         "trend": trend,
         "escalations_open": {"by_level": {"1": 14, "2": 5, "3": 1}, "total": 20},
+        "ratings": {"year": 2025, "rated": 4412,
+                    "levels": {"excellent": 735, "good": 2941, "complete": 551, "failed": 22},
+                    "shares": {"excellent": 0.1666, "good": 0.6666, "complete": 0.1249,
+                               "failed": 0.005}},
         "children": children_table(),
+        "ratings_table": ratings_table(),
+        "children_ratings": children_ratings_table(),
     }
 
 
 def heatmap_table(rows: list[dict[str, Any]], months: list[str]) -> Table:
     """The heat map as a table for export: one column per month, each cell a code
-    (``heat_cell.<level|missed|future|none>``)."""
+    (``heat_cell.<level|late_<level>|missed|not_due|not_established|dissolved|none>``)."""
     columns = [Column("name", "col.cell"), Column("parent_name", "col.parent")]
     # A label that is no message key is shown as it is: the month as users write it.
     columns += [Column(month, format_month(month), "code", codes="heat_cell")
@@ -98,8 +146,9 @@ def heatmap_table(rows: list[dict[str, Any]], months: list[str]) -> Table:
         out = {"cell_id": row["cell_id"], "name": row["name"], "parent_name": row["parent_name"]}
         for month in months:
             square = row["months"].get(month) or {"state": "none"}
-            out[month] = (square.get("level") or "unscored") if square["state"] == "held" \
-                else square["state"]
+            level = square.get("level") or "unscored"
+            out[month] = {"held": level, "held_late": f"late_{level}"}.get(
+                square["state"], square["state"])
         flat.append(out)
     return Table("heatmap", "table.heatmap", columns, flat,
                  link={"name": "/reporting/cells/{cell_id}"})
@@ -115,11 +164,17 @@ def heatmap() -> dict[str, Any]:
         months: dict[str, dict[str, Any]] = {}
         for index, month in enumerate(MONTHS_2026):
             if number == 3 and index < 4:
-                months[month] = {"state": "none", "level": None}  # established in May
+                months[month] = {"state": "not_established", "level": None}  # set up in May
+            elif number == 2 and index >= 8:
+                months[month] = {"state": "dissolved", "level": None}  # merged in September
             elif index >= 10:
-                months[month] = {"state": "future", "level": None}
+                months[month] = {"state": "not_due", "level": None}
+            elif (number, index) == (1, 6):
+                months[month] = {"state": "held_late", "level": "fair"}  # made up in August
             elif (index + number) % 7 == 5:
                 months[month] = {"state": "missed", "level": None}
+            elif (number, index) == (0, 0):
+                months[month] = {"state": "none", "level": None}  # before any figures
             else:
                 months[month] = {"state": "held", "level": levels[(index + number) % 10]}
         rows.append({"cell_id": cell_id, "name": name, "parent_name": COMMUNE["name"],
@@ -164,13 +219,18 @@ def cell() -> dict[str, Any]:
         Column("attendance_rate", "col.attendance_rate", "percent"),
         Column("level", "col.level", "level"),
         Column("visited", "col.visited", "code", codes="yesno"),
+        Column("tasks_due", "col.tasks_due", "int"),
+        Column("tasks_overdue", "col.tasks_overdue", "int"),
     ], [
         {"month": "2026-10", "state": "good", "thematic_meetings": 1, "members_counted": 25,
-         "members_present": 24, "attendance_rate": 0.96, "level": "good", "visited": "yes"},
+         "members_present": 24, "attendance_rate": 0.96, "level": "good", "visited": "yes",
+         "tasks_due": 0, "tasks_overdue": 0},
         {"month": "2026-09", "state": "fair", "thematic_meetings": 0, "members_counted": 25,
-         "members_present": 21, "attendance_rate": 0.84, "level": "fair", "visited": "no"},
+         "members_present": 21, "attendance_rate": 0.84, "level": "fair", "visited": "no",
+         "tasks_due": 1, "tasks_overdue": 0},
         {"month": "2026-08", "state": "missed", "thematic_meetings": 0, "members_counted": None,
-         "members_present": None, "attendance_rate": None, "level": None, "visited": "no"},
+         "members_present": None, "attendance_rate": None, "level": None, "visited": "no",
+         "tasks_due": 1, "tasks_overdue": 1},
     ])
     meetings = Table("meetings", "table.meetings", [
         Column("held_on", "col.held_on", "date"),
@@ -200,19 +260,26 @@ def cell() -> dict[str, Any]:
         Column("absent_excused", "col.absent_excused", "int"),
         Column("absent_unexcused", "col.absent_unexcused", "int"),
         Column("attendance_rate", "col.attendance_rate", "percent"),
+        Column("rating", "col.rating", "code", codes="rating"),
     ], [
         {"member_id": "p-1", "full_name": "Hà Văn Bằng", "status": "full", "meetings": 9,
-         "attended": 9, "absent_excused": 0, "absent_unexcused": 0, "attendance_rate": 1.0},
+         "attended": 9, "absent_excused": 0, "absent_unexcused": 0, "attendance_rate": 1.0,
+         "rating": "excellent"},
         {"member_id": "p-2", "full_name": "Lò Thị Ánh", "status": "probationary", "meetings": 9,
-         "attended": 7, "absent_excused": 1, "absent_unexcused": 1, "attendance_rate": 0.778},
+         "attended": 7, "absent_excused": 1, "absent_unexcused": 1, "attendance_rate": 0.778,
+         "rating": "good"},
         {"member_id": "p-3", "full_name": "Lò Văn Thắng", "status": "working_away",
          "meetings": 3, "attended": 2, "absent_excused": 1, "absent_unexcused": 0,
-         "attendance_rate": 0.667},
+         "attendance_rate": 0.667, "rating": None},
     ], link={"full_name": "/reporting/members/{member_id}"})
     return {
         "cell": {"cell_id": CELL["unit_id"], "name": CELL["name"], "kind": "cell",
-                 "parent_name": COMMUNE["name"], "established_on": "1976-03-26",
-                 "dissolved_on": None},
+                 "parent_name": COMMUNE["name"], "former_parent_name": "Đảng ủy xã Sơn Điện",
+                 "established_on": "1976-03-26", "dissolved_on": None},
+        "ratings": {"rated": 24, "levels": {"excellent": 4, "good": 17, "complete": 3,
+                                            "failed": 0},
+                    "shares": {"excellent": 0.1667, "good": 0.7083, "complete": 0.125,
+                               "failed": 0.0}},
         "path": [{"unit_id": PROVINCE["unit_id"], "name": PROVINCE["name"]},
                  {"unit_id": COMMUNE["unit_id"], "name": COMMUNE["name"]},
                  {"unit_id": CELL["unit_id"], "name": CELL["name"]}],
@@ -305,6 +372,24 @@ def member() -> dict[str, Any]:
 
 
 def escalations() -> dict[str, Any]:
+    """Rows as `views.escalation_row` shapes them: period, reason and resolution are
+    phrases, read in the reader's language from the escalation's facts."""
+    rows = [
+        {"escalation_id": "e-1", "rule": "missed_regular_meeting", "level": 2,
+         "target_name": "Tỉnh ủy Thanh Hóa", "subject_name": "Chi bộ bản Ngàm",
+         "cell_id": "c-ban-ngam", "period": "2026-09", "raised_on": "2026-10-08",
+         "age_days": 40, "state": "raised", "details": {"months_in_a_row": 2}},
+        {"escalation_id": "e-2", "rule": "not_visited", "level": 1,
+         "target_name": "Đảng ủy xã Quan Sơn", "subject_name": "Chi bộ thôn Đông Tiến",
+         "cell_id": "c-dong-tien", "period": "2026-Q3", "raised_on": "2026-10-03",
+         "age_days": 12, "state": "acknowledged", "details": {}},
+        {"escalation_id": "e-3", "rule": "task_overdue", "level": 1,
+         "target_name": "Đảng ủy xã Quan Sơn", "subject_name": "Sửa đường liên bản",
+         "subject_id": "t-17", "cell_id": "c-ban-may", "period": "t-17",
+         "raised_on": "2026-10-06", "age_days": 3, "state": "resolved",
+         "resolved_how": "task_closed", "details": {"due_on": "2026-09-20",
+                                                    "days_overdue": 16}},
+    ]
     table = Table("escalations", "table.escalations", [
         Column("rule", "col.rule", "code", codes="rule"),
         Column("level", "col.esc_level", "int"),
@@ -315,39 +400,34 @@ def escalations() -> dict[str, Any]:
         Column("age_days", "col.age_days", "int"),
         Column("state", "col.state", "state", codes="esc_state"),
         Column("reason", "col.reason"),
-    ], [
-        {"escalation_id": "e-1", "rule": "missed_regular_meeting", "level": 2,
-         "target_name": "Tỉnh ủy Thanh Hóa", "subject_name": "Chi bộ bản Ngàm",
-         "cell_id": "c-ban-ngam", "period": "2026-09", "raised_on": "2026-10-08",
-         "age_days": 40, "state": "raised",
-         "reason": "Không sinh hoạt thường kỳ 2 tháng liên tiếp (08/2026, 09/2026)"},
-        {"escalation_id": "e-2", "rule": "not_visited", "level": 1,
-         "target_name": "Đảng ủy xã Quan Sơn", "subject_name": "Chi bộ thôn Đông Tiến",
-         "cell_id": "c-dong-tien", "period": "2026-Q3", "raised_on": "2026-10-03",
-         "age_days": 12, "state": "acknowledged",
-         "reason": "Trong quý III/2026 không có cấp ủy viên nào dự sinh hoạt"},
-        {"escalation_id": "e-3", "rule": "removal_candidate", "level": 1,
-         "target_name": "Đảng ủy xã Quan Sơn", "subject_name": "Phạm Quốc Đạt",
-         "cell_id": "c-ban-may", "period": "2026", "raised_on": "2026-10-06",
-         "age_days": 3, "state": "resolved",
-         "reason": "Vắng sinh hoạt không lý do 3 tháng trong năm"},
-    ], link={"subject_name": "/reporting/cells/{cell_id}"})
+        Column("resolved_how", "col.resolved_how"),
+    ], [_escalation_row(row) for row in rows], link={"subject_name": "/reporting/cells/{cell_id}"})
     return {
         "filters": {"state": "", "level": "", "rule": "", "unit": ""},
+        "rules": [rule.value for rule in Rule],
         "by_level": {"1": 14, "2": 5, "3": 1},
         "by_age": {"0-7": 6, "8-30": 9, "31+": 5},
         "table": table,
     }
 
 
+def _escalation_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row,
+            "period": Phrase(lambda lang: escalation_rules.period_label(row, lang),
+                             sort=row["details"].get("due_on") or row["period"]),
+            "reason": Phrase(lambda lang: escalation_rules.reason(row, lang)),
+            "resolved_how": Phrase(lambda lang: escalation_rules.resolution_label(
+                row.get("resolved_how"), lang)) if row.get("resolved_how") else None}
+
+
 def audit() -> dict[str, Any]:
     results = Table("results", "table.audit_results", [
-        Column("source", "col.source"),
+        Column("source", "col.source", "label", codes="source"),
         Column("position", "col.position", "int"),
         Column("recorded_at", "col.recorded_at", "datetime"),
-        Column("type", "col.type"),
+        Column("type", "col.type", "label", codes="event_type"),
         Column("stream_id", "col.stream"),
-        Column("actor", "col.actor"),
+        Column("actor", "col.actor", "label", codes="actor"),
         Column("event_id", "col.event_id", "link"),
     ], [
         {"source": "meetings", "position": 10452, "event_id": "ev-7f3a",
@@ -355,13 +435,17 @@ def audit() -> dict[str, Any]:
          "stream_id": "meeting-m-2026-10", "actor": "Lò Thị Ánh"},
         {"source": "supervision", "position": 3310, "event_id": "ev-91bc",
          "recorded_at": "2026-10-08T17:00:01+00:00", "type": "escalation_raised",
-         "stream_id": "escalation-e-1", "actor": "hệ thống"},
+         "stream_id": "escalation-e-1", "actor": "anonymous"},
     ], link={"event_id": "/reporting/audit/events/{event_id}"})
     return {
         "filters": {"source": "", "stream": "", "type": "", "actor": "Lò Thị Ánh",
                     "from": "2026-10-01", "to": "2026-10-31"},
         "sources": ["members", "meetings", "supervision"],
+        "event_types": ["escalation_raised", "meeting_held", "member_admitted"],
         "results": results,
+        # The second of 134 pages of 100 events.
+        "paging": {"total": 13_330, "first": 101, "last": 200, "page": 2, "pages": 134,
+                   "limit": 100, "next": "WyIyMDI2LTEwIl0", "previous": "WyIyMDI2LTExIl0"},
         "status": [
             {"source": "members", "state": "ok", "events": 251_204,
              "checked_at": "2026-10-09T01:00:00+00:00", "findings": []},
@@ -386,6 +470,7 @@ def audit_event() -> dict[str, Any]:
             "hash": "9c1e4b0f6a7d2e3c5b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c",
             "metadata": {"actor": "Lò Thị Ánh", "command_id": "cmd-5521",
                          "correlation_id": "corr-2026-10-05", "causation_id": "ev-6d20"},
+            "causation": {"id": "ev-6d20", "kind": "event"},
             "data": {"meeting_id": "m-2026-10", "cell_id": "c-ban-may", "kind": "combined",
                      "held_on": "2026-10-05", "place": "Nhà văn hóa bản Máy",
                      "members_counted": 25, "members_present": 24},

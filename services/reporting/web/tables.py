@@ -12,7 +12,7 @@ import io
 import re
 import string
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response
 from services.reporting.web.i18n import MISSING, Translator, as_date, as_datetime
 
 KINDS = ("text", "int", "number", "percent", "date", "datetime", "month", "period",
-         "level", "state", "code", "link")
+         "level", "state", "code", "label", "link")
 NUMERIC_KINDS = ("int", "number", "percent")
 CODE_KINDS = ("level", "state", "code")
 #: Quality levels best first, so sorting by a level column ranks them, not spells them.
@@ -40,12 +40,24 @@ class Column:
     label: str  # a message key
     kind: str = "text"
     #: For code columns, the message key prefix of their codes ("esc_state" -> "esc_state.raised").
-    #: Defaults to the kind itself ("level" -> "level.good").
+    #: Defaults to the kind itself ("level" -> "level.good"). A "label" column shows a value
+    #: by its label when it has one (``event_type.meeting_held``) and as it is otherwise
+    #: (a person's name in the actor column).
     codes: str | None = None
 
     @property
     def code_prefix(self) -> str:
         return self.codes or self.kind
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A cell value that reads differently in each language: a sentence built from
+    facts (an escalation's reason, its period), rendered for the reader. `sort` is what
+    the page sorts it by (empty: by its shown text)."""
+
+    render: Callable[[str], str]
+    sort: str = ""
 
 
 @dataclass
@@ -64,6 +76,8 @@ def display(column: Column, value: Any, tr: Translator) -> str:
     """A value as a reader sees it on a page, in the translator's language."""
     if value is None or value == "":
         return MISSING
+    if isinstance(value, Phrase):
+        return value.render(tr.lang) or MISSING
     kind = column.kind
     if kind in ("int", "number"):
         return tr.number(value)
@@ -79,6 +93,9 @@ def display(column: Column, value: Any, tr: Translator) -> str:
         return tr.period(value)
     if kind in CODE_KINDS:
         return tr.code(column.code_prefix, value)
+    if kind == "label":
+        key = f"{column.code_prefix}.{value}"
+        return tr(key) if tr.has(key) else str(value)
     return str(value)
 
 
@@ -87,6 +104,8 @@ def sort_value(column: Column, value: Any) -> str:
     Empty for text, which is sorted by its shown (translated) form."""
     if value is None or value == "":
         return ""
+    if isinstance(value, Phrase):
+        return value.sort
     if column.kind in NUMERIC_KINDS:
         return repr(float(value)) if isinstance(value, int | float) else str(value)
     if column.kind in ("date", "datetime", "month", "period"):
