@@ -6,8 +6,22 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Column, Date, MetaData, String, Table, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Date,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from chibo.errors import ConcurrencyError
 
 metadata = MetaData()
 
@@ -20,11 +34,13 @@ held_meetings = Table(
 )
 
 #: Make-up meetings: each counts for the month it makes up, not for the one it was held in.
+#: One per cell and month: two recorded at once cannot both make up the same month.
 make_ups = Table(
     "make_up_meetings", metadata,
     Column("meeting_id", String(100), primary_key=True),
     Column("cell_id", String(100), nullable=False, index=True),
     Column("month", String(7), nullable=False),
+    UniqueConstraint("cell_id", "month", name="one_make_up_a_month"),
 )
 
 open_tasks = Table(
@@ -44,9 +60,7 @@ def index(session: Session, recorded: Iterable[Any]) -> None:
                 meeting_id=data["meeting_id"], cell_id=data["cell_id"], kind=data["kind"],
                 held_on=date.fromisoformat(str(data["held_on"]))))
             if data.get("makes_up_month"):
-                session.execute(insert(make_ups).values(
-                    meeting_id=data["meeting_id"], cell_id=data["cell_id"],
-                    month=data["makes_up_month"]))
+                _index_make_up(session, data)
         elif event.type == "task_assigned":
             session.execute(insert(open_tasks).values(
                 task_id=data["task_id"], cell_id=data["cell_id"],
@@ -56,6 +70,22 @@ def index(session: Session, recorded: Iterable[Any]) -> None:
                      "task_overdue": "overdue"}[event.type]
             session.execute(update(open_tasks).where(open_tasks.c.task_id == data["task_id"])
                             .values(state=state))
+
+
+def _index_make_up(session: Session, data: dict[str, Any]) -> None:
+    """The rule checks a month has no make-up before deciding; a make-up of the same month
+    committed meanwhile (PostgreSQL lets commands decide side by side) is caught here,
+    and the command fails whole, as any concurrent change does."""
+    try:
+        with session.begin_nested():
+            session.execute(insert(make_ups).values(
+                meeting_id=data["meeting_id"], cell_id=data["cell_id"],
+                month=data["makes_up_month"]))
+    except IntegrityError:
+        raise ConcurrencyError(
+            f"Tháng {data['makes_up_month']} của chi bộ vừa được ghi một buổi sinh hoạt bù "
+            f"khác (another make-up of {data['makes_up_month']} for this cell was recorded "
+            "meanwhile); tải lại và xem lại (reload and decide again).") from None
 
 
 def regular_meetings_in_month(session: Session, cell_id: str, day: date) -> int:

@@ -119,3 +119,30 @@ def test_a_make_up_month_that_cannot_be_is_refused_by_field_and_nothing_is_writt
     assert body["error"] == "validation_failed" and set(body["fields"]) == {"makes_up_month"}
     assert body["fields"]["makes_up_month"][0].startswith(problem)
     assert rpc.meetings.verify_log()["events"] == before
+
+
+def test_two_make_ups_of_one_month_cannot_both_be_indexed(any_db_url):
+    """The backstop behind the rule's check: on PostgreSQL two commands decide side by
+    side, so the second make-up of a month to commit fails whole as a conflict."""
+    from types import SimpleNamespace
+
+    from chibo.db import create_schema, make_engine, session_factory
+    from chibo.errors import ConcurrencyError
+    from services.meetings import projection
+
+    engine = make_engine(any_db_url)
+    create_schema(engine, projection.metadata)
+
+    def held(meeting_id: str) -> SimpleNamespace:
+        return SimpleNamespace(type="meeting_held", data={
+            "meeting_id": meeting_id, "cell_id": "c2", "kind": "regular",
+            "held_on": "2026-03-03", "makes_up_month": "2026-02"})
+
+    with session_factory(engine)() as session, session.begin():
+        projection.index(session, [held("m-first")])
+    with session_factory(engine)() as session, session.begin():
+        with pytest.raises(ConcurrencyError, match="2026-02"):
+            projection.index(session, [held("m-second")])
+    with session_factory(engine)() as session:
+        assert projection.regular_meetings_for(session, "c2", "2026-02") == 1
+    engine.dispose()
