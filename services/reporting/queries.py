@@ -449,11 +449,13 @@ def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
             .where(cell_periods.c.period.in_(months)))})
     lives = month_states.lifetimes(session, ids)
     late = month_states.made_up(session, ids, months)
+    seen_on = min(today, date(year, 12, 31)) if today else date(year, 12, 31)
     rows = []
     for child, parent_id, parent_name in found:
         rows.append({"unit_id": child.unit_id, "name": child.name, "is_cell": True,
                      "href": f"/reporting/cells/{child.unit_id}", "parent_id": parent_id,
                      "parent_name": parent_name,
+                     "former_parent_name": former_parent(places, child.unit_id, seen_on),
                      "months": {month: month_states.month_state(
                          cells.get((child.unit_id, month)), month, today, grace_days,
                          lives.get(child.unit_id), late.get((child.unit_id, month), 0))

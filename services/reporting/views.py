@@ -169,14 +169,16 @@ HEATMAP_PAGE_ROWS = 1500
 
 def heatmap_table(rows: list[Mapping[str, Any]], months: list[str]) -> Table:
     """The heat map for export: one column per month, each cell a ``heat_cell`` code."""
-    columns = [Column("name", "col.cell"), Column("parent_name", "col.parent")]
+    columns = [Column("name", "col.cell"), Column("parent_name", "col.parent"),
+               *IDENTITY_COLUMNS]
     # A label that is no message key shows as it is: the month as users write it.
     columns += [Column(month, format_month(month), "code", codes="heat_cell")
                 for month in months]
     flat = []
     for row in rows:
-        out = {"cell_id": row["cell_id"], "name": row["name"],
-               "parent_name": row.get("parent_name")}
+        out = {"cell_id": row["cell_id"], "unit_id": row["cell_id"], "name": row["name"],
+               "parent_name": row.get("parent_name"),
+               "former_parent_name": row.get("former_parent_name")}
         for month in months:
             out[month] = heat_code(heat_square(row["months"].get(month)))
         flat.append(out)
@@ -189,6 +191,7 @@ def heatmap(data: Mapping[str, Any]) -> dict[str, Any]:
     months = list(data["months"])
     rows = [{"cell_id": row["unit_id"], "name": row["name"],
              "parent_name": row.get("parent_name"),
+             "former_parent_name": row.get("former_parent_name"),
              "months": {month: heat_square(row["months"].get(month)) for month in months}}
             for row in data["rows"]]
     # A page of a province's 12,000 cells would not open on a phone: the page shows the

@@ -141,7 +141,7 @@ def test_the_export_names_each_state(session):
     context = views.heatmap(queries.heatmap_cells(session, "A", 2026, "then", TODAY))
     rows = list(csv.reader(io.StringIO(
         tables.to_csv(context["table"], Translator("vi")).decode("utf-8-sig"))))
-    by_cell = {row[0]: row[2:6] for row in rows[1:]}
+    by_cell = {row[0]: row[4:8] for row in rows[1:]}
     assert by_cell["Đơn vị C1"] == ["Tốt", "Sinh hoạt bù, Khá", "Tốt", "Chưa đến hạn"]
     assert by_cell["Đơn vị C2"][:3] == ["Chưa thành lập", "Chưa thành lập", "Chưa đến hạn"]
     assert by_cell["Đơn vị C3"][:3] == ["Tốt", "Không sinh hoạt", "Đã giải thể"]

@@ -292,6 +292,15 @@ def test_cells_of_one_name_are_told_apart_by_code_and_former_parent(service):
         ("Chi bộ thôn 2", "X2", "")]
     text = page_text(service.cell_page(request("/reporting/cells/Y1"), "Y1"))
     assert "Trước đây trực thuộc Đơn vị Y" in text and "Mã đơn vị Y1" in text
+    # The heat map lists them side by side too: the moved one says where it came from.
+    heat = page_text(service.unit_heatmap_page(request("/reporting/units/X/heatmap",
+                                                       "year=2026"), "X"))
+    assert "Y1 · Trước đây trực thuộc: Đơn vị Y" in heat
+    rows = csv_rows(service.unit_heatmap_page(request(
+        "/reporting/units/X/heatmap", "year=2026&format=csv&table=heatmap"), "X"))
+    assert [(r["Chi bộ"], r["Mã đơn vị"], r["Trước đây trực thuộc"]) for r in rows] == [
+        ("Chi bộ thôn 1", "X1", ""), ("Chi bộ thôn 1", "Y1", "Đơn vị Y"),
+        ("Chi bộ thôn 2", "X2", "")]
 
 
 # -- 6. the quarterly workbook leaves out months the clock has not reached ---------------

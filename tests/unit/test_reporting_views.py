@@ -119,8 +119,9 @@ def test_heatmap_lists_the_cells_under_each_committee(session):
     assert "Cell meeting map" in visible_text(html("heatmap.html", context, "en"))
     table = list(csv.reader(io.StringIO(
         tables.to_csv(context["table"], Translator("vi")).decode("utf-8-sig"))))
-    assert table[0][:4] == ["Chi bộ", "Trực thuộc", "01/2026", "02/2026"]
-    assert ["Đơn vị A1", "Đơn vị A", "Tốt", "Tốt", "Tốt"] == table[1][:5]
+    assert table[0][:6] == ["Chi bộ", "Trực thuộc", "Mã đơn vị", "Trước đây trực thuộc",
+                            "01/2026", "02/2026"]
+    assert ["Đơn vị A1", "Đơn vị A", "A1", "", "Tốt", "Tốt", "Tốt"] == table[1][:7]
 
 
 def test_heatmap_of_a_month_still_running_is_not_due(session):

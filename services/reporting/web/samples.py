@@ -137,13 +137,17 @@ def overview() -> dict[str, Any]:
 def heatmap_table(rows: list[dict[str, Any]], months: list[str]) -> Table:
     """The heat map as a table for export: one column per month, each cell a code
     (``heat_cell.<level|late_<level>|missed|not_due|not_established|dissolved|none>``)."""
-    columns = [Column("name", "col.cell"), Column("parent_name", "col.parent")]
+    columns = [Column("name", "col.cell"), Column("parent_name", "col.parent"),
+               Column("unit_id", "col.unit_code"),
+               Column("former_parent_name", "col.former_parent")]
     # A label that is no message key is shown as it is: the month as users write it.
     columns += [Column(month, format_month(month), "code", codes="heat_cell")
                 for month in months]
     flat = []
     for row in rows:
-        out = {"cell_id": row["cell_id"], "name": row["name"], "parent_name": row["parent_name"]}
+        out = {"cell_id": row["cell_id"], "unit_id": row["cell_id"], "name": row["name"],
+               "parent_name": row["parent_name"],
+               "former_parent_name": row.get("former_parent_name")}
         for month in months:
             square = row["months"].get(month) or {"state": "none"}
             level = square.get("level") or "unscored"
@@ -178,6 +182,8 @@ def heatmap() -> dict[str, Any]:
             else:
                 months[month] = {"state": "held", "level": levels[(index + number) % 10]}
         rows.append({"cell_id": cell_id, "name": name, "parent_name": COMMUNE["name"],
+                     # moved here when its commune merged into this one
+                     "former_parent_name": "Đảng bộ xã Sơn Thủy" if number == 1 else None,
                      "months": months})
     return {
         "unit": COMMUNE,
