@@ -101,6 +101,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     eventlet.monkey_patch()
     from chibo.clock import ClockSettingError, clock_from_setting
+    from chibo.db import SchemaOutdated
     from chibo.runtime import app, start_embedded
 
     overrides = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{args.port}"} if args.port else {}
@@ -120,7 +121,11 @@ def run_demo(args: argparse.Namespace) -> int:
               f"chibo demo --port {port + 1}", file=sys.stderr)
         return 1
     print("chibo: khởi động các dịch vụ (starting services)…", flush=True)
-    runner = start_embedded(application.SERVICES, config)
+    try:
+        runner = start_embedded(application.SERVICES, config)
+    except SchemaOutdated as exc:
+        print(f"chibo: {exc}", file=sys.stderr, flush=True)
+        return 2
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     try:
         print(_demo_banner(base, config, today), flush=True)

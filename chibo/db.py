@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -76,12 +76,37 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class SchemaOutdated(RuntimeError):
+    """The database has tables an earlier version made, without columns this one needs."""
+
+
 def create_schema(engine: Engine, *metadatas: MetaData) -> None:
-    """Create the kernel's tables and the service's own; idempotent."""
+    """Create the kernel's tables and the service's own; idempotent. A table that exists
+    without a column the code needs stops start-up with SchemaOutdated, naming them,
+    rather than failing later on the first query that reads the column."""
     for metadata in (kernel_metadata, *metadatas):
         metadata.create_all(engine)
+    _check_columns(engine, (kernel_metadata, *metadatas))
     with Session(engine) as session, session.begin():
         initialise_head(session)
+
+
+def _check_columns(engine: Engine, metadatas: Sequence[MetaData]) -> None:
+    inspector = inspect(engine)
+    missing = []
+    for metadata in metadatas:
+        for table in metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing += [f"{table.name}.{column.name}" for column in table.columns
+                        if column.name not in present]
+    if missing:
+        where = engine.url.render_as_string(hide_password=True)
+        raise SchemaOutdated(
+            f"Cơ sở dữ liệu {where} do phiên bản cũ tạo, thiếu cột (was made by an earlier "
+            f"version and lacks the columns) {', '.join(missing)}. Nâng cấp theo "
+            "docs/operations.md (upgrade it with the statements there; for reporting, then "
+            "run chibo rebuild), hoặc với dữ liệu mẫu, xóa thư mục var/chibo/ để bắt đầu lại "
+            "(or, for the demo's sample data, delete var/chibo/ to start afresh).")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -86,3 +86,17 @@ def test_the_demo_without_a_sample_starts_empty(tmp_path) -> None:
         text = out.read_text()
         assert f"chibo simulate --url {base}" in text  # how to fill it, instead
         assert LOADING not in text and READY not in text
+
+
+def test_data_an_earlier_version_made_stops_the_demo_saying_what_to_do(tmp_path) -> None:
+    # Supervision's escalations table as it was before escalations carried their facts.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "supervision.db") as old:
+        old.execute("CREATE TABLE escalations (escalation_id VARCHAR(100) PRIMARY KEY)")
+    with demo(tmp_path, "--preset", "none") as (_, out):
+        wait_until(lambda: "var/chibo/" in out.read_text(), timeout=60,
+                   message="the demo to refuse the old database")
+        text = out.read_text()
+    assert "escalations.details" in text and "docs/operations.md" in text
+    assert "Traceback" not in text
