@@ -19,7 +19,8 @@ class Finding:
     problem: str
 
     def __str__(self) -> str:
-        who = f"position {self.position}" + (f" (event {self.event_id})" if self.event_id else "")
+        who = f"vị trí (position) {self.position}" + (
+            f" (sự kiện/event {self.event_id})" if self.event_id else "")
         return f"{who}: {self.problem}"
 
 
@@ -41,17 +42,20 @@ def verify_log(session: Session, batch_size: int = 5000) -> Iterator[Finding]:
                 missing = (f"{expected_position}" if position == expected_position + 1
                            else f"{expected_position}–{position - 1}")
                 yield Finding(expected_position, None,
-                              f"row(s) at position {missing} are missing: deleted from the log")
+                              f"mất dòng ở vị trí {missing}: đã bị xóa khỏi nhật ký (row(s) at "
+                              f"position {missing} are missing: deleted from the log)")
             elif row.prev_hash != prev_hash:
                 yield Finding(position - 1, prev_event_id,
-                              "this row no longer has the hash the next row recorded for it: "
-                              "it was rewritten or replaced")
+                              "dòng này không còn mã băm mà dòng sau đã ghi: đã bị viết lại "
+                              "hoặc thay thế (this row no longer has the hash the next row "
+                              "recorded for it: it was rewritten or replaced)")
             computed = row_hash(row.prev_hash, position, row.event_id, row.stream_id,
                                 int(row.stream_version), row.type, int(row.version), row.data,
                                 row.meta, row.recorded_at)
             if computed != row.hash:
                 yield Finding(position, row.event_id,
-                              "its content does not match its hash: the row was edited")
+                              "nội dung không khớp mã băm: dòng đã bị sửa (its content does "
+                              "not match its hash: the row was edited)")
             expected_position = position + 1
             prev_hash = row.hash
             prev_event_id = row.event_id
@@ -60,17 +64,24 @@ def verify_log(session: Session, batch_size: int = 5000) -> Iterator[Finding]:
     head = session.execute(select(event_head).where(event_head.c.id == 1)).first()
     last = expected_position - 1
     if head is None:
-        yield Finding(last, None, "the chain head record is missing")
+        yield Finding(last, None, "mất bản ghi đầu chuỗi (the chain head record is missing)")
     elif int(head.position) > last:
         yield Finding(last + 1, None,
-                      f"rows {last + 1}–{head.position} are missing at the end of the log: deleted")
+                      f"mất các dòng {last + 1}–{head.position} ở cuối nhật ký: đã bị xóa (rows "
+                      f"{last + 1}–{head.position} are missing at the end of the log: deleted)")
     elif int(head.position) < last:
         yield Finding(int(head.position) + 1, None,
-                      f"rows after position {head.position} were added outside the store: "
-                      "inserted")
+                      f"có dòng sau vị trí {head.position} được thêm ngoài kho sự kiện: bị "
+                      f"chèn vào (rows after position {head.position} were added outside the "
+                      "store: inserted)")
     elif head.hash != prev_hash:
         yield Finding(last, prev_event_id,
-                      "the last row does not match the chain head: it was rewritten")
+                      "dòng cuối không khớp đầu chuỗi: đã bị viết lại (the last row does not "
+                      "match the chain head: it was rewritten)")
+
+
+_ONLY_IN_COPY = ("bản lưu có dòng này nhưng nhật ký thì không: đã bị xóa (the archived copy "
+                 "has this row but the log does not: deleted)")
 
 
 def compare_with_copy(session: Session, copy: Iterator[tuple[int, str, str]],
@@ -94,16 +105,15 @@ def compare_with_copy(session: Session, copy: Iterator[tuple[int, str, str]],
             position, event_id, digest = pending
             row = by_position.get(position)
             if row is None:
-                yield Finding(position, event_id,
-                              "the archived copy has this row but the log does not: deleted")
+                yield Finding(position, event_id, _ONLY_IN_COPY)
             elif row.event_id != event_id or row.hash != digest:
                 yield Finding(position, row.event_id,
-                              "differs from the copy archived when it was first published: "
-                              "the log was rewritten from here")
+                              "khác bản lưu khi được công bố lần đầu: nhật ký bị viết lại từ "
+                              "đây (differs from the copy archived when it was first "
+                              "published: the log was rewritten from here)")
                 return  # everything after a rewrite differs too; the first row is the news
             pending = next(copied, None)
         after = last
     while pending is not None:
-        yield Finding(pending[0], pending[1],
-                      "the archived copy has this row but the log does not: deleted")
+        yield Finding(pending[0], pending[1], _ONLY_IN_COPY)
         pending = next(copied, None)

@@ -503,9 +503,10 @@ def _compare_with_archive(session: Session, source: str, read_events_rpc: ReadEv
             if gone:
                 yield gone.finding()
                 gone = None
-            yield Finding(entry[0], entry[1], "the source's log has this row but reporting's "
-                          "archive does not: a row was inserted into the log, or removed from "
-                          "the archive")
+            yield Finding(entry[0], entry[1], "nhật ký nguồn có dòng này nhưng kho lưu của báo "
+                          "cáo thì không: một dòng bị chèn vào nhật ký, hoặc bị xóa khỏi kho "
+                          "lưu (the source's log has this row but reporting's archive does "
+                          "not: a row was inserted into the log, or removed from the archive)")
             entry = next(log, None)
         if entry is None or entry[0] > position:
             if gone and gone.extends_to(position):
@@ -518,9 +519,10 @@ def _compare_with_archive(session: Session, source: str, read_events_rpc: ReadEv
             yield gone.finding()
             gone = None
         if entry[1] != event_id or entry[2] != digest:
-            yield Finding(position, entry[1], "differs from the copy reporting archived when "
-                          "it was first published: the log was rewritten from here (or the "
-                          "archived copy was altered)")
+            yield Finding(position, entry[1], "khác bản báo cáo lưu khi được công bố lần đầu: "
+                          "nhật ký bị viết lại từ đây, hoặc bản lưu bị sửa (differs from the "
+                          "copy reporting archived when it was first published: the log was "
+                          "rewritten from here, or the archived copy was altered)")
             return  # after a rewrite every later hash differs too; the first row is the news
         entry = next(log, None)
     if gone:
@@ -541,10 +543,13 @@ class _Gone:
 
     def finding(self) -> Finding:
         if self.first == self.last:
-            return Finding(self.first, self.event_id, "reporting archived this row but the "
-                           "source's log no longer has it: deleted")
-        return Finding(self.first, None, f"rows {self.first}–{self.last} were archived by "
-                       "reporting but the source's log no longer has them: deleted")
+            return Finding(self.first, self.event_id, "báo cáo đã lưu dòng này nhưng nhật ký "
+                           "nguồn không còn: đã bị xóa (reporting archived this row but the "
+                           "source's log no longer has it: deleted)")
+        return Finding(self.first, None, f"báo cáo đã lưu các dòng {self.first}–{self.last} "
+                       "nhưng nhật ký nguồn không còn: đã bị xóa (rows "
+                       f"{self.first}–{self.last} were archived by reporting but the source's "
+                       "log no longer has them: deleted)")
 
 
 def _archived(session: Session, source: str, batch: int) -> Iterator[tuple[int, str, str]]:
@@ -600,7 +605,8 @@ def latest_status(session: Session, sources: Iterable[str]) -> list[dict[str, An
         if row is None:
             out.append({"source": source, "state": "unknown", "events": None,
                         "checked_at": None,
-                        "findings": [f"{source} has not been checked yet: run a check."]})
+                        "findings": [f"{source} chưa được kiểm tra: hãy bấm kiểm tra ({source} "
+                                     "has not been checked yet: run a check)."]})
         else:
             out.append({"source": source, "state": row.state,
                         "events": None if row.events is None else int(row.events),

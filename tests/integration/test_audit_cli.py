@@ -49,5 +49,5 @@ def test_audit_verify_names_an_edited_row(pg_url):
 
     tampered = audit(pg_url)
     assert tampered.returncode == 1
-    assert f"position 3 (event {event_id}): its content does not match its hash" \
-        in tampered.stdout
+    assert f"vị trí (position) 3 (sự kiện/event {event_id}): nội dung không khớp mã băm" \
+        in tampered.stdout and "its content does not match its hash" in tampered.stdout

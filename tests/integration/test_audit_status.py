@@ -129,8 +129,8 @@ def test_every_source_ok_then_each_kind_of_tampering_is_named(system):
     after_edit = {s["source"]: s for s in response.json()["sources"]}
     assert states(after_edit.values()) == {"members": "tampered", "meetings": "ok",
                                            "supervision": "ok"}
-    assert f"position 3 (event {edited}): its content does not match its hash" \
-        in after_edit["members"]["findings"][0]
+    assert f"vị trí (position) 3 (sự kiện/event {edited}): nội dung không khớp mã băm: dòng " \
+        "đã bị sửa (its content does not match its hash" in after_edit["members"]["findings"][0]
 
     # 2. Meetings' log rewritten and its chain recomputed: its own check passes, the
     # copy reporting archived does not match.
@@ -140,9 +140,10 @@ def test_every_source_ok_then_each_kind_of_tampering_is_named(system):
     after_rewrite = {s["source"]: s for s in rpc.reporting.audit_verify()}
     assert after_rewrite["meetings"]["state"] == "tampered"
     assert after_rewrite["meetings"]["findings"] == [
-        f"position 1 (event {rewritten}): differs from the copy reporting archived when it "
-        "was first published: the log was rewritten from here (or the archived copy was "
-        "altered)"]
+        f"vị trí (position) 1 (sự kiện/event {rewritten}): khác bản báo cáo lưu khi được công "
+        "bố lần đầu: nhật ký bị viết lại từ đây, hoặc bản lưu bị sửa (differs from the copy "
+        "reporting archived when it was first published: the log was rewritten from here, or "
+        "the archived copy was altered)"]
     assert after_rewrite["members"]["state"] == "tampered"
     assert after_rewrite["supervision"]["state"] == "ok"
     assert states(rpc.reporting.audit_status()) == states(after_rewrite.values())

@@ -339,7 +339,8 @@ def test_a_source_whose_log_matches_the_archive_is_ok_and_the_verdict_is_kept(
     assert read.calls[:3] == [(0, 5), (5, 5), (10, 5)]  # read in batches
     assert latest_status(session, ["members", "meetings"]) == [
         result, {"source": "meetings", "state": "unknown", "events": None, "checked_at": None,
-                 "findings": ["meetings has not been checked yet: run a check."]}]
+                 "findings": ["meetings chưa được kiểm tra: hãy bấm kiểm tra (meetings has not "
+                              "been checked yet: run a check)."]}]
 
 
 def test_the_sources_own_findings_make_it_tampered(session, province):
@@ -357,7 +358,8 @@ def test_a_log_rewritten_with_recomputed_hashes_differs_from_the_archive(session
                           now=NOW)
     assert result["state"] == "tampered"
     assert len(result["findings"]) == 1  # the first rewritten row is the news
-    assert result["findings"][0].startswith(f"position 4 (event {envelopes[3]['event_id']})")
+    assert result["findings"][0].startswith(
+        f"vị trí (position) 4 (sự kiện/event {envelopes[3]['event_id']})")
     assert "rewritten" in result["findings"][0]
     assert latest_status(session, ["meetings"])[0]["state"] == "tampered"
 
@@ -368,7 +370,8 @@ def test_rows_gone_from_the_log_are_named_as_runs(session, province):
     result = check_source(session, "members", verified(7), reader(envelopes), batch=4,
                           now=NOW)
     assert result["state"] == "tampered"
-    assert [f.split(":")[0] for f in result["findings"]] == ["position 2", "position 10"]
+    assert [f.split(":")[0] for f in result["findings"]] == ["vị trí (position) 2",
+                                                             "vị trí (position) 10"]
     assert "rows 2–3" in result["findings"][0] and "rows 10–12" in result["findings"][1]
 
 
