@@ -100,6 +100,9 @@ def test_a_make_up_resolves_the_missed_month_and_shows_as_held_late(system):
                                         timeout=TIMEOUT).text)
     assert "Chi bộ Bản Ngàm: no regular meeting in 02/2026" in english
     assert "Made up by a make-up meeting" in english
+    minutes = visible_text(requests.get(f"{base}/reporting/meetings/c2-bu-02",
+                                        timeout=TIMEOUT).text)
+    assert "Sinh hoạt bù cho tháng 02/2026" in minutes
 
 
 @pytest.mark.parametrize("month, problem", [
