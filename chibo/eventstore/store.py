@@ -230,12 +230,6 @@ class EventStore:
             .order_by(events.c.position).limit(limit)).all()
         return [row_to_event(r) for r in rows]
 
-    def events_for_command(self, command_id: str) -> list[RecordedEvent]:
-        rows = self.session.execute(
-            select(events).where(events.c.command_id == command_id)
-            .order_by(events.c.position)).all()
-        return [self._upcast(row_to_event(r)) for r in rows]
-
     def head_position(self) -> int:
         return int(self.session.execute(
             select(event_head.c.position).where(event_head.c.id == 1)).scalar_one())
