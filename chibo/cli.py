@@ -1,93 +1,156 @@
-"""The `chibo` command: demo | simulate | import members | audit verify | rebuild | init-db."""
+"""The `chibo` command: the kernel's sub-commands (demo, audit verify, init-db) and those
+the application registers.
+
+The application module (`chibo.runtime.app()`) may name:
+
+- `COMMANDS`: the sub-commands in help order, each a `Command`; the kernel's own
+  (`DEMO_COMMAND`, `AUDIT_COMMAND`, `INIT_DB_COMMAND`) go where the application lists them,
+  or after its own when it does not;
+- `CLI_DESCRIPTION`: the text `chibo --help` opens with;
+- `DEMO`: a `DemoHooks`, what `chibo demo` adds to the services it runs (its options, the
+  addresses its banner lists, the sample it loads).
+"""
 
 from __future__ import annotations
 
 import argparse
 import socket
 import sys
-import time
 import warnings
-from datetime import date, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chibo import settings
 
-if TYPE_CHECKING:
-    from services.simulation.presets import Preset
+
+class Command(Protocol):
+    """One sub-command of `chibo`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def help(self) -> str: ...
+
+    @property
+    def config_mode(self) -> str | None:
+        """Which default config file `run` gets (`distributed`, `embedded`), read from the
+        command's `--config` when given; None: the command reads no config and gets `{}`."""
+        ...
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int: ...
+
+
+class DemoHooks(Protocol):
+    """What the application adds to `chibo demo`."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def where_to_look(self, base: str, today: date) -> str:
+        """The banner's lines of addresses under `base` (no trailing newline)."""
+        ...
+
+    def load(self, args: argparse.Namespace, config: dict[str, Any], today: date,
+             base: str) -> None:
+        """Once the services serve at `base`: load (or decline to load) the sample."""
+        ...
 
 
 def main(argv: list[str] | None = None) -> int:
     # nameko still runs on eventlet, which announces its deprecation on import.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    parser = argparse.ArgumentParser(prog="chibo", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    from chibo.runtime import app
 
-    demo = commands.add_parser("demo", help="run every service in one process with sample data")
-    demo.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
-    demo.add_argument("--config", default=None, help="YAML config (default: embedded)")
-    demo.add_argument("--months", type=int, default=3, help="months of sample meetings")
-    from services.simulation.presets import PRESETS
-
-    demo.add_argument("--preset", default="small", choices=[*sorted(PRESETS), "none"],
-                      help=f"the sample province: {', '.join(sorted(PRESETS))}, or none "
-                      "(start empty)")
-    demo.add_argument("--seed", type=int, default=1, help="the sample province's seed")
-
-    simulating = commands.add_parser(
-        "simulate", help="mô phỏng một tỉnh qua các lệnh công khai (simulate a province "
-        "through the public commands)")
-    from services.simulation.run import add_arguments as add_simulate_arguments
-
-    add_simulate_arguments(simulating)
-
-    audit = commands.add_parser("audit", help="check the logs for tampering")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_commands.add_parser("verify", help="verify each service's hash chain")
-    verify.add_argument("--config", default=None, help="YAML config (default: distributed)")
-    verify.add_argument("--service", action="append", help="only this service (repeatable)")
-
-    importing = commands.add_parser("import", help="nhập dữ liệu (import data)")
-    import_kinds = importing.add_subparsers(dest="import_command", required=True)
-    members = import_kinds.add_parser(
-        "members", help="nhập danh sách đảng viên từ CSV/XLSX (import a member roster)")
-    from services.members.import_cli import add_arguments, run_from_args
-
-    add_arguments(members)
-
-    rebuilding = commands.add_parser(
-        "rebuild", help="dựng lại các bảng báo cáo từ kho sự kiện (rebuild reporting's read "
-        "models from its archive)")
-    from services.reporting.rebuild import add_arguments as add_rebuild_arguments
-
-    add_rebuild_arguments(rebuilding)
-
-    init_db = commands.add_parser("init-db", help="create the databases the config names")
-    init_db.add_argument("--config", default=None, help="YAML config (default: distributed)")
-
+    application = app()
+    commands = registered_commands(application)
+    description = getattr(application, "CLI_DESCRIPTION", None) or (
+        "The `chibo` command: " + " | ".join(command.name for command in commands) + ".")
+    parser = argparse.ArgumentParser(prog="chibo", description=description)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    by_name: dict[str, Command] = {}
+    for command in commands:
+        command.add_arguments(subparsers.add_parser(command.name, help=command.help))
+        by_name[command.name] = command
     args = parser.parse_args(argv)
-    if args.command == "demo":
+    command = by_name[args.command]
+    config = (_config(getattr(args, "config", None), command.config_mode)
+              if command.config_mode else {})
+    return command.run(args, config)
+
+
+def registered_commands(application: Any) -> list[Command]:
+    """The application's `COMMANDS`, then whichever of the kernel's it left out."""
+    listed: list[Command] = list(getattr(application, "COMMANDS", ()))
+    # By name, not identity: run as `python -m chibo.cli`, this module is `__main__` and
+    # the application's `chibo.cli` objects come from a second copy of it.
+    names = {command.name for command in listed}
+    return listed + [command for command in KERNEL_COMMANDS if command.name not in names]
+
+
+@dataclass(frozen=True)
+class _Demo:
+    name: str = "demo"
+    help: str = "run every service in one process with sample data"
+    # The demo reads its config itself, after eventlet's monkey-patching and with --port.
+    config_mode: str | None = None
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
+        parser.add_argument("--config", default=None, help="YAML config (default: embedded)")
+        hooks = _demo_hooks()
+        if hooks is not None:
+            hooks.add_arguments(parser)
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
         return run_demo(args)
-    if args.command == "audit":
-        return run_audit_verify(args)
-    if args.command == "import":
-        return run_from_args(args)
-    if args.command == "rebuild":
-        from services.reporting.rebuild import run_from_args as rebuild_from_args
 
-        return rebuild_from_args(args, _config(args.config, "distributed"))
-    if args.command == "simulate":
-        import eventlet
 
-        from services.simulation.run import run_from_args as simulate_from_args
+@dataclass(frozen=True)
+class _AuditVerify:
+    name: str = "audit"
+    help: str = "check the logs for tampering"
+    config_mode: str | None = "distributed"
 
-        eventlet.monkey_patch()
-        return simulate_from_args(args, _config(args.config, "distributed"))
-    if args.command == "init-db":
-        settings.ensure_databases(_config(args.config, "distributed"))
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        audit_commands = parser.add_subparsers(dest="audit_command", required=True)
+        verify = audit_commands.add_parser("verify", help="verify each service's hash chain")
+        verify.add_argument("--config", default=None, help="YAML config (default: distributed)")
+        verify.add_argument("--service", action="append", help="only this service (repeatable)")
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
+        return run_audit_verify(args, config)
+
+
+@dataclass(frozen=True)
+class _InitDb:
+    name: str = "init-db"
+    help: str = "create the databases the config names"
+    config_mode: str | None = "distributed"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--config", default=None, help="YAML config (default: distributed)")
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
+        settings.ensure_databases(config)
         print("databases ready")
         return 0
-    return 2
+
+
+DEMO_COMMAND: Command = _Demo()
+AUDIT_COMMAND: Command = _AuditVerify()
+INIT_DB_COMMAND: Command = _InitDb()
+KERNEL_COMMANDS: Sequence[Command] = (DEMO_COMMAND, AUDIT_COMMAND, INIT_DB_COMMAND)
+
+
+def _demo_hooks() -> DemoHooks | None:
+    from chibo.runtime import app
+
+    return getattr(app(), "DEMO", None)
 
 
 def _config(path: str | None, mode: str, **overrides: Any) -> dict[str, Any]:
@@ -127,15 +190,11 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"chibo: {exc}", file=sys.stderr, flush=True)
         return 2
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    hooks = _demo_hooks()
     try:
-        print(_demo_banner(base, config, today), flush=True)
-        if args.preset != "none":
-            load_sample(config, args.preset, args.months, args.seed, today, base)
-        else:
-            print(f"\nchibo: không nạp dữ liệu mẫu (no sample data). Nạp một tỉnh mô phỏng "
-                  f"(simulate one): chibo simulate --url {base} --preset small --months 3; "
-                  "hoặc nhập danh sách đảng viên (or import a roster): chibo import members "
-                  "--help", flush=True)
+        print(demo_banner(base, config, today, hooks), flush=True)
+        if hooks is not None:
+            hooks.load(args, config, today, base)
         runner.wait()
     except KeyboardInterrupt:
         print("\nchibo: đang dừng (stopping)…", flush=True)
@@ -144,69 +203,17 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_banner(base: str, config: dict[str, Any], today: date) -> str:
-    month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+def demo_banner(base: str, config: dict[str, Any], today: date,
+                hooks: DemoHooks | None) -> str:
+    """Where to look (the application's addresses, or the kernel's own), where the data
+    lives and how to stop."""
+    where = (hooks.where_to_look(base, today) if hooks is not None else
+             f"  {base}/healthz    trạng thái (health)\n  {base}/metrics    Prometheus metrics")
     return f"""
 chibo đang chạy (running). Xem tại (look at):
-  {base}/reporting/                              bảng điều khiển (the dashboard)
-  {base}/reporting/cell-months?month={month}   sinh hoạt theo chi bộ / tháng (JSON)
-  {base}/healthz                                 trạng thái (health)
-  {base}/metrics                                 Prometheus metrics
-  {base}/members/tree                            cây tổ chức (the organisation tree)
-  {base}/members/openapi.json                    mô tả API (the members API, OpenAPI)
-  POST {base}/members/commands/<tên lệnh>, {base}/meetings/commands/<tên lệnh>,
-       {base}/supervision/visits                 lệnh (commands, JSON)
+{where}
 Dữ liệu (data): {', '.join(config['DATABASES'].values())}
 Nhấn Ctrl+C để dừng (press Ctrl+C to stop)."""
-
-
-#: How long the demo waits for reporting to apply the sample before it stops saying so.
-CATCH_UP_SECONDS = 600.0
-
-
-def load_sample(config: dict[str, Any], preset: str | Preset, months: int, seed: int, today: date,
-                base: str, show_progress: bool = True) -> bool:
-    """Simulate the preset province through the public commands, once (on empty logs),
-    then wait until the dashboard shows all of it and say so. True once it does.
-
-    The services already serve while this runs, so the user is told first that the
-    dashboard fills in as the sample loads, and told again when it is complete."""
-    from chibo.runtime import rpc_client
-    from services.simulation.driver import CommandRefused, RpcSender
-    from services.simulation.run import describe, reporting_caught_up, simulate
-
-    dashboard = f"{base}/reporting/"
-    with rpc_client(config, timeout=300) as proxy:
-        if proxy.members.read_events(after=0, limit=1):
-            print("chibo: dùng dữ liệu của lần chạy trước (using the data of an earlier "
-                  "run; delete the data files above to load the sample afresh).", flush=True)
-        else:
-            name = preset if isinstance(preset, str) else preset.name
-            print(f"\nchibo: đang nạp dữ liệu mẫu — tỉnh {name}, {months} tháng (loading the "
-                  f"{name} sample province, {months} months). Bảng điều khiển tại {dashboard} "
-                  "sẽ đầy dần trong lúc nạp (the dashboard fills in while it loads)…",
-                  flush=True)
-            try:
-                outcome = simulate(RpcSender(proxy), preset, months, seed, today,
-                                   show_progress=show_progress)
-            except CommandRefused as exc:
-                print(f"chibo: nạp dữ liệu mẫu dừng lại (loading the sample stopped): {exc}",
-                      file=sys.stderr, flush=True)
-                return False
-            print(f"  {describe(outcome)}", flush=True)
-            print("chibo: bảng điều khiển đang cập nhật nốt (the dashboard is catching up)…",
-                  flush=True)
-        deadline = time.monotonic() + CATCH_UP_SECONDS
-        while not reporting_caught_up(proxy):
-            if time.monotonic() > deadline:
-                print(f"chibo: bảng điều khiển vẫn đang cập nhật sau {CATCH_UP_SECONDS:.0f} s "
-                      f"(the dashboard is still catching up); {dashboard} fills in as it does.",
-                      flush=True)
-                return False
-            time.sleep(0.5)  # green under the demo's monkey-patching
-    print(f"\nDữ liệu mẫu đã sẵn sàng — mở {dashboard} (the sample data is ready — open "
-          f"{dashboard})", flush=True)
-    return True
 
 
 def _port_free(address: str) -> bool:
@@ -220,12 +227,11 @@ def _port_free(address: str) -> bool:
     return True
 
 
-def run_audit_verify(args: argparse.Namespace) -> int:
+def run_audit_verify(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from chibo.db import make_engine, session_factory
     from chibo.eventstore.audit import compare_with_copy, verify_log
     from chibo.runtime import app
 
-    config = _config(args.config, "distributed")
     services = args.service or sorted(config["DATABASES"])
     problems = 0
     for service in services:
@@ -242,9 +248,10 @@ def run_audit_verify(args: argparse.Namespace) -> int:
                     print(f"{service}: no event log in {engine.url.render_as_string()}")
                     continue
                 findings = list(verify_log(session))
-                copy = getattr(app(), "archived_hashes", None)
-                if copy is not None and service != "reporting":
-                    findings += compare_with_copy(session, copy(config, service))
+                archived = getattr(app(), "archived_hashes", None)
+                copy = archived(config, service) if archived is not None else None
+                if copy is not None:
+                    findings += compare_with_copy(session, copy)
                 count = session.execute(events.select().with_only_columns(
                     events.c.position).order_by(events.c.position.desc()).limit(1)).scalar()
         finally:

@@ -7,25 +7,33 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from nameko.exceptions import RemoteError
-from nameko.runners import ServiceRunner
-from nameko.standalone.rpc import ClusterRpcProxy
+from typing import TYPE_CHECKING, Any
 
 from chibo.contracts import wire_form
-from chibo.nameko import memory
 from chibo.settings import ensure_databases
+
+if TYPE_CHECKING:
+    from nameko.runners import ServiceRunner
+
+# nameko and kombu are imported where they are used: `chibo` calls `app()` to read its
+# command line, and `chibo demo` then monkey-patches for eventlet, which has to happen
+# before they are imported.
 
 APP_MODULE = os.environ.get("CHIBO_APP", "services.app")
 
 
 def app() -> Any:
-    """The application module: its SERVICES list and CONFIG_DIR."""
+    """The application module: its SERVICES list and CONFIG_DIR, and what it adds to the
+    `chibo` command (`COMMANDS`, `DEMO`, …; see `chibo.cli`). The kernel imports no
+    application module by name: CHIBO_APP says which one this is."""
     return importlib.import_module(APP_MODULE)
 
 
 def start_embedded(services: Sequence[type], config: dict[str, Any]) -> ServiceRunner:
+    from nameko.runners import ServiceRunner
+
+    from chibo.nameko import memory
+
     memory.register()
     ensure_databases(config)
     prepare_schemas(services, config)
@@ -55,6 +63,10 @@ def prepare_schemas(services: Sequence[type], config: dict[str, Any]) -> None:
 
 @contextmanager
 def rpc_client(config: dict[str, Any], timeout: float = 30) -> Iterator[Any]:
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from chibo.nameko import memory
+
     memory.register()
     with ClusterRpcProxy(config, timeout=timeout) as proxy:
         yield proxy
@@ -67,6 +79,8 @@ def rpc_caller(proxy: Any, patience_seconds: float = 15.0
     A NotFound is retried for a while: a replica may not have caught up with a
     unit or member created a moment ago (the services are eventually consistent).
     """
+    from nameko.exceptions import RemoteError
+
     def call(service: str, method: str, payload: dict[str, Any]) -> Any:
         deadline = time.monotonic() + patience_seconds
         while True:

@@ -1,4 +1,5 @@
-"""The application: which services make up chibo, and where their settings live."""
+"""The application: which services make up chibo, where their settings live, and what it
+adds to the `chibo` command."""
 
 from __future__ import annotations
 
@@ -6,18 +7,48 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services.meetings.service import MeetingsService
-from services.members.service import MembersService
-from services.reporting.service import ReportingService
-from services.supervision.service import SupervisionService
+from chibo.cli import AUDIT_COMMAND, DEMO_COMMAND, INIT_DB_COMMAND, Command
+from services.cli import IMPORT, REBUILD, SIMULATE
+from services.demo import SampleProvince
 
-SERVICES = [MembersService, MeetingsService, SupervisionService, ReportingService]
 CONFIG_DIR = Path(__file__).parent / "config"
 
+#: `chibo`'s sub-commands, in the order `chibo --help` lists them.
+COMMANDS: list[Command] = [DEMO_COMMAND, SIMULATE, AUDIT_COMMAND, IMPORT, REBUILD,
+                           INIT_DB_COMMAND]
+CLI_DESCRIPTION = ("The `chibo` command: demo | simulate | import members | audit verify | "
+                   "rebuild | init-db.")
+#: What `chibo demo` shows and loads besides running SERVICES.
+DEMO = SampleProvince()
 
-def archived_hashes(config: dict[str, Any], source: str) -> Iterator[tuple[int, str, str]]:
+
+def __getattr__(name: str) -> Any:
+    """`SERVICES`, imported on first use: `chibo` reads its command line from this module
+    before `chibo demo` monkey-patches for eventlet, which must come before nameko's and
+    kombu's messaging modules are imported."""
+    if name == "SERVICES":
+        from services.meetings.service import MeetingsService
+        from services.members.service import MembersService
+        from services.reporting.service import ReportingService
+        from services.supervision.service import SupervisionService
+
+        services = [MembersService, MeetingsService, SupervisionService, ReportingService]
+        globals()["SERVICES"] = services
+        return services
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def archived_hashes(config: dict[str, Any], source: str
+                    ) -> Iterator[tuple[int, str, str]] | None:
     """Reporting's archive of `source`: (position, event_id, hash) as first received.
-    An independent copy that `chibo audit verify` checks each log against."""
+    An independent copy that `chibo audit verify` checks each log against; None for
+    reporting's own log, of which it keeps no copy."""
+    if source == "reporting":
+        return None
+    return _archive_rows(config, source)
+
+
+def _archive_rows(config: dict[str, Any], source: str) -> Iterator[tuple[int, str, str]]:
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError
 

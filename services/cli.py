@@ -1,0 +1,75 @@
+"""The sub-commands this application adds to `chibo`: import, rebuild, simulate.
+
+Each imports its module only when `chibo` builds its parser or runs it, so one
+sub-command's dependencies do not load for another."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Simulate:
+    name: str = "simulate"
+    help: str = ("mô phỏng một tỉnh qua các lệnh công khai (simulate a province through the "
+                 "public commands)")
+    config_mode: str | None = "distributed"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from services.simulation.run import add_arguments
+
+        add_arguments(parser)
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
+        import eventlet
+
+        from services.simulation.run import run_from_args
+
+        # The driver keeps --window commands in flight on green threads (over HTTP or
+        # nameko's RPC proxy), so blocking I/O must yield to eventlet's hub.
+        eventlet.monkey_patch()
+        return run_from_args(args, config)
+
+
+@dataclass(frozen=True)
+class Import:
+    name: str = "import"
+    help: str = "nhập dữ liệu (import data)"
+    config_mode: str | None = None  # sends to --url, reads no config
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from services.members.import_cli import add_arguments
+
+        kinds = parser.add_subparsers(dest="import_command", required=True)
+        add_arguments(kinds.add_parser(
+            "members", help="nhập danh sách đảng viên từ CSV/XLSX (import a member roster)"))
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
+        from services.members.import_cli import run_from_args
+
+        return run_from_args(args)  # `members`, the only kind
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    name: str = "rebuild"
+    help: str = ("dựng lại các bảng báo cáo từ kho sự kiện (rebuild reporting's read models "
+                 "from its archive)")
+    config_mode: str | None = "distributed"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from services.reporting.rebuild import add_arguments
+
+        add_arguments(parser)
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
+        from services.reporting.rebuild import run_from_args
+
+        return run_from_args(args, config)
+
+
+SIMULATE = Simulate()
+IMPORT = Import()
+REBUILD = Rebuild()
