@@ -11,14 +11,11 @@ the same logs give the same escalations.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from chibo.eventstore.store import NewEvent, StreamAppend
-from services.supervision import book, rules
-from services.supervision.escalation_rules import Resolution, Rule
-from services.supervision.facts import Facts
+from services.supervision import book, facts, rules
 from services.supervision.rules import Settings, month_bounds, month_of, quarter_bounds
 
 ANY = None
@@ -53,35 +50,32 @@ def close_events(day: date, watermarks: dict[str, int], settings: Settings
 def decide(session: Session, day: date, watermarks: dict[str, int], close_position: int,
            settings: Settings) -> list[StreamAppend]:
     """Every decision of the close of `day`, on facts as they stood at `watermarks`
-    and visits recorded before the close (`close_position`)."""
-    facts = Facts(session, watermarks)
+    and visits recorded before the close (`close_position`): the facts the close
+    needs are loaded first, then the rules decide on them."""
     open_now = book.unresolved(session)
+    periods = periods_closing_on(day, settings)[1:]
+    known_facts = facts.for_close(session, watermarks, close_position,
+                                  rules.needs(periods, open_now, settings))
     appends: list[StreamAppend] = []
 
     def emit(escalation_id: str, event: NewEvent) -> None:
         appends.append(StreamAppend(escalation_stream(escalation_id), ANY, [event]))
 
-    evidence = _Evidence(session, facts, close_position)
-    for esc in open_now:
-        cleared = evidence.cleared(esc)
-        if cleared is not None:
-            emit(esc["escalation_id"], NewEvent("escalation_resolved", {
-                "escalation_id": esc["escalation_id"], "how": cleared[0], "by": None,
-                "on": day, "evidence": cleared[1]}))
-    resolved = {a.stream_id for a in appends}
+    for resolved in rules.resolutions(open_now, known_facts, day):
+        emit(resolved["escalation_id"], NewEvent("escalation_resolved", resolved))
+    resolved_streams = {a.stream_id for a in appends}
     for move in rules.reescalations(
-            [e for e in open_now if escalation_stream(e["escalation_id"]) not in resolved],
-            facts, day, settings):
+            [e for e in open_now
+             if escalation_stream(e["escalation_id"]) not in resolved_streams],
+            known_facts, day, settings):
         emit(move["escalation_id"], NewEvent("escalation_reescalated", move))
 
-    candidates = rules.day_rules(facts, day, settings)
-    for kind, period in periods_closing_on(day, settings)[1:]:
+    candidates = rules.day_rules(known_facts, day, settings)
+    for kind, period in periods:
         if kind == "month":
-            candidates += rules.month_rules(facts, period, day, settings)
+            candidates += rules.month_rules(known_facts, period, day, settings)
         else:
-            first, last = quarter_bounds(period)
-            candidates += rules.quarter_rules(
-                facts, period, day, book.visited_cells(session, first, last, close_position))
+            candidates += rules.quarter_rules(known_facts, period, day)
     known = book.known_ids(session, [c["escalation_id"] for c in candidates])
     for candidate in candidates:
         if candidate["escalation_id"] in known:
@@ -90,62 +84,3 @@ def decide(session: Session, day: date, watermarks: dict[str, int], close_positi
         appends.append(StreamAppend(escalation_stream(candidate["escalation_id"]), 0, [
             NewEvent("escalation_raised", {**candidate, "closed_period": day.isoformat()})]))
     return appends
-
-
-class _Evidence:
-    """What has put escalations right, read once per period rather than once per
-    escalation: a close may review thousands."""
-
-    def __init__(self, session: Session, facts: Facts, close_position: int) -> None:
-        self.session, self.facts, self.close_position = session, facts, close_position
-        self._meetings: dict[tuple[date, date], dict[tuple[str, str], str]] = {}
-        self._regular: dict[str, dict[str, tuple[Resolution, str]]] = {}
-        self._visited: dict[tuple[date, date], set[str]] = {}
-        self._open_tasks: set[str] | None = None
-
-    def _meeting(self, bounds: tuple[date, date], cell: str, kinds: tuple[str, ...]
-                 ) -> str | None:
-        if bounds not in self._meetings:
-            found: dict[tuple[str, str], str] = {}
-            for m in self.facts.meetings_between(*bounds):
-                found.setdefault((m.cell_id, m.kind), m.event_id)
-            self._meetings[bounds] = found
-        return next((self._meetings[bounds][(cell, k)] for k in kinds
-                     if (cell, k) in self._meetings[bounds]), None)
-
-    def _regular_meeting(self, month: str, cell: str) -> tuple[Resolution, str] | None:
-        """The meeting that now counts for the cell's month, and how: one dated in the
-        month (recorded late) before a make-up meeting of it."""
-        if month not in self._regular:
-            found: dict[str, tuple[Resolution, str]] = {}
-            for m in self.facts.regular_meetings_for(month, month):
-                how = Resolution.MADE_UP if m.made_up else Resolution.MEETING_RECORDED_LATE
-                current = found.get(m.cell_id)
-                if current is None or (current[0] is Resolution.MADE_UP
-                                       and how is not Resolution.MADE_UP):
-                    found[m.cell_id] = (how, m.event_id)
-            self._regular[month] = found
-        return self._regular[month].get(cell)
-
-    def cleared(self, esc: dict[str, Any]) -> tuple[str, list[str]] | None:
-        """Whether what an escalation is about has since been put right, and by what."""
-        rule, period, cell = esc["rule"], esc["period"], esc["cell_id"]
-        if rule == Rule.MISSED_REGULAR_MEETING:
-            held = self._regular_meeting(period, cell)
-            return (held[0].value, [held[1]]) if held else None
-        if rule == Rule.NO_THEMATIC_MEETING:
-            late = self._meeting(quarter_bounds(period), cell, ("thematic", "combined"))
-            return (Resolution.THEMATIC_MEETING_RECORDED.value, [late]) if late else None
-        if rule == Rule.NOT_VISITED:
-            bounds = quarter_bounds(period)
-            if bounds not in self._visited:
-                self._visited[bounds] = book.visited_cells(self.session, *bounds,
-                                                           self.close_position)
-            return (Resolution.VISIT_RECORDED.value, []) if cell in self._visited[bounds] \
-                else None
-        if rule == Rule.TASK_OVERDUE:
-            if self._open_tasks is None:
-                self._open_tasks = {t.task_id for t in self.facts.open_tasks_due_by(date.max)}
-            return (Resolution.TASK_CLOSED.value, []) \
-                if esc["subject_id"] not in self._open_tasks else None
-        return None

@@ -1,13 +1,17 @@
-"""What supervision knows of other services, from their events (ordered feeds).
+"""What supervision knows of other services, from their events (ordered feeds),
+and the loader of the plain facts the rules decide on.
 
 Each fact keeps the source position it came from, so a decision can be
 re-made exactly as it was: a period close records the watermarks it saw, and
-the rules read only facts at or below them.
+the rules read only facts at or below them. This is the only part of the rules'
+path that talks to the database: `for_close` reads, in a handful of bulk
+queries, what one close needs (`rules.needs`) into a `Snapshot` of values.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from types import SimpleNamespace
 from typing import Any
@@ -21,13 +25,29 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
 from services.members.tree import Tree
+from services.supervision import book
+from services.supervision.rules import quarter_bounds
+from services.supervision.snapshot import (
+    EVERY_ABSENCE,
+    Absence,
+    AbsenceCover,
+    Meeting,
+    Needs,
+    Snapshot,
+    Task,
+    Visit,
+    counting_for,
+    months_in,
+)
 
 metadata = MetaData()
 
@@ -131,81 +151,138 @@ def apply_meetings_event(session: Session, envelope: dict[str, Any]) -> None:
                         .values(closed_position=position))
 
 
-class Facts:
-    """The facts as they stood at given source watermarks: the input of every rule."""
+
+#: A watermark above every position: facts as they stand now.
+EVERYTHING = 2**62
+
+
+def load_tree(session: Session, members_watermark: int) -> Tree:
+    """The organisation tree from the unit events at or below the watermark."""
+    rows = session.execute(
+        select(unit_events).where(unit_events.c.position <= members_watermark)
+        .order_by(unit_events.c.position)).all()
+    return Tree.from_events(SimpleNamespace(type=r.type, data=json.loads(r.data)) for r in rows)
+
+
+def _month_ranges(months: Iterable[str]) -> list[tuple[date, date]]:
+    """Runs of consecutive months as [first day, first day after) ranges: one clause each."""
+    ranges: list[tuple[date, date]] = []
+    for month in sorted(set(months)):
+        first = date.fromisoformat(f"{month}-01")
+        after = (first.replace(year=first.year + 1, month=1) if first.month == 12
+                 else first.replace(month=first.month + 1))
+        if ranges and ranges[-1][1] == first:
+            ranges[-1] = (ranges[-1][0], after)
+        else:
+            ranges.append((first, after))
+    return ranges
+
+
+def load_meetings(session: Session, meetings_watermark: int,
+                  months: Iterable[str] | None = None, cell_id: str | None = None
+                  ) -> list[Meeting]:
+    """Meetings dated in `months` ("YYYY-MM"; None: every month), and the make-up
+    meetings of those months wherever dated; of one cell when `cell_id` is given."""
+    columns = (held.c.meeting_id, held.c.cell_id, held.c.kind, held.c.held_on,
+               held.c.event_id, held.c.level, make_ups.c.month)
+    joined = held.outerjoin(make_ups, make_ups.c.meeting_id == held.c.meeting_id)
+    base = [held.c.position <= meetings_watermark]
+    if cell_id is not None:
+        base.append(held.c.cell_id == cell_id)
+    queries = [select(*columns).select_from(joined).where(*base)]
+    if months is not None:
+        months = sorted(set(months))
+        if not months:
+            return []
+        dated = or_(*(and_(held.c.held_on >= a, held.c.held_on < b)
+                      for a, b in _month_ranges(months)))
+        queries = [queries[0].where(dated),
+                   select(*columns).select_from(joined).where(*base,
+                                                              make_ups.c.month.in_(months))]
+    found: dict[str, Meeting] = {}
+    for query in queries:
+        for row in session.execute(query):
+            found[row[0]] = Meeting._make(row)  # columns in Meeting's order
+    return list(found.values())
+
+
+def regular_meetings_for(session: Session, meetings_watermark: int, first_month: str,
+                         last_month: str, cell_id: str | None = None) -> list[Meeting]:
+    """The meetings that count for the months `first_month` to `last_month`."""
+    months = months_in(*(date.fromisoformat(f"{m}-01") for m in (first_month, last_month)))
+    return counting_for(load_meetings(session, meetings_watermark, months, cell_id),
+                        first_month, last_month)
+
+
+def load_absences(session: Session, meetings_watermark: int, cover: AbsenceCover
+                  ) -> list[Absence]:
+    """The absences `cover` names: dated within it, of members absent from its focus."""
+    visible = absences.c.position <= meetings_watermark
+    query = select(absences.c.meeting_id, absences.c.member_id, absences.c.full_name,
+                   absences.c.cell_id, absences.c.held_on, absences.c.event_id).where(
+        absences.c.held_on >= cover.first, absences.c.held_on <= cover.last, visible)
+    if cover.focus is not None:
+        recent = select(absences.c.member_id).where(
+            absences.c.held_on >= cover.focus, absences.c.held_on <= cover.last, visible)
+        query = query.where(absences.c.member_id.in_(recent))
+    return [Absence._make(row) for row in session.execute(query)]
+
+
+def load_open_tasks(session: Session, meetings_watermark: int) -> list[Task]:
+    """Every task assigned at or below the watermark and not closed by then."""
+    closed = tasks.c.closed_position
+    rows = session.execute(select(
+        tasks.c.task_id, tasks.c.cell_id, tasks.c.title, tasks.c.due_on, tasks.c.event_id)
+        .where(tasks.c.position <= meetings_watermark,
+               (closed.is_(None)) | (closed > meetings_watermark)))
+    return [Task._make(row) for row in rows]
+
+
+def load_visits(session: Session, before_position: int, quarters: Iterable[str] | None = None
+                ) -> list[Visit]:
+    """Visits recorded before `before_position` in supervision's log, in `quarters`
+    ("YYYY-Qn"; None: every quarter)."""
+    query = select(book.visits.c.cell_id, book.visits.c.visited_on).where(
+        book.visits.c.position < before_position)
+    if quarters is not None:
+        quarters = frozenset(quarters)
+        bounds = []
+        for quarter in sorted(quarters):
+            first, last = quarter_bounds(quarter)
+            bounds.append(and_(book.visits.c.visited_on >= first,
+                               book.visits.c.visited_on <= last))
+        if not bounds:
+            return []
+        query = query.where(or_(*bounds))
+    return [Visit._make(row) for row in session.execute(query)]
+
+
+def for_close(session: Session, watermarks: dict[str, int], close_position: int,
+              needs: Needs) -> Snapshot:
+    """The facts one close decides on: as they stood at `watermarks`, with visits
+    recorded before the close (`close_position`), covering what `needs` names."""
+    meetings_wm = int(watermarks.get("meetings", 0))
+    return Snapshot(
+        tree=load_tree(session, int(watermarks.get("members", 0))),
+        meetings=tuple(load_meetings(session, meetings_wm, needs.months)),
+        absences=tuple(load_absences(session, meetings_wm, needs.absences)
+                       if needs.absences else ()),
+        open_tasks=tuple(load_open_tasks(session, meetings_wm)),
+        visits=tuple(load_visits(session, close_position, needs.quarters)),
+        meeting_months=needs.months, visit_quarters=needs.quarters,
+        absence_cover=needs.absences)
+
+
+class Facts(Snapshot):
+    """Every fact as it stood at `watermarks`, loaded at once, with every visit
+    recorded: for a small database (a test, a one-off look). A close loads only what
+    it decides on (`for_close`)."""
 
     def __init__(self, session: Session, watermarks: dict[str, int]) -> None:
-        self.session = session
-        self.members_wm = int(watermarks.get("members", 0))
-        self.meetings_wm = int(watermarks.get("meetings", 0))
-        self._tree: Tree | None = None
-
-    def tree(self) -> Tree:
-        if self._tree is None:
-            rows = self.session.execute(
-                select(unit_events).where(unit_events.c.position <= self.members_wm)
-                .order_by(unit_events.c.position)).all()
-            self._tree = Tree.from_events(
-                SimpleNamespace(type=r.type, data=json.loads(r.data)) for r in rows)
-        return self._tree
-
-    def meetings_between(self, first: date, last: date) -> list[Any]:
-        return self.session.execute(
-            select(held.c.meeting_id, held.c.cell_id, held.c.kind, held.c.held_on,
-                   held.c.level, held.c.event_id).where(
-                held.c.held_on >= first, held.c.held_on <= last,
-                held.c.position <= self.meetings_wm)
-            .order_by(held.c.held_on, held.c.meeting_id)).all()
-
-    def regular_meetings_for(self, first_month: str, last_month: str) -> list[Any]:
-        """Regular (and combined) meetings that count for the months `first_month` to
-        `last_month` ("YYYY-MM"), each with the `month` it counts for and whether it
-        was a make-up (`made_up`): the meetings dated in those months that make up no
-        other, and the make-ups of those months, wherever dated."""
-        first = date.fromisoformat(f"{first_month}-01")
-        last = date.fromisoformat(f"{last_month}-01")
-        last = (last.replace(year=last.year + 1, month=1) if last.month == 12
-                else last.replace(month=last.month + 1))
-        visible = held.c.position <= self.meetings_wm
-        columns = (held.c.meeting_id, held.c.cell_id, held.c.kind, held.c.held_on,
-                   held.c.level, held.c.event_id)
-        on_time = self.session.execute(
-            select(*columns).where(
-                held.c.held_on >= first, held.c.held_on < last, visible,
-                held.c.kind.in_(("regular", "combined")),
-                ~held.c.meeting_id.in_(select(make_ups.c.meeting_id)))).all()
-        late = self.session.execute(
-            select(*columns, make_ups.c.month).join(
-                make_ups, make_ups.c.meeting_id == held.c.meeting_id).where(
-                make_ups.c.month >= first_month, make_ups.c.month <= last_month,
-                visible)).all()
-        rows = [SimpleNamespace(**r._mapping, month=r.held_on.strftime("%Y-%m"),
-                                made_up=False) for r in on_time]
-        rows += [SimpleNamespace(**r._mapping, made_up=True) for r in late]
-        # Ordered fully: decisions must not depend on the order rows come back in.
-        return sorted(rows, key=lambda r: (r.held_on, r.meeting_id))
-
-    def absences_between(self, first: date, last: date, of_members_absent_from: date | None = None
-                         ) -> list[Any]:
-        """Absences in [first, last]; with `of_members_absent_from`, only of members who
-        were also absent on or after that day (the ones a month's close must look at)."""
-        visible = absences.c.position <= self.meetings_wm
-        query = select(absences.c.member_id, absences.c.full_name, absences.c.cell_id,
-                       absences.c.held_on, absences.c.event_id).where(
-            absences.c.held_on >= first, absences.c.held_on <= last, visible)
-        if of_members_absent_from is not None:
-            recent = select(absences.c.member_id).where(
-                absences.c.held_on >= of_members_absent_from, absences.c.held_on <= last,
-                visible)
-            query = query.where(absences.c.member_id.in_(recent))
-        # Ordered fully: decisions (and their order in the log) must not depend on
-        # the order a backend happens to return rows in.
-        return self.session.execute(query.order_by(absences.c.held_on, absences.c.member_id,
-                                                   absences.c.meeting_id)).all()
-
-    def open_tasks_due_by(self, day: date) -> list[Any]:
-        closed = tasks.c.closed_position
-        return self.session.execute(select(tasks).where(
-            tasks.c.due_on <= day, tasks.c.position <= self.meetings_wm,
-            (closed.is_(None)) | (closed > self.meetings_wm))
-            .order_by(tasks.c.due_on, tasks.c.task_id)).all()
+        meetings_wm = int(watermarks.get("meetings", 0))
+        super().__init__(
+            tree=load_tree(session, int(watermarks.get("members", 0))),
+            meetings=tuple(load_meetings(session, meetings_wm)),
+            absences=tuple(load_absences(session, meetings_wm, EVERY_ABSENCE)),
+            open_tasks=tuple(load_open_tasks(session, meetings_wm)),
+            visits=tuple(load_visits(session, EVERYTHING)))

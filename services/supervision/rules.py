@@ -1,6 +1,10 @@
-"""Escalation rules. Pure: facts as they stood at a period close, the escalations
-already raised and the configuration in; decisions out. The same inputs always
-give the same decisions, so a replay of the logs gives the same escalations."""
+"""Escalation rules. Pure: facts as they stood at a period close (a `Snapshot`,
+loaded beforehand), the escalations already raised and the configuration in;
+decisions out. The same inputs always give the same decisions, so a replay of the
+logs gives the same escalations. `needs` says which facts a close decides on, so
+the loader reads those and no more.
+
+No database, no framework: every rule has unit tests over hand-made facts."""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from services.supervision.escalation_rules import Rule
-from services.supervision.facts import Facts
+from services.supervision.escalation_rules import Resolution, Rule
+from services.supervision.snapshot import AbsenceCover, Needs, Snapshot, month_of
 
 _ESCALATION_NAMESPACE = uuid.UUID("3b0b8a1c-7d5e-4a8e-9c61-2f3e4a5b6c7d")
 TOP_LEVEL = 3
@@ -72,18 +76,14 @@ def quarter_bounds(quarter: str) -> tuple[date, date]:
     return first, last
 
 
-def month_of(day: date) -> str:
-    return day.strftime("%Y-%m")
-
-
 def previous_month(month: str) -> str:
     first = month_bounds(month)[0]
     return month_of(first - timedelta(days=1))
 
 
-def _target(facts: Facts, cell_id: str, day: date, level: int) -> tuple[str, str] | None:
+def _target(facts: Snapshot, cell_id: str, day: date, level: int) -> tuple[str, str] | None:
     """The committee `level` steps above the cell (the top of the tree at most)."""
-    path = facts.tree().path(cell_id, day)
+    path = facts.tree.path(cell_id, day)
     above = path[:-1]
     if not above:
         return None
@@ -91,9 +91,9 @@ def _target(facts: Facts, cell_id: str, day: date, level: int) -> tuple[str, str
     return chosen.unit_id, chosen.name
 
 
-def _cells(facts: Facts, first: date, last: date) -> list[Any]:
+def _cells(facts: Snapshot, first: date, last: date) -> list[Any]:
     """Cells that existed for the whole period (a cell set up mid-period is not judged)."""
-    tree = facts.tree()
+    tree = facts.tree
     out = []
     for version in tree.as_of(last).values():
         if tree.kinds[version.kind].meets and tree.active(version.unit_id, first):
@@ -112,21 +112,19 @@ def _raise(rule: Rule, level: int, target: tuple[str, str], subject_id: str,
             "details": details, "evidence": sorted(evidence), "raised_on": raised_on}
 
 
-def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
+def month_rules(facts: Snapshot, month: str, closed_on: date, settings: Settings
                 ) -> list[dict[str, Any]]:
     """At a month's close: cells with no regular meeting for it (the ladder), and
     members who reached the removal threshold (a flag for people to decide, never an
     action). A make-up meeting counts for the month it makes up, not the one it was
     held in."""
     out = []
-    months = [month]
-    for _ in range(TOP_LEVEL - 1):
-        months.append(previous_month(months[-1]))
+    months = ladder_months(month)
     last = month_bounds(month)[1]
     regular: dict[str, set[str]] = defaultdict(set)
     for row in facts.regular_meetings_for(months[-1], month):
         regular[row.cell_id].add(row.month)
-    tree = facts.tree()
+    tree = facts.tree
     missed = Rule.MISSED_REGULAR_MEETING
     for cell in _cells(facts, *month_bounds(month)):
         if month in regular[cell.unit_id]:
@@ -147,17 +145,17 @@ def month_rules(facts: Facts, month: str, closed_on: date, settings: Settings
         out.append(_raise(missed, level, target, cell.unit_id, cell.name, month,
                           {"months_in_a_row": streak}, [], closed_on))
 
-    window_first = month_bounds(months_back(month, settings.removal_window - 1))[0]
+    window = removal_window(month, settings)
     marked: dict[str, dict[str, Any]] = {}
     this_month = (last.year, last.month)
-    for row in facts.absences_between(window_first, last,
-                                      of_members_absent_from=month_bounds(month)[0]):
-        entry = marked.setdefault(row.member_id, {"months": set(), "evidence": set(),
-                                                  "name": row.full_name,
-                                                  "cell": row.cell_id})
-        entry["months"].add((row.held_on.year, row.held_on.month))
-        entry["evidence"].add(row.event_id)
-        entry["cell"] = row.cell_id
+    for absence in facts.absences_between(window.first, window.last,
+                                          of_members_absent_from=window.focus):
+        entry = marked.setdefault(absence.member_id, {"months": set(), "evidence": set(),
+                                                      "name": absence.full_name,
+                                                      "cell": absence.cell_id})
+        entry["months"].add((absence.held_on.year, absence.held_on.month))
+        entry["evidence"].add(absence.event_id)
+        entry["cell"] = absence.cell_id  # the member's latest cell
     for member_id, entry in sorted(marked.items()):
         if len(entry["months"]) < settings.removal_months or this_month not in entry["months"]:
             continue
@@ -177,12 +175,28 @@ def months_back(month: str, count: int) -> str:
     return month
 
 
-def quarter_rules(facts: Facts, quarter: str, closed_on: date,
-                  visited_cells: set[str]) -> list[dict[str, Any]]:
+def ladder_months(month: str) -> list[str]:
+    """The month and those before it that the ladder looks back on, latest first."""
+    months = [month]
+    for _ in range(TOP_LEVEL - 1):
+        months.append(previous_month(months[-1]))
+    return months
+
+
+def removal_window(month: str, settings: Settings) -> AbsenceCover:
+    """The absences the removal rule reads at the month's close: those within the
+    window ending with the month, of members absent in the month."""
+    first, last = month_bounds(month)
+    return AbsenceCover(month_bounds(months_back(month, settings.removal_window - 1))[0],
+                        last, first)
+
+
+def quarter_rules(facts: Snapshot, quarter: str, closed_on: date) -> list[dict[str, Any]]:
     """At a quarter's close: no thematic meeting; no one visited the cell."""
     first, last = quarter_bounds(quarter)
     thematic = {row.cell_id for row in facts.meetings_between(first, last)
                 if row.kind in ("thematic", "combined")}
+    visited_cells = facts.visited_cells(quarter)
     out = []
     for cell in _cells(facts, first, last):
         target = _target(facts, cell.unit_id, last, 1)
@@ -197,7 +211,7 @@ def quarter_rules(facts: Facts, quarter: str, closed_on: date,
     return out
 
 
-def day_rules(facts: Facts, day: date, settings: Settings) -> list[dict[str, Any]]:
+def day_rules(facts: Snapshot, day: date, settings: Settings) -> list[dict[str, Any]]:
     """At a day's close: tasks overdue by the configured number of days."""
     out = []
     for task in facts.open_tasks_due_by(day - timedelta(days=settings.overdue_days)):
@@ -211,7 +225,7 @@ def day_rules(facts: Facts, day: date, settings: Settings) -> list[dict[str, Any
     return out
 
 
-def reescalations(open_escalations: list[dict[str, Any]], facts: Facts, day: date,
+def reescalations(open_escalations: list[dict[str, Any]], facts: Snapshot, day: date,
                   settings: Settings) -> list[dict[str, Any]]:
     """Raised, unacknowledged for too long, below the top, of a rule that climbs: one
     level up. A rule that does not climb (a removal-candidate flag) stays with the
@@ -225,11 +239,109 @@ def reescalations(open_escalations: list[dict[str, Any]], facts: Facts, day: dat
         if (day - since).days < settings.reescalate_after_days:
             continue
         cell = esc["cell_id"]
-        target = _target(facts, cell, day, esc["level"] + 1) if facts.tree().exists(cell) \
+        target = _target(facts, cell, day, esc["level"] + 1) if facts.tree.exists(cell) \
             else None
         if target is None or target[0] == esc["target_unit_id"]:
             continue
         out.append({"escalation_id": esc["escalation_id"], "level": esc["level"] + 1,
                     "target_unit_id": target[0], "target_name": target[1], "on": day,
                     "unacknowledged_days": settings.reescalate_after_days})
+    return out
+
+
+def quarter_months(quarter: str) -> list[str]:
+    first, last = quarter_bounds(quarter)
+    return [month_of(first.replace(month=first.month + n)) for n in range(3)]
+
+
+def needs(periods: list[tuple[str, str]], open_escalations: list[dict[str, Any]],
+          settings: Settings) -> Needs:
+    """The facts a close decides on: for the months and quarters closing (`periods`,
+    as (kind, period)) what their rules read, and for each open escalation what
+    could have put it right."""
+    months: set[str] = set()
+    quarters: set[str] = set()
+    absences = None
+    for kind, period in periods:
+        if kind == "month":
+            months.update(ladder_months(period))
+            absences = removal_window(period, settings)
+        elif kind == "quarter":
+            months.update(quarter_months(period))
+            quarters.add(period)
+    for esc in open_escalations:
+        if esc["rule"] == Rule.MISSED_REGULAR_MEETING:
+            months.add(esc["period"])
+        elif esc["rule"] == Rule.NO_THEMATIC_MEETING:
+            months.update(quarter_months(esc["period"]))
+        elif esc["rule"] == Rule.NOT_VISITED:
+            quarters.add(esc["period"])
+    return Needs(frozenset(months), frozenset(quarters), absences)
+
+
+class _Cleared:
+    """What has put escalations right, worked out once per period rather than once
+    per escalation: a close may review thousands."""
+
+    def __init__(self, facts: Snapshot) -> None:
+        self.facts = facts
+        self._meetings: dict[tuple[date, date], dict[tuple[str, str], str]] = {}
+        self._regular: dict[str, dict[str, tuple[Resolution, str]]] = {}
+        self._visited: dict[str, set[str]] = {}
+
+    def _meeting(self, bounds: tuple[date, date], cell: str, kinds: tuple[str, ...]
+                 ) -> str | None:
+        if bounds not in self._meetings:
+            found: dict[tuple[str, str], str] = {}
+            for m in self.facts.meetings_between(*bounds):
+                found.setdefault((m.cell_id, m.kind), m.event_id)
+            self._meetings[bounds] = found
+        return next((self._meetings[bounds][(cell, k)] for k in kinds
+                     if (cell, k) in self._meetings[bounds]), None)
+
+    def _regular_meeting(self, month: str, cell: str) -> tuple[Resolution, str] | None:
+        """The meeting that now counts for the cell's month, and how: one dated in the
+        month (recorded late) before a make-up meeting of it."""
+        if month not in self._regular:
+            found: dict[str, tuple[Resolution, str]] = {}
+            for m in self.facts.regular_meetings_for(month, month):
+                how = Resolution.MADE_UP if m.made_up else Resolution.MEETING_RECORDED_LATE
+                current = found.get(m.cell_id)
+                if current is None or (current[0] is Resolution.MADE_UP
+                                       and how is not Resolution.MADE_UP):
+                    found[m.cell_id] = (how, m.event_id)
+            self._regular[month] = found
+        return self._regular[month].get(cell)
+
+    def __call__(self, esc: dict[str, Any]) -> tuple[str, list[str]] | None:
+        """Whether what an escalation is about has since been put right, and by what."""
+        rule, period, cell = esc["rule"], esc["period"], esc["cell_id"]
+        if rule == Rule.MISSED_REGULAR_MEETING:
+            held = self._regular_meeting(period, cell)
+            return (held[0].value, [held[1]]) if held else None
+        if rule == Rule.NO_THEMATIC_MEETING:
+            late = self._meeting(quarter_bounds(period), cell, ("thematic", "combined"))
+            return (Resolution.THEMATIC_MEETING_RECORDED.value, [late]) if late else None
+        if rule == Rule.NOT_VISITED:
+            if period not in self._visited:
+                self._visited[period] = self.facts.visited_cells(period)
+            return (Resolution.VISIT_RECORDED.value, []) if cell in self._visited[period] \
+                else None
+        if rule == Rule.TASK_OVERDUE:
+            return (Resolution.TASK_CLOSED.value, []) \
+                if not self.facts.is_open(esc["subject_id"]) else None
+        return None
+
+
+def resolutions(open_escalations: list[dict[str, Any]], facts: Snapshot, day: date
+                ) -> list[dict[str, Any]]:
+    """Open escalations whose cause has since been put right: each resolved by the
+    system (`by` None), with how and the evidence."""
+    cleared = _Cleared(facts)
+    out = []
+    for esc in open_escalations:
+        found = cleared(esc)
+        if found is not None:
+            out.append({"escalation_id": esc["escalation_id"], "how": found[0], "by": None,
+                        "on": day, "evidence": found[1]})
     return out

@@ -117,7 +117,7 @@ class SupervisionService(EventSource):
         command = load_command(commands.AssignFollower(), payload)
         self.facts_feed.sync("members")
         with self.db.transaction() as session:
-            tree = facts.Facts(session, {"members": 2**62}).tree()
+            tree = facts.load_tree(session, facts.EVERYTHING)
         unknown = [c for c in command["cell_ids"] if not tree.exists(c)
                    or not tree.kinds[tree.latest(c).kind].meets]
         return self._on_stream(f"follow-{command['assignment_id']}", command,
@@ -217,7 +217,7 @@ class SupervisionService(EventSource):
         except (ValueError, IndexError):
             raise ValidationFailed({"quarter": ["Expected a quarter as YYYY-Qn."]}) from None
         with self.db.transaction() as session:
-            tree = facts.Facts(session, {"members": 2**62}).tree()
+            tree = facts.load_tree(session, facts.EVERYTHING)
             visited = book.visited_cells(session, first, last, 2**62)
             assignments = session.execute(select(book.followers)).all()
         by_committee = []
@@ -248,9 +248,9 @@ class SupervisionService(EventSource):
         with self.db.transaction() as session:
             # By the month each meeting counts for: a make-up in January of last
             # December counts in last year.
-            meetings = [m for m in facts.Facts(session, {"meetings": 2**62})
-                        .regular_meetings_for(f"{int(year)}-01", f"{int(year)}-12")
-                        if m.cell_id == cell_id]
+            meetings = facts.regular_meetings_for(session, facts.EVERYTHING,
+                                                  f"{int(year)}-01", f"{int(year)}-12",
+                                                  cell_id)
             confirmed = {r.meeting_id: r.confirmed_level for r in session.execute(
                 select(book.visits).where(book.visits.c.cell_id == cell_id)) if
                 r.confirmed_level}
