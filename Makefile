@@ -41,8 +41,10 @@ test-calendar: $(STAMP)
 	  faketime -f "@$$(echo $$day | tr T ' ')" $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
 	done
 
+# mypy checks the files listed in pyproject.toml's [tool.mypy].
 lint: $(STAMP)
 	$(BIN)/ruff check chibo services tests bench
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"

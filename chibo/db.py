@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -128,7 +128,9 @@ def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
+    inserts: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
+        "postgresql": postgresql.insert, "sqlite": sqlite.insert}
+    statement = inserts[dialect](table)
     changes = {**{c: table.c[c] + statement.excluded[c] for c in add},
                **{c: statement.excluded[c] for c in replace}}
     keys = [c.name for c in table.primary_key.columns]

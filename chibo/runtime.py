@@ -54,7 +54,8 @@ def prepare_schemas(services: Sequence[type], config: dict[str, Any]) -> None:
     for service in services:
         for dependency in (getattr(service, name) for name in dir(service)):
             if isinstance(dependency, Database):
-                engine = make_engine(database_url(config, service.name))
+                # A nameko service class names itself in its `name` attribute.
+                engine = make_engine(database_url(config, getattr(service, "name")))  # noqa: B009
                 try:
                     create_schema(engine, *dependency.metadatas)
                 finally:

@@ -18,9 +18,10 @@ committed answer, or claims the id itself if the first was rolled back.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,11 +49,14 @@ def claim(session: Session, command_id: str, command: str, digest: str,
     CommandIdReused when the id belongs to another command or another body."""
     check_command_id(command_id)
     dialect = session.get_bind().dialect.name
-    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](command_log)
-    inserted = session.execute(
+    inserts: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
+        "postgresql": postgresql.insert, "sqlite": sqlite.insert}
+    statement = inserts[dialect](command_log)
+    # An INSERT without RETURNING: the session answers with the cursor's result.
+    inserted = cast("CursorResult[Any]", session.execute(
         statement.values(command_id=command_id, command=command, digest=digest, answer="",
                          recorded_at=recorded_at)
-        .on_conflict_do_nothing(index_elements=["command_id"]))
+        .on_conflict_do_nothing(index_elements=["command_id"])))
     if inserted.rowcount == 1:
         return None
     row = session.execute(select(command_log).where(

@@ -195,7 +195,7 @@ class OrderedFeed:
                     session.execute(insert(feed_watermarks).values(source=source, position=0))
             except IntegrityError:
                 pass  # another instance created it first
-            value = session.execute(query).scalar()
+            value = session.execute(query).scalar_one()  # the row exists now, either way
         return int(value)
 
     def _upcast(self, envelope: Envelope) -> Envelope:

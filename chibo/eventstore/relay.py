@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import zlib
-from typing import Any
+from typing import Any, cast
 
 from kombu import Connection, Exchange, Producer
 from sqlalchemy import Connection as DbConnection
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import CursorResult, Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import metrics
@@ -115,9 +115,10 @@ class Relay:
 
     def advance_cursor(self, position: int) -> None:
         with self.factory() as session, session.begin():
-            moved = session.execute(
+            # An UPDATE without RETURNING: the session answers with the cursor's result.
+            moved = cast("CursorResult[Any]", session.execute(
                 update(relay_cursor).where(relay_cursor.c.name == self.cursor_name)
-                .where(relay_cursor.c.position < position).values(position=position)).rowcount
+                .where(relay_cursor.c.position < position).values(position=position))).rowcount
             if not moved and session.execute(
                     select(relay_cursor.c.name)
                     .where(relay_cursor.c.name == self.cursor_name)).first() is None:

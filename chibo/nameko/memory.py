@@ -28,6 +28,7 @@ from typing import Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, memory, virtual
+from kombu.utils.scheduling import FairCycle
 
 __all__ = ["ALIAS", "POLLING_INTERVAL", "Channel", "Transport", "register", "reset"]
 
@@ -106,7 +107,15 @@ class Transport(memory.Transport):
 
     driver_name = ALIAS
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    #: kombu declares it None on the class; every instance has one from __init__ on.
+    cycle: FairCycle
+
+    # kombu's base Transport declares drain_events(connection, **kwargs), but the virtual
+    # Transport this extends (kombu's own memory transport included) takes the same
+    # (connection, timeout) as here; kombu's callers pass nothing else.
+    def drain_events(  # type: ignore[override]
+        self, connection: Any, timeout: float | None = None
+    ) -> None:
         """Deliver one message, sleeping between polls until one arrives or time is up.
 
         Same loop as kombu's virtual transport, except for how it sleeps: kombu binds

@@ -18,8 +18,8 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import MetaData, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, MetaData, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import metrics
 from chibo.clock import Clock, clock_from_setting
@@ -61,15 +61,16 @@ class Database(DependencyProvider):
 
     def __init__(self, *metadatas: MetaData) -> None:
         self.metadatas = metadatas
-        self.engine = None
-        self.factory = None
+        # Both made by setup(), before any worker runs.
+        self.engine: Engine | None = None
+        self.factory: sessionmaker[Session] | None = None
         self.sessions: dict[Any, Session] = {}
 
     def setup(self) -> None:
         url = database_url(self.container.config, self.container.service_name)
-        self.engine = make_engine(url, pool_size=self.container.max_workers + 4)
-        create_schema(self.engine, *self.metadatas)
-        self.factory = session_factory(self.engine)
+        self.engine = engine = make_engine(url, pool_size=self.container.max_workers + 4)
+        create_schema(engine, *self.metadatas)
+        self.factory = session_factory(engine)
 
     def stop(self) -> None:
         if self.engine is not None:
@@ -79,6 +80,7 @@ class Database(DependencyProvider):
 
     def session_for(self, worker_ctx: Any) -> Session:
         if worker_ctx not in self.sessions:
+            assert self.factory is not None  # setup() runs before any worker
             self.sessions[worker_ctx] = self.factory()
         return self.sessions[worker_ctx]
 
@@ -241,6 +243,7 @@ class OutboxRelay(DependencyProvider):
 
     def start(self) -> None:
         sourcing: EventSourcing = _find(self.container, EventSourcing)
+        assert self.database.engine is not None  # nameko sets up every provider first
         self.relay = Relay(self.container.service_name, self.database.engine,
                            self.container.config["AMQP_URI"], sourcing.catalogue,
                            self.batch_size)
@@ -254,11 +257,13 @@ class OutboxRelay(DependencyProvider):
     def _run(self) -> None:
         backoff = 0.5
         while self._running:
+            relay = self.relay
+            assert relay is not None  # start() makes it before it spawns this thread
             try:
-                if not self.relay.lead():
+                if not relay.lead():
                     eventlet.sleep(2.0)
                     continue
-                published = self.relay.publish_pending()
+                published = relay.publish_pending()
                 backoff = 0.5
                 if published < self.batch_size:
                     self._wake.wait(timeout=self.idle_poll_seconds)
@@ -267,7 +272,7 @@ class OutboxRelay(DependencyProvider):
                 metrics.RELAY_FAILURES.labels(self.container.service_name).inc()
                 log.warning("relay for %s failed; retrying in %.1fs",
                             self.container.service_name, backoff, exc_info=True)
-                self.relay.reset()
+                relay.reset()
                 eventlet.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -310,6 +315,7 @@ class Feed(DependencyProvider):
         # Built at start, not setup: nameko sets dependencies up in no fixed
         # order, and the database's session factory exists only after its setup.
         database: Database = _find(self.container, Database)
+        assert database.factory is not None  # nameko sets up every provider first
         self.feed = OrderedFeed(self.container.service_name, self.sources, database.factory,
                                 self.catalogue, self.project, self._fetch,
                                 gap_grace_seconds=self.gap_grace_seconds,
@@ -320,15 +326,20 @@ class Feed(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> Feed:
         return self
 
+    def _started_feed(self) -> OrderedFeed:
+        # start() makes it; nameko starts providers before any entrypoint or thread.
+        assert self.feed is not None
+        return self.feed
+
     def offer(self, envelope: Envelope) -> None:
-        self.feed.offer(envelope)
+        self._started_feed().offer(envelope)
         if not self._wake.ready():
             self._wake.send(True)
 
     def sync(self, source: str) -> int:
         """Apply everything `source`'s log has now: read-your-writes for a command
         that names something this replica may not have seen yet."""
-        return self.feed.catch_up(source)
+        return self._started_feed().catch_up(source)
 
     def _fetch(self, source: str, after: int, limit: int) -> list[Envelope]:
         with self._rpc_lock:
@@ -353,11 +364,11 @@ class Feed(DependencyProvider):
         clock = eventlet.hubs.get_hub().clock
         quiet_since = float("-inf")  # catch up at once on start: the queue may be new
         while self._running:
-            if self.feed.step():
+            if self._started_feed().step():
                 quiet_since = clock()
                 continue
             if clock() - quiet_since >= self.idle_catch_up_seconds:
-                self.feed.catch_up_all()
+                self._started_feed().catch_up_all()
                 quiet_since = clock()
                 continue
             self._wake.wait(timeout=0.05)

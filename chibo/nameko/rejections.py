@@ -96,5 +96,11 @@ def install() -> None:
 
 def describe(response: Any, exc: BaseException) -> Any:
     """Note on a response what it refuses, for the web server's line; returns it."""
-    response.rejection = summary(exc)
+    return mark(response, summary(exc))
+
+
+def mark(response: Any, rejection: str) -> Any:
+    """Note `rejection` on a response (its ``rejection`` attribute, which the web server's
+    line reads); returns the response."""
+    response.rejection = rejection
     return response

@@ -460,6 +460,7 @@ class ProcessWebServer(WebServer):
             client.settimeout(serv.socket_timeout)
             conn = [address, client, STATE_IDLE]
             connections[address] = conn
+            assert pool is not None  # _open() makes the pool before it spawns run()
             pool.spawn(self._handle_connection, serv, connections, conn)
 
     def _handle_connection(
@@ -494,7 +495,7 @@ class ProcessWebServer(WebServer):
         """Dispatch one request: built-in routes first, then the current URL map."""
         started = time.perf_counter()
         # shallow: nobody may read the body before the entrypoint decides to (as nameko)
-        request = Request(environ, shallow=True)
+        request = _RoutedRequest(environ, shallow=True)
         service = UNMATCHED_SERVICE_LABEL
         try:
             response, service = self._dispatch(request, environ)
@@ -513,7 +514,8 @@ class ProcessWebServer(WebServer):
         HTTP_REQUEST_SECONDS.labels(service=service).observe(time.perf_counter() - started)
         return response(environ, start_response)
 
-    def _dispatch(self, request: Request, environ: dict[str, Any]) -> tuple[Response, str]:
+    def _dispatch(self, request: _RoutedRequest, environ: dict[str, Any]
+                  ) -> tuple[Response, str]:
         try:
             endpoint, _ = self._builtin_map.bind_to_environ(environ).match()
         except MethodNotAllowed as exc:
@@ -538,6 +540,13 @@ class ProcessWebServer(WebServer):
         return provider.handle_request(request), service
 
 
+class _RoutedRequest(Request):
+    """A request that carries the values its URL rule matched, where nameko's
+    ``HttpRequestHandler`` looks for them to call the entrypoint with."""
+
+    path_values: Mapping[str, Any]
+
+
 def _http_exception_response(exc: HTTPException) -> Response:
     """werkzeug's 404/405 etc. as JSON, keeping headers such as ``Allow``."""
     code = (exc.name or "error").lower().replace(" ", "_")
@@ -546,8 +555,7 @@ def _http_exception_response(exc: HTTPException) -> Response:
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
-    response.rejection = code
-    return response
+    return rejections.mark(response, code)
 
 
 class ProcessWebServerLease(SharedExtension):

@@ -5,6 +5,7 @@ import eventlet
 eventlet.monkey_patch()  # tests/conftest.py does this too; kept so --noconftest works
 
 import json  # noqa: E402
+import logging  # noqa: E402
 import socket  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
@@ -201,6 +202,14 @@ def test_unknown_route_and_wrong_method_are_json(base):
     wrong = requests.delete(f"{base}/beta/ping", timeout=TIMEOUT)
     assert wrong.status_code == 405
     assert "GET" in wrong.headers["Allow"]
+
+
+def test_unknown_route_and_wrong_method_are_one_log_line_each_naming_the_error(base, caplog):
+    caplog.set_level(logging.WARNING, logger="chibo.nameko.web")
+    get(f"{base}/nowhere")
+    requests.delete(f"{base}/beta/ping", timeout=TIMEOUT)
+    lines = [r.getMessage() for r in caplog.records if r.name == "chibo.nameko.web"]
+    assert lines == ["GET /nowhere 404 not_found", "DELETE /beta/ping 405 method_not_allowed"]
 
 
 def test_healthz_lists_both_services(base):
