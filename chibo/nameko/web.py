@@ -354,7 +354,10 @@ class ProcessWebServer(WebServer):
     def make_url_map(self) -> Map:
         url_map = Map()
         seen: dict[tuple[str, str], Any] = {}
-        for provider in sorted(self._providers, key=repr):
+        # A provider whose container was killed without unregistering holds a dead weak
+        # reference to it (nameko's repr then raises): its routes are gone with it.
+        live = [p for p in self._providers if _container_name(p) is not None]
+        for provider in sorted(live, key=lambda p: (p.url, p.method, _container_name(p))):
             rule = provider.get_url_rule()
             rule.endpoint = provider
             for method in rule.methods or ():
@@ -538,6 +541,13 @@ class ProcessWebServer(WebServer):
         request.path_values = values
         service = provider.container.service_name
         return provider.handle_request(request), service
+
+
+def _container_name(provider: Any) -> str | None:
+    try:
+        return str(provider.container.service_name)
+    except ReferenceError:
+        return None
 
 
 class _RoutedRequest(Request):

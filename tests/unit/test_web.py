@@ -370,3 +370,23 @@ def test_client_errors_are_expected_exceptions(runner):
     assert isinstance(Unprocessable("x"), entrypoint.expected_exceptions)
     assert isinstance(BadJsonBody("x"), entrypoint.expected_exceptions)
     assert not isinstance(KeyError("x"), entrypoint.expected_exceptions)
+
+
+def test_a_provider_of_a_container_gone_is_left_out_of_the_routes():
+    """A container killed without unregistering leaves its provider behind with a dead
+    weak reference: building the routes must skip it, not fail every request with 500."""
+    import gc
+    import weakref
+    from types import SimpleNamespace
+
+    from chibo.nameko.web import _container_name
+
+    class Container:
+        service_name = "gone"
+
+    container = Container()
+    provider = SimpleNamespace(container=weakref.proxy(container))
+    assert _container_name(provider) == "gone"
+    del container
+    gc.collect()
+    assert _container_name(provider) is None
