@@ -104,12 +104,7 @@ def whole_number(value: str | None, field: str, minimum: int = 0,
     """An optional whole number from a path or query parameter (None when absent)."""
     if value in (None, ""):
         return None
-    text = str(value).strip()
-    number = int(text) if _WHOLE.match(text) else None
-    if number is None or not minimum <= number <= maximum:
-        raise ValidationFailed({field: [
-            f"Expected a whole number from {minimum} to {maximum}, got {_shown(value)}."]})
-    return number
+    return _bounded(value, field, minimum, maximum, "a whole number")
 
 
 def year(value: str | int | None, field: str = "year", required: bool = False) -> int | None:
@@ -121,11 +116,15 @@ def year(value: str | int | None, field: str = "year", required: bool = False) -
         if required:
             raise ValidationFailed({field: [f"Required: a year from {MIN_YEAR} to {MAX_YEAR}."]})
         return None
+    return _bounded(value, field, MIN_YEAR, MAX_YEAR, "a year")
+
+
+def _bounded(value: Any, field: str, minimum: int, maximum: int, what: str) -> int:
     text = str(value).strip()
     number = int(text) if _WHOLE.match(text) else None
-    if number is None or not MIN_YEAR <= number <= MAX_YEAR:
+    if number is None or not minimum <= number <= maximum:
         raise ValidationFailed({field: [
-            f"Expected a year from {MIN_YEAR} to {MAX_YEAR}, got {_shown(value)}."]})
+            f"Expected {what} from {minimum} to {maximum}, got {_shown(value)}."]})
     return number
 
 
