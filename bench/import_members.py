@@ -20,7 +20,7 @@ from bench._support import Row, pg_databases, progress
 from bench.generate_roster import write_csv
 from chibo.nameko import memory
 from chibo.runtime import start_embedded
-from services.members.service import MembersService
+from services.members.entrypoints import MembersService
 
 CHIBO = str(Path(sys.executable).parent / "chibo")
 

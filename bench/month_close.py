@@ -12,7 +12,7 @@ see a realistic coverage rather than no visits at all.
 
 Each measured close is what `close_periods` does for one day, in one transaction:
 append `period_closed`, `closing.decide`, append its decisions with
-`EventStore.append_many`, `book.index` them, commit. Two days are closed:
+`EventStore.append_many`, `read_model.index` them, commit. Two days are closed:
 2026-09-05 (closes the month 2026-08) and 2026-10-05 (closes 2026-09 and Q3),
 each three times on a fresh copy of the filled database (a copied SQLite file; a
 PostgreSQL database created from a template); the median is reported, with the
@@ -41,9 +41,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bench._support import PG_ADMIN_URL, PgDatabases, Row, pg_databases, progress
 from chibo.db import create_schema, make_engine, session_factory, unit_of_work
 from chibo.eventstore.store import EventStore, NewEvent, StreamAppend
-from services.supervision import book, closing, facts
+from services.shared.events.supervision import catalogue
+from services.supervision import closing, read_model, replica
 from services.supervision.domain import visit_stream
-from services.supervision.events import catalogue
 from services.supervision.rules import Settings, month_bounds
 
 CELLS, QUICK_CELLS = 15_000, 1_500
@@ -192,20 +192,20 @@ def generate(cells: int, seed: int = 5) -> State:
 
 
 def fill(engine: Engine, state: State) -> None:
-    create_schema(engine, facts.metadata, book.metadata)
+    create_schema(engine, replica.metadata, read_model.metadata)
     factory = session_factory(engine)
     with unit_of_work(factory) as session:
-        for table, rows in ((facts.unit_events, [
+        for table, rows in ((replica.unit_events, [
                 {**u, "data": json.dumps(u["data"], ensure_ascii=False)} for u in state.units]),
-                (facts.held, state.meetings), (facts.absences, state.absences),
-                (facts.tasks, state.tasks)):
+                (replica.held, state.meetings), (replica.absences, state.absences),
+                (replica.tasks, state.tasks)):
             for start in range(0, len(rows), 10_000):
                 session.execute(insert(table), rows[start:start + 10_000])
         store = EventStore(session, catalogue)
         recorded = store.append_many([
             StreamAppend(visit_stream(v["visit_id"]), 0, [NewEvent("visit_logged", v)])
             for v in state.visits])
-        book.index(session, recorded)
+        read_model.index(session, recorded)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
@@ -237,13 +237,13 @@ def close(factory: sessionmaker[Session], day: date, watermarks: dict[str, int],
     with unit_of_work(factory) as session:
         store = EventStore(session, catalogue)
         marks = store.append_many(closing.close_events(day, watermarks, settings))
-        book.index(session, marks)
+        read_model.index(session, marks)
         lap("period_closed")
         appends = closing.decide(session, day, watermarks, marks[0].position, settings)
         lap("decide")
         recorded = store.append_many(appends)
         lap("append")
-        book.index(session, recorded)
+        read_model.index(session, recorded)
         lap("index")
     lap("commit")
     counts: dict[str, int] = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench._support import Row, progress
 from bench.generate_roster import write_csv, write_xlsx
-from services.members.roster_file import read_rows, validate_rows
+from clients.roster_import.roster_file import read_rows, validate_rows
 
 MiB = 1024 * 1024
 

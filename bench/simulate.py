@@ -20,9 +20,9 @@ import requests
 
 from bench._support import Row, peak_rss_mib, pg_databases, progress, rabbit_vhost
 from chibo.runtime import rpc_client
-from services.simulation.driver import HttpSender
-from services.simulation.presets import PRESETS
-from services.simulation.run import simulate
+from clients.simulator.driver import HttpSender
+from clients.simulator.presets import PRESETS
+from clients.simulator.run import simulate
 from tests.support import distributed, reporting_caught_up, wait_until
 
 PROVINCE_YEAR_LIMIT_MINUTES = 20

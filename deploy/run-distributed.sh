@@ -18,7 +18,7 @@ for spec in members:MembersService meetings:MeetingsService \
   n=$((n + 1))
   name=${spec%%:*}
   CHIBO_WEB_ADDRESS=127.0.0.1:$((base + n)) \
-    "$BIN/nameko" run --config "$CONFIG" "services.$name.service:${spec#*:}" &
+    "$BIN/nameko" run --config "$CONFIG" "services.$name.entrypoints:${spec#*:}" &
   pids+=($!)
   echo "$name: http://127.0.0.1:$((base + n))  (pid $!)"
 done

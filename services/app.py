@@ -27,10 +27,10 @@ def __getattr__(name: str) -> Any:
     before `chibo demo` monkey-patches for eventlet, which must come before nameko's and
     kombu's messaging modules are imported."""
     if name == "SERVICES":
-        from services.meetings.service import MeetingsService
-        from services.members.service import MembersService
-        from services.reporting.service import ReportingService
-        from services.supervision.service import SupervisionService
+        from services.meetings.entrypoints import MeetingsService
+        from services.members.entrypoints import MembersService
+        from services.reporting.entrypoints import ReportingService
+        from services.supervision.entrypoints import SupervisionService
 
         services = [MembersService, MeetingsService, SupervisionService, ReportingService]
         globals()["SERVICES"] = services
@@ -53,7 +53,7 @@ def _archive_rows(config: dict[str, Any], source: str) -> Iterator[tuple[int, st
     from sqlalchemy.exc import OperationalError
 
     from chibo.db import make_engine
-    from services.reporting.projection import archive
+    from services.reporting.projector import archive
 
     url = config.get("DATABASES", {}).get("reporting")
     if url is None:

@@ -18,14 +18,14 @@ class Simulate:
     config_mode: str | None = "distributed"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from services.simulation.run import add_arguments
+        from clients.simulator.run import add_arguments
 
         add_arguments(parser)
 
     def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
         import eventlet
 
-        from services.simulation.run import run_from_args
+        from clients.simulator.run import run_from_args
 
         # The driver keeps --window commands in flight on green threads (over HTTP or
         # nameko's RPC proxy), so blocking I/O must yield to eventlet's hub.
@@ -40,14 +40,14 @@ class Import:
     config_mode: str | None = None  # sends to --url, reads no config
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from services.members.import_cli import add_arguments
+        from clients.roster_import.cli import add_arguments
 
         kinds = parser.add_subparsers(dest="import_command", required=True)
         add_arguments(kinds.add_parser(
             "members", help="nhập danh sách đảng viên từ CSV/XLSX (import a member roster)"))
 
     def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
-        from services.members.import_cli import run_from_args
+        from clients.roster_import.cli import run_from_args
 
         return run_from_args(args)  # `members`, the only kind
 

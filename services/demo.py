@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from services.simulation.presets import Preset
+    from clients.simulator.presets import Preset
 
 #: How long the demo waits for reporting to apply the sample before it stops saying so.
 CATCH_UP_SECONDS = 600.0
@@ -20,7 +20,7 @@ class SampleProvince:
     """`chibo demo --preset P --months N --seed S`: simulate the preset province (or none)."""
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from services.simulation.presets import PRESETS
+        from clients.simulator.presets import PRESETS
 
         parser.add_argument("--months", type=int, default=3, help="months of sample meetings")
         parser.add_argument("--preset", default="small", choices=[*sorted(PRESETS), "none"],
@@ -59,8 +59,8 @@ def load_sample(config: dict[str, Any], preset: str | Preset, months: int, seed:
     The services already serve while this runs, so the user is told first that the
     dashboard fills in as the sample loads, and told again when it is complete."""
     from chibo.runtime import rpc_client
-    from services.simulation.driver import CommandRefused, RpcSender
-    from services.simulation.run import describe, reporting_caught_up, simulate
+    from clients.simulator.driver import CommandRefused, RpcSender
+    from clients.simulator.run import describe, reporting_caught_up, simulate
 
     dashboard = f"{base}/reporting/"
     with rpc_client(config, timeout=300) as proxy:

@@ -1,7 +1,7 @@
 """A tiny hand-made province for tests that assert exact figures: two communes, twelve
 cells, fixed ids (`xa-1-cb-1`, `dv-00001`) and a known pattern of missed months, visits
 and undone tasks. Loaded through the public commands like any client. (The demo and
-the benchmarks use the seeded simulator in services/simulation instead.)"""
+the benchmarks use the seeded simulator in clients/simulator instead.)"""
 
 from __future__ import annotations
 

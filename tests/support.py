@@ -13,8 +13,8 @@ from typing import Any
 from chibo import settings
 from chibo.nameko import memory
 from chibo.runtime import start_embedded
+from clients.simulator.run import reporting_caught_up  # noqa: F401 - the tests' wait
 from services.app import CONFIG_DIR, SERVICES
-from services.simulation.run import reporting_caught_up  # noqa: F401 - the tests' wait
 
 SERVICE_NAMES = ("members", "meetings", "supervision", "reporting")
 

@@ -3,8 +3,8 @@
 from marshmallow import Schema, fields, validate
 
 from chibo import inputs
-from services.common import new_id
-from services.meetings.events import ATTENDANCE_STATUSES, MEETING_KINDS
+from services.shared.events.meetings import ATTENDANCE_STATUSES, MEETING_KINDS
+from services.shared.text import new_id
 
 Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
 Text = lambda n, **kw: fields.String(validate=validate.Length(min=1, max=n), **kw)  # noqa: E731

@@ -8,10 +8,10 @@ from typing import Any
 
 from chibo.errors import DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, RecordedEvent, StreamAppend
-from services.common import new_id
 from services.meetings.commands import RecordMeetingHeld
-from services.meetings.events import MAKE_UP_MONTHS_BACK, MINIMUM_MINUTES
-from services.meetings.score_sheet import ScoreSheet
+from services.shared.events.meetings import MAKE_UP_MONTHS_BACK, MINIMUM_MINUTES
+from services.shared.score_sheet import ScoreSheet
+from services.shared.text import new_id
 
 CORRECTABLE = ("topic", "place", "started_at", "ended_at", "chair_id", "minutes_taker_id",
                "dues_collected", "agenda", "speakers", "minutes", "conclusion")

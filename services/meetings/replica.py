@@ -1,6 +1,6 @@
 """Meetings' replica of the members service: the units and every member event,
 built through an ordered feed. Rolls are answered by the same pure code the
-members service uses (services.members.membership), so both agree."""
+members service uses (services.shared.membership), so both agree."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy import BigInteger, Column, Date, MetaData, String, Table, Text, 
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
-from services.members.membership import fold, roll
-from services.members.tree import KINDS
+from services.shared.membership import fold, roll
+from services.shared.tree import KINDS
 
 metadata = MetaData()
 

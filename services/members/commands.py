@@ -3,9 +3,9 @@
 from marshmallow import Schema, fields, validate
 
 from chibo import inputs
-from services.common import Name, new_id
-from services.members.events import RATING_LEVELS, REMOVAL_KINDS, ROLES
-from services.members.tree import KINDS
+from services.shared.events.members import RATING_LEVELS, REMOVAL_KINDS, ROLES
+from services.shared.text import Name, new_id
+from services.shared.tree import KINDS
 
 Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
 Reason = lambda **kw: fields.String(validate=validate.Length(min=1, max=1000), **kw)  # noqa: E731

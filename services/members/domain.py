@@ -8,8 +8,8 @@ from typing import Any
 
 from chibo.errors import DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, StreamAppend
-from services.members.membership import Member, Period, add_months
-from services.members.tree import Tree, UnitVersion
+from services.shared.membership import Member, Period, add_months
+from services.shared.tree import Tree, UnitVersion
 
 MIN_TEMPORARY_MONTHS, MAX_TEMPORARY_MONTHS = 3, 24
 COMMITTEE_THRESHOLD = 9  # full members from which a cell elects a committee (chi ủy)

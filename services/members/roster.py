@@ -10,9 +10,9 @@ from typing import Any
 from chibo.errors import ChiboError, ValidationFailed
 from chibo.eventstore.store import NewEvent, StreamAppend
 from services.members import domain
-from services.members.membership import Member
-from services.members.roster_rules import reason, row_problems
-from services.members.tree import Tree
+from services.shared.membership import Member
+from services.shared.roster_rules import reason, row_problems
+from services.shared.tree import Tree
 
 REMOVED = {"moved_out": "moved_out", "deceased": "deceased", "struck_off": "struck_off",
            "expelled": "expelled"}

@@ -17,8 +17,8 @@ from nameko.rpc import RpcProxy, ServiceProxy, rpc
 from chibo.errors import ChiboError
 from chibo.nameko.providers import WorkerDatabase
 from chibo.nameko.web import http
-from services.catalogue import SOURCES
 from services.reporting import audit_log
+from services.shared.events import SOURCES
 
 
 class SourceRpc(RpcProxy):

@@ -43,8 +43,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from chibo.errors import NotFound, ValidationFailed
 from chibo.eventstore.audit import Finding
-from services.catalogue import SOURCES
-from services.reporting.projection import archive
+from services.reporting.projector import archive
+from services.shared.events import SOURCES
 
 __all__ = [
     "QUERY_PARAMETERS",

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.reporting.periods import month_days
-from services.reporting.tables import meetings, units
+from services.reporting.read_model import meetings, units
 
 STATES = ("held", "held_late", "missed", "not_due", "not_established", "dissolved", "none")
 LEVELS = ("good", "fair", "average", "poor")

@@ -26,12 +26,12 @@ from chibo import inputs
 from chibo.errors import ChiboError, ValidationFailed
 from chibo.nameko import rejections
 from chibo.nameko.web import http
-from services.members.tree import KINDS
 from services.reporting import month_states, queries, views
 from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.periods import parse as parse_period
-from services.reporting.web import i18n, render, tables, urls
+from services.reporting.web import html_tables, i18n, render, urls
+from services.shared.tree import KINDS
 
 _log = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ class DashboardPages:
                                   self.clock.now().date())
         tr = i18n.Translator(i18n.pick_lang(request))
         title, sheets = views.quarterly(data, tr)
-        return tables.export_response(sheets, "xlsx", tr, f"bao-cao-quy-{data['quarter']}",
+        return html_tables.export_response(sheets, "xlsx", tr, f"bao-cao-quy-{data['quarter']}",
                                       title=title)
 
     # -- static files ------------------------------------------------------------------

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.common import text_sort_key
-from services.members.tree import Tree, UnitVersion
 from services.reporting.periods import bounds
-from services.reporting.tables import TREE_TYPES, archive
+from services.reporting.read_model import TREE_TYPES, archive
+from services.shared.text import text_sort_key
+from services.shared.tree import Tree, UnitVersion
 
 __all__ = ["Places", "places_for", "encode", "decode", "TREE_TYPES"]
 

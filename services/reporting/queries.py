@@ -15,10 +15,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from chibo.errors import NotFound, ValidationFailed
-from services.common import name_sort_key, text_sort_key
 from services.reporting import month_states, paths, standing
 from services.reporting.periods import bounds, kind_of, months_of, parse, quarter_of, trend_periods
-from services.reporting.tables import (
+from services.reporting.read_model import (
     MEASURES,
     RATINGS,
     cell_periods,
@@ -34,8 +33,9 @@ from services.reporting.tables import (
     units,
     visits,
 )
-from services.supervision import escalation_rules
-from services.supervision.escalation_rules import Rule
+from services.shared import escalation_rules
+from services.shared.escalation_rules import Rule
+from services.shared.text import name_sort_key, text_sort_key
 
 GROUPINGS = ("then", "today")
 LEVELS = ("good", "fair", "average", "poor")

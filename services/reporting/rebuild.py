@@ -15,15 +15,15 @@ from sqlalchemy.orm import Session
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.eventstore.feed import Fetch, OrderedFeed
 from chibo.eventstore.tables import feed_watermarks
-from services.catalogue import SOURCES, catalogue
-from services.reporting.projection import (
+from services.reporting.projector import (
     metadata,
     project,
     project_archive,
     project_run,
     snapshot,
 )
-from services.reporting.tables import READ_MODELS, archive
+from services.reporting.read_model import READ_MODELS, archive
+from services.shared.events import SOURCES, catalogue
 
 
 def rebuild(fetch: Fetch, url: str = "sqlite://", sources: Iterable[str] = SOURCES,

@@ -1,5 +1,5 @@
 """A member's dated standing as reporting keeps it: the members service's own fold
-(`services.members.membership.Member`), stored as JSON on the member's row.
+(`services.shared.membership.Member`), stored as JSON on the member's row.
 
 Reporting folds each member's events with the same code the members service uses,
 and reads the status for the day a page is about (`Member.status_on`), so both say
@@ -13,7 +13,7 @@ import json
 from datetime import date
 from typing import Any
 
-from services.members.membership import Member, Period
+from services.shared.membership import Member, Period
 
 __all__ = ["encode", "decode", "status_on"]
 

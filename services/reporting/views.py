@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.catalogue import SOURCES
 from services.reporting import month_states
 from services.reporting.periods import months_of
-from services.reporting.tables import RATINGS
+from services.reporting.read_model import RATINGS
 from services.reporting.web import urls
+from services.reporting.web.html_tables import Column, Phrase, Table
 from services.reporting.web.i18n import Translator, format_month, messages
-from services.reporting.web.tables import Column, Phrase, Table
-from services.supervision import escalation_rules
-from services.supervision.escalation_rules import Rule
+from services.shared import escalation_rules
+from services.shared.escalation_rules import Rule
+from services.shared.events import SOURCES
 
 #: A heat map square's states (services/reporting/month_states.py says what each means).
 _SQUARE_STATES = set(month_states.STATES)

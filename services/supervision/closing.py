@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from sqlalchemy.orm import Session
 
 from chibo.eventstore.store import NewEvent, StreamAppend
-from services.supervision import book, facts, rules
+from services.supervision import read_model, replica, rules
 from services.supervision.rules import Settings, month_bounds, month_of, quarter_bounds
 
 ANY = None
@@ -52,9 +52,9 @@ def decide(session: Session, day: date, watermarks: dict[str, int], close_positi
     """Every decision of the close of `day`, on facts as they stood at `watermarks`
     and visits recorded before the close (`close_position`): the facts the close
     needs are loaded first, then the rules decide on them."""
-    open_now = book.unresolved(session)
+    open_now = read_model.unresolved(session)
     periods = periods_closing_on(day, settings)[1:]
-    known_facts = facts.for_close(session, watermarks, close_position,
+    known_facts = replica.for_close(session, watermarks, close_position,
                                   rules.needs(periods, open_now, settings))
     appends: list[StreamAppend] = []
 
@@ -76,7 +76,7 @@ def decide(session: Session, day: date, watermarks: dict[str, int], close_positi
             candidates += rules.month_rules(known_facts, period, day, settings)
         else:
             candidates += rules.quarter_rules(known_facts, period, day)
-    known = book.known_ids(session, [c["escalation_id"] for c in candidates])
+    known = read_model.known_ids(session, [c["escalation_id"] for c in candidates])
     for candidate in candidates:
         if candidate["escalation_id"] in known:
             continue  # raising is idempotent per (rule, subject, period)

@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from chibo import inputs
-from services.common import Name, new_id
+from services.shared.text import Name, new_id
 
 Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
 

@@ -54,7 +54,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import settings
-from services.supervision import escalation_rules
+from services.shared import escalation_rules
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.eventstore.feed import Fetch, OrderedFeed
-from services.supervision import book, closing, facts
+from services.supervision import closing, read_model, replica
 from services.supervision.rules import Settings
 
 #: Decisions the service takes by itself; everything else in its log is an input.
@@ -34,14 +34,14 @@ def normalised(event_type: str, data: dict[str, Any]) -> tuple[str, str]:
 def replay(fetch: Fetch, own_log: Iterable[Any], settings: Settings,
            catalogue: Any) -> list[tuple[str, str]]:
     engine = make_engine("sqlite://")
-    create_schema(engine, facts.metadata, book.metadata)
+    create_schema(engine, replica.metadata, read_model.metadata)
     factory = session_factory(engine)
     feed = OrderedFeed("supervision-replay", ["members", "meetings"], factory, catalogue,
-                       facts.apply, fetch, batch_size=2000)
+                       replica.apply, fetch, batch_size=2000)
     for source in feed.sources:
         feed.catch_up(source)
 
-    from services.supervision.events import catalogue as own
+    from services.shared.events.supervision import catalogue as own
 
     own_log = list(own_log)
     if settings.start_date is None:  # as the service does: judged from its first close
@@ -54,14 +54,14 @@ def replay(fetch: Fetch, own_log: Iterable[Any], settings: Settings,
         for event in own_log:
             if is_system_decision(event.type, event.data):
                 continue  # re-derived below, from the closes
-            book.index(session, [event])
+            read_model.index(session, [event])
             if event.type == "period_closed" and event.data["kind"] == "day":
                 day = date.fromisoformat(str(event.data["closed_on"]))
                 appends = closing.decide(session, day, event.data["watermarks"],
                                          event.position, settings)
                 derived = [SimpleNamespace(type=e.type, data=e.data, position=event.position)
                            for a in appends for e in a.events]
-                book.index(session, derived)
+                read_model.index(session, derived)
                 decisions += [normalised(e.type, own.validate(e.type, e.data))
                               for e in derived]
     engine.dispose()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from services.supervision.escalation_rules import Resolution, Rule
+from services.shared.escalation_rules import Resolution, Rule
 from services.supervision.snapshot import AbsenceCover, Needs, Snapshot, month_of
 
 _ESCALATION_NAMESPACE = uuid.UUID("3b0b8a1c-7d5e-4a8e-9c61-2f3e4a5b6c7d")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from services.members.tree import Tree
+from services.shared.tree import Tree
 
 
 class NotLoaded(LookupError):

@@ -28,7 +28,7 @@ def demo(folder: Path, *args: str) -> Iterator[tuple[str, Path]]:
     env = {**os.environ, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}", "CHIBO_CLOCK": NOW.isoformat(),
            **{f"CHIBO_{name.upper()}_DATABASE_URL": f"sqlite:///{folder}/{name}.db"
               for name in ("members", "meetings", "supervision", "reporting")}}
-    code = ("from services.simulation.presets import PRESETS, Preset\n"
+    code = ("from clients.simulator.presets import PRESETS, Preset\n"
             f"PRESETS['tiny'] = {TINY}\n"
             "from chibo.cli import main\n"
             f"raise SystemExit(main(['demo', *{list(args)!r}]))\n")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from chibo.runtime import rpc_client
-from services.simulation.behaviour import Simulation
-from services.simulation.driver import HttpSender, RpcSender
-from services.simulation.presets import Preset
-from services.simulation.province import generate
-from services.simulation.run import first_month, simulate
+from clients.simulator.behaviour import Simulation
+from clients.simulator.driver import HttpSender, RpcSender
+from clients.simulator.presets import Preset
+from clients.simulator.province import generate
+from clients.simulator.run import first_month, simulate
 from tests.support import (
     TODAY,
     distributed,

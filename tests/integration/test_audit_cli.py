@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from chibo.db import create_schema, make_engine, session_factory, unit_of_work
 from chibo.eventstore.store import EventStore, Metadata, NewEvent
-from services.members.events import catalogue
+from services.shared.events.members import catalogue
 
 pytestmark = pytest.mark.services
 CHIBO = str(Path(sys.executable).parent / "chibo")

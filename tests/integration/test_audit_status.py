@@ -18,18 +18,18 @@ from chibo.eventstore.tables import GENESIS_HASH, event_head, events
 from chibo.nameko.providers import Database
 from chibo.runtime import rpc_caller
 from services.app import SERVICES
-from services.catalogue import SOURCES
-from services.reporting import projection
+from services.reporting import projector
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.audit_log import audit_metadata
-from services.reporting.service import ReportingService
+from services.reporting.entrypoints import ReportingService
+from services.shared.events import SOURCES
 from tests.support import SERVICE_NAMES, TODAY, embedded_config, running, wait_until
 
 if issubclass(ReportingService, AuditEntrypoints):
     AuditedReporting = ReportingService
 else:  # until the mixin is wired into the service itself
     class AuditedReporting(ReportingService, AuditEntrypoints):
-        db = Database(projection.metadata, audit_metadata)
+        db = Database(projector.metadata, audit_metadata)
 
 TESTED_SERVICES = [AuditedReporting if s is ReportingService else s for s in SERVICES]
 ACTOR = "Cán bộ Ủy ban Kiểm tra"

@@ -13,7 +13,7 @@ import requests
 from chibo import settings
 from chibo.clock import ClockSettingError
 from services.app import CONFIG_DIR
-from services.members.service import MembersService
+from services.members.entrypoints import MembersService
 from tests.support import free_port, running
 
 

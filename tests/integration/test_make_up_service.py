@@ -131,10 +131,10 @@ def test_two_make_ups_of_one_month_cannot_both_be_indexed(any_db_url):
 
     from chibo.db import create_schema, make_engine, session_factory
     from chibo.errors import ConcurrencyError
-    from services.meetings import projection
+    from services.meetings import read_model
 
     engine = make_engine(any_db_url)
-    create_schema(engine, projection.metadata)
+    create_schema(engine, read_model.metadata)
 
     def held(meeting_id: str) -> SimpleNamespace:
         return SimpleNamespace(type="meeting_held", data={
@@ -142,10 +142,10 @@ def test_two_make_ups_of_one_month_cannot_both_be_indexed(any_db_url):
             "held_on": "2026-03-03", "makes_up_month": "2026-02"})
 
     with session_factory(engine)() as session, session.begin():
-        projection.index(session, [held("m-first")])
+        read_model.index(session, [held("m-first")])
     with session_factory(engine)() as session, session.begin():
         with pytest.raises(ConcurrencyError, match="2026-02"):
-            projection.index(session, [held("m-second")])
+            read_model.index(session, [held("m-second")])
     with session_factory(engine)() as session:
-        assert projection.regular_meetings_for(session, "c2", "2026-02") == 1
+        assert read_model.regular_meetings_for(session, "c2", "2026-02") == 1
     engine.dispose()

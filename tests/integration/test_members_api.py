@@ -11,7 +11,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from chibo.db import make_engine, session_factory
 from chibo.eventstore.store import EventStore
-from services.members.events import catalogue
+from services.shared.events.members import catalogue
 from tests.support import TODAY, embedded_config, running
 
 START = date(2024, 1, 1)

@@ -13,7 +13,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from chibo.clock import FixedClock
 from chibo.db import make_engine, session_factory
 from chibo.eventstore.store import EventStore
-from services.catalogue import catalogue
+from services.shared.events import catalogue
 from services.supervision.replay import is_system_decision, normalised, replay
 from services.supervision.rules import Settings
 from tests.support import embedded_config, running

@@ -12,9 +12,9 @@ from chibo.eventstore.relay import Relay, event_exchange, message_headers
 from chibo.eventstore.store import EventStore
 from chibo.nameko.providers import Feed
 from chibo.runtime import rpc_caller, rpc_client
-from services.catalogue import SOURCES, catalogue
-from services.reporting.projection import snapshot
+from services.reporting.projector import snapshot
 from services.reporting.rebuild import rebuild
+from services.shared.events import SOURCES, catalogue
 from tests.sample_province import load_sample_province
 from tests.support import TODAY, running, services_config, wait_until
 

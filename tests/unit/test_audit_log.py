@@ -10,7 +10,7 @@ import pytest
 
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.errors import NotFound, ValidationFailed
-from services.reporting import projection
+from services.reporting import projector
 from services.reporting.audit_log import (
     audit_metadata,
     check_source,
@@ -20,21 +20,21 @@ from services.reporting.audit_log import (
     search_by_query,
 )
 
-archive = projection.archive
+archive = projector.archive
 T0 = datetime(2026, 10, 4, 23, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def session():
     engine = make_engine("sqlite://")
-    create_schema(engine, projection.metadata, audit_metadata)
+    create_schema(engine, projector.metadata, audit_metadata)
     with session_factory(engine)() as session:
         yield session
     engine.dispose()
 
 
 class Archive:
-    """Writes archive rows as reporting's projection does (`projection.archive_row`)."""
+    """Writes archive rows as reporting's projection does (`projector.archive_row`)."""
 
     def __init__(self, session) -> None:
         self.session = session
@@ -51,7 +51,7 @@ class Archive:
         meta = {**(extra or {}), "actor": actor, "command_id": command_id,
                 "correlation_id": correlation_id or command_id,
                 "causation_id": causation_id or command_id}
-        row = projection.archive_row({
+        row = projector.archive_row({
             "source": source, "position": position, "event_id": str(uuid.uuid4()),
             "stream_id": stream_id, "type": type_, "version": 1,
             "data": data or {"stream": stream_id}, "metadata": meta,

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from chibo.db import create_schema, make_engine, session_factory
-from services.supervision import book, closing, escalation_rules, facts, notify, rules
-from services.supervision.escalation_rules import Period, Resolution, Rule
-from services.supervision.events import RULES, catalogue
+from services.shared import escalation_rules
+from services.shared.escalation_rules import Period, Resolution, Rule
+from services.shared.events.supervision import RULES, catalogue
+from services.supervision import closing, notify, read_model, replica, rules
+from services.supervision.entrypoints import settings_from
 from services.supervision.rules import Settings, climbing_from
-from services.supervision.service import settings_from
 
 # -- the catalogue -----------------------------------------------------------------------
 
@@ -177,7 +178,7 @@ class World:
 
     def __init__(self) -> None:
         self.engine = make_engine("sqlite://")
-        create_schema(self.engine, facts.metadata, book.metadata)
+        create_schema(self.engine, replica.metadata, read_model.metadata)
         self.session = session_factory(self.engine)()
         self.positions = {"members": 0, "meetings": 0}
         self.close_position = 0
@@ -191,7 +192,7 @@ class World:
 
     def add(self, source: str, type_: str, **data: Any) -> None:
         self.positions[source] += 1
-        facts.apply(self.session, {"source": source, "type": type_, "data": data,
+        replica.apply(self.session, {"source": source, "type": type_, "data": data,
                                    "position": self.positions[source],
                                    "event_id": str(uuid.uuid4())})
 
@@ -209,13 +210,13 @@ class World:
                                  self.close_position, settings)
         decided = [SimpleNamespace(type=e.type, data=e.data, position=self.close_position)
                    for a in appends for e in a.events]
-        book.index(self.session, decided)
+        read_model.index(self.session, decided)
         return decided
 
     def escalations(self) -> dict[tuple[str, str, str], dict[str, Any]]:
         return {(e["rule"], e["subject_id"], e["period"]): e for e in (
-            book.escalation_view(r) for r in self.session.execute(
-                book.escalations.select()))}
+            read_model.escalation_view(r) for r in self.session.execute(
+                read_model.escalations.select()))}
 
 
 SETTINGS = Settings(grace_days=5, reescalate_after_days=7, start_date=date(2026, 1, 1))
@@ -330,7 +331,7 @@ def test_what_the_close_decides_fits_the_event_schema(world):
     world.meeting("bu-03", "2026-04-08", makes_up_month="2026-03")
     for event in world.close(date(2026, 4, 5), SETTINGS):
         catalogue.validate(event.type, event.data)
-    decided = rules.month_rules(facts.Facts(world.session, world.positions), "2026-04",
+    decided = rules.month_rules(replica.Facts(world.session, world.positions), "2026-04",
                                 date(2026, 5, 5), SETTINGS)
     assert [d["rule"] for d in decided] == ["missed_regular_meeting"]
     assert "reason" not in decided[0]

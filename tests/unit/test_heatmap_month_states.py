@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from services.reporting import queries, views
-from services.reporting.web import render, tables
+from services.reporting.web import html_tables, render
 from services.reporting.web.i18n import Translator
 from tests.unit.test_reporting_projection import Log, held, live_order, project_all, unit
 from tests.unit.test_reporting_views import html
@@ -140,7 +140,7 @@ def test_the_page_draws_each_state_with_its_own_class_and_legend(session, lang, 
 def test_the_export_names_each_state(session):
     context = views.heatmap(queries.heatmap_cells(session, "A", 2026, "then", TODAY))
     rows = list(csv.reader(io.StringIO(
-        tables.to_csv(context["table"], Translator("vi")).decode("utf-8-sig"))))
+        html_tables.to_csv(context["table"], Translator("vi")).decode("utf-8-sig"))))
     by_cell = {row[0]: row[4:8] for row in rows[1:]}
     assert by_cell["Đơn vị C1"] == ["Tốt", "Sinh hoạt bù, Khá", "Tốt", "Chưa đến hạn"]
     assert by_cell["Đơn vị C2"][:3] == ["Chưa thành lập", "Chưa thành lập", "Chưa đến hạn"]
@@ -176,7 +176,7 @@ def test_escalations_read_in_the_readers_language_with_a_human_period(session):
 
 def test_exports_of_escalations_carry_the_same_phrases(session):
     table = views.escalations(queries.escalation_list(session, TODAY, None))["table"]
-    rows = list(csv.reader(io.StringIO(tables.to_csv(table, Translator("en"))
+    rows = list(csv.reader(io.StringIO(html_tables.to_csv(table, Translator("en"))
                                        .decode("utf-8-sig"))))
     header, *body = rows
     period, reason = header.index("Period"), header.index("Reason")
@@ -186,7 +186,7 @@ def test_exports_of_escalations_carry_the_same_phrases(session):
 
 
 def test_the_rule_filter_offers_every_rule_of_the_catalogue(session):
-    from services.supervision.escalation_rules import Rule
+    from services.shared.escalation_rules import Rule
 
     context = views.escalations(queries.escalation_list(session, TODAY, None))
     page = render.render_html("escalations.html", "en", lambda **_: "#", **context)

@@ -24,8 +24,8 @@ from openpyxl import Workbook
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from services.members import import_cli
-from services.members.import_cli import add_arguments, run_import
+from clients.roster_import import cli as import_cli
+from clients.roster_import.cli import add_arguments, run_import
 
 TODAY = date(2026, 11, 22)
 HEADERS = ["Mã đảng viên", "Họ và tên", "Ngày sinh", "Giới tính", "Mã chi bộ", "Ngày kết nạp",

@@ -12,8 +12,8 @@ from chibo.db import create_schema, make_engine, session_factory
 from chibo.errors import DomainRuleViolated, ValidationFailed
 from chibo.eventstore.store import RecordedEvent
 from services.meetings import commands as c
-from services.meetings import domain, projection
-from services.meetings.events import MAKE_UP_MONTHS_BACK, catalogue
+from services.meetings import domain, read_model
+from services.shared.events.meetings import MAKE_UP_MONTHS_BACK, catalogue
 from tests.unit.test_meetings_domain import CELL, TOPIC, command, problems, record
 
 # The meeting is held on 05/10/2025 (HELD_ON); the clock reads 15/10/2025.
@@ -115,7 +115,7 @@ def test_last_day_of_a_month():
 @pytest.fixture
 def session():
     engine = make_engine("sqlite://")
-    create_schema(engine, projection.metadata)
+    create_schema(engine, read_model.metadata)
     with session_factory(engine)() as made, made.begin():
         yield made
     engine.dispose()
@@ -130,16 +130,16 @@ def held(meeting_id: str, held_on: str, makes_up_month: str | None = None,
 
 
 def test_a_make_up_counts_for_the_month_it_makes_up_and_not_for_its_own(session):
-    projection.index(session, [held("m-10", "2025-10-05"),
+    read_model.index(session, [held("m-10", "2025-10-05"),
                                held("bu-09", "2025-10-20", makes_up_month="2025-09"),
                                held("t-10", "2025-10-21", kind="thematic")])
-    assert projection.regular_meetings_for(session, "cb-1", "2025-09") == 1
-    assert projection.regular_meetings_for(session, "cb-1", "2025-10") == 1
-    assert projection.regular_meetings_in_month(
+    assert read_model.regular_meetings_for(session, "cb-1", "2025-09") == 1
+    assert read_model.regular_meetings_for(session, "cb-1", "2025-10") == 1
+    assert read_model.regular_meetings_in_month(
         session, "cb-1", load_command(c.ScheduleMeeting(), {
             "cell_id": "cb-1", "planned_on": "2025-10-28"})["planned_on"]) == 1
-    assert projection.regular_meetings_for(session, "cb-1", "2025-08") == 0
-    session.execute(insert(projection.held_meetings).values(
+    assert read_model.regular_meetings_for(session, "cb-1", "2025-08") == 0
+    session.execute(insert(read_model.held_meetings).values(
         meeting_id="other", cell_id="cb-2", kind="regular",
         held_on=domain.last_day_of("2025-09")))
-    assert projection.regular_meetings_for(session, "cb-2", "2025-09") == 1
+    assert read_model.regular_meetings_for(session, "cb-2", "2025-09") == 1

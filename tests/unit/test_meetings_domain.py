@@ -21,9 +21,9 @@ from chibo.errors import ConcurrencyError, DomainRuleViolated, NotFound, Validat
 from chibo.eventstore.store import NewEvent, RecordedEvent, StreamAppend
 from services.meetings import commands as c
 from services.meetings import domain
-from services.meetings.events import catalogue
-from services.meetings.score_sheet import ScoreSheet
-from services.members.membership import fold, roll
+from services.shared.events.meetings import catalogue
+from services.shared.membership import fold, roll
+from services.shared.score_sheet import ScoreSheet
 
 TODAY = date(2025, 10, 15)
 HELD_ON = date(2025, 10, 5)

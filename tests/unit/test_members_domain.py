@@ -24,9 +24,9 @@ from chibo.errors import ConcurrencyError, DomainRuleViolated, NotFound, Validat
 from chibo.eventstore.store import NewEvent, StreamAppend
 from services.members import commands as c
 from services.members import domain
-from services.members.events import catalogue
-from services.members.membership import Member, add_months, fold, roll
-from services.members.tree import Tree, UnitKind, load_kinds
+from services.shared.events.members import catalogue
+from services.shared.membership import Member, add_months, fold, roll
+from services.shared.tree import Tree, UnitKind, load_kinds
 
 TODAY = date(2025, 10, 15)
 START = "2020-01-01"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.members.membership import Member, add_months, fold, roll
+from services.shared.membership import Member, add_months, fold, roll
 
 
 def ev(event_type: str, **data: Any) -> SimpleNamespace:

@@ -20,11 +20,11 @@ from werkzeug.wrappers import Request
 
 from chibo.clock import FixedClock
 from chibo.db import create_schema, make_engine, session_factory
-from services.members.membership import fold
 from services.reporting import audit_log, pages
 from services.reporting.audit_entrypoints import AuditEntrypoints
-from services.reporting.projection import metadata, project_run, snapshot
-from services.reporting.service import ReportingQueries
+from services.reporting.entrypoints import ReportingQueries
+from services.reporting.projector import metadata, project_run, snapshot
+from services.shared.membership import fold
 from tests.support import Db
 from tests.unit.test_reporting_projection import Log, held, rebuild_order, unit
 from tests.unit.test_reporting_web import visible_text
@@ -459,8 +459,8 @@ def test_the_audit_page_speaks_vietnamese(archived):
 
 
 def test_every_event_type_has_a_label_in_both_languages():
-    from services.catalogue import catalogue
     from services.reporting.web.i18n import Translator
+    from services.shared.events import catalogue
 
     for lang in ("vi", "en"):
         missing = [name for name in sorted(catalogue._types)

@@ -11,7 +11,7 @@ import pytest
 
 from chibo.db import create_schema, make_engine, session_factory
 from services.reporting import queries
-from services.reporting.projection import metadata, project_run, snapshot
+from services.reporting.projector import metadata, project_run, snapshot
 
 SOURCES = ("members", "meetings", "supervision")
 

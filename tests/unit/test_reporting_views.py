@@ -16,13 +16,13 @@ from werkzeug.wrappers import Request
 from chibo.clock import FixedClock
 from chibo.db import create_schema
 from chibo.errors import ValidationFailed
-from services.catalogue import SOURCES
 from services.reporting import audit_log, pages, queries, views
 from services.reporting.audit_entrypoints import AuditEntrypoints
-from services.reporting.service import ReportingQueries
-from services.reporting.web import render, samples, tables
+from services.reporting.entrypoints import ReportingQueries
+from services.reporting.web import html_tables, render, samples
+from services.reporting.web.html_tables import Table
 from services.reporting.web.i18n import Translator
-from services.reporting.web.tables import Table
+from services.shared.events import SOURCES
 from tests.support import Db
 from tests.unit.test_reporting_projection import live_order, project_all, province
 from tests.unit.test_reporting_web import visible_text
@@ -60,8 +60,8 @@ def columns(table: Table) -> list[tuple]:
 
 def same_tables(context: dict, template: str) -> None:
     """The tables a view builds have the columns the page's sample documents."""
-    sample = tables.find_tables(samples.PAGES[template]())
-    built = tables.find_tables(context)
+    sample = html_tables.find_tables(samples.PAGES[template]())
+    built = html_tables.find_tables(context)
     assert sorted(built) == sorted(sample), template
     for table_id, table in sample.items():
         assert columns(built[table_id]) == columns(table), (template, table_id)
@@ -118,7 +118,7 @@ def test_heatmap_lists_the_cells_under_each_committee(session):
     assert "Bản đồ sinh hoạt chi bộ: Đơn vị P" in visible_text(vi)
     assert "Cell meeting map" in visible_text(html("heatmap.html", context, "en"))
     table = list(csv.reader(io.StringIO(
-        tables.to_csv(context["table"], Translator("vi")).decode("utf-8-sig"))))
+        html_tables.to_csv(context["table"], Translator("vi")).decode("utf-8-sig"))))
     assert table[0][:6] == ["Chi bộ", "Trực thuộc", "Mã đơn vị", "Trước đây trực thuộc",
                             "01/2026", "02/2026"]
     assert ["Đơn vị A1", "Đơn vị A", "A1", "", "Tốt", "Tốt", "Tốt"] == table[1][:7]
@@ -222,7 +222,7 @@ def test_quarterly_workbook(session):
     tr = Translator("vi")
     title, sheets = views.quarterly(data, tr)
     assert title == "Báo cáo quý: Đơn vị P, Quý I/2026"
-    book = load_workbook(io.BytesIO(tables.to_xlsx(sheets, tr, title)))
+    book = load_workbook(io.BytesIO(html_tables.to_xlsx(sheets, tr, title)))
     assert book.sheetnames == ["Tổng hợp", "Các đơn vị trực thuộc", "Đơn vị cấp dưới",
                                "Xếp loại đảng viên", "Cảnh báo chưa giải quyết"]
     summary = [list(row) for row in book["Tổng hợp"].iter_rows(values_only=True)]
@@ -251,7 +251,7 @@ def test_quarterly_workbook(session):
 
 def test_overview_children_csv_round_trips(session):
     context = views.overview(queries.overview(session, None, "2026-Q1", "today", today=TODAY))
-    body = tables.to_csv(context["children"], Translator("vi"))
+    body = html_tables.to_csv(context["children"], Translator("vi"))
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert [r["Đơn vị"] for r in rows] == ["Đơn vị A"]
     assert rows[0]["Số chi bộ"] == "3"

@@ -19,12 +19,12 @@ from openpyxl import load_workbook
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from services.meetings import events as meeting_events
-from services.members import events as member_events
-from services.members.tree import KINDS
-from services.reporting.web import i18n, render, samples, tables
+from services.reporting.web import html_tables, i18n, render, samples
 from services.reporting.web.i18n import Translator
-from services.supervision import events as supervision_events
+from services.shared.events import meetings as meeting_events
+from services.shared.events import members as member_events
+from services.shared.events import supervision as supervision_events
+from services.shared.tree import KINDS
 
 TEMPLATES = Path(render.TEMPLATES)
 LANGS = ("vi", "en")
@@ -345,7 +345,7 @@ def test_url_with_replaces_and_removes_parameters():
 # -- exports ----------------------------------------------------------------------------
 
 def test_csv_has_a_bom_translated_headers_and_plain_values():
-    body = tables.to_csv(samples.children_table(), Translator("vi"))
+    body = html_tables.to_csv(samples.children_table(), Translator("vi"))
     assert body.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0][:5] == ["Đơn vị", "Mã đơn vị", "Trước đây trực thuộc", "Số chi bộ",
@@ -355,13 +355,13 @@ def test_csv_has_a_bom_translated_headers_and_plain_values():
     assert rows[4][4] == ""  # no value: an empty cell, not a dash
 
     tasks = list(csv.reader(io.StringIO(
-        tables.to_csv(samples.tasks_table(), Translator("en")).decode("utf-8-sig"))))
+        html_tables.to_csv(samples.tasks_table(), Translator("en")).decode("utf-8-sig"))))
     assert tasks[0] == ["Task", "Assignee", "Due", "Completed on", "State", "Date"]
     assert tasks[2][2:5] == ["30/09/2026", "28/09/2026", "Completed"]
 
 
 def test_xlsx_has_real_dates_percent_formats_and_a_frozen_bold_header():
-    body = tables.to_xlsx([samples.tasks_table(), samples.children_table()], Translator("vi"),
+    body = html_tables.to_xlsx([samples.tasks_table(), samples.children_table()], Translator("vi"),
                           title="Báo cáo quý III/2026")
     book = load_workbook(io.BytesIO(body))
     assert book.sheetnames == ["Nhiệm vụ", "Các đơn vị trực thuộc"]
@@ -383,37 +383,38 @@ def test_xlsx_has_real_dates_percent_formats_and_a_frozen_bold_header():
 
 
 def test_text_that_looks_like_a_formula_stays_text():
-    table = tables.Table("t", "table.tasks", [tables.Column("title", "col.task"),
-                                             tables.Column("n", "col.cells", "int")],
+    table = html_tables.Table("t", "table.tasks", [html_tables.Column("title", "col.task"),
+                                             html_tables.Column("n", "col.cells", "int")],
                          [{"title": "=HYPERLINK(\"http://x\")", "n": -3}])
-    rows = list(csv.reader(io.StringIO(tables.to_csv(table, Translator("vi")).decode("utf-8-sig"))))
+    text = html_tables.to_csv(table, Translator("vi")).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
     assert rows[1] == ["'=HYPERLINK(\"http://x\")", "-3"]
-    sheet = load_workbook(io.BytesIO(tables.to_xlsx([table], Translator("vi"))))["Nhiệm vụ"]
+    sheet = load_workbook(io.BytesIO(html_tables.to_xlsx([table], Translator("vi"))))["Nhiệm vụ"]
     assert sheet["A2"].value == '=HYPERLINK("http://x")' and sheet["A2"].data_type == "s"
     assert sheet["B2"].value == -3
 
 
 def test_sheet_names_are_valid_and_unique():
     taken: set[str] = set()
-    first = tables.sheet_name("Báo cáo [quý]: 3/2026*? rất dài dài dài dài dài", taken)
+    first = html_tables.sheet_name("Báo cáo [quý]: 3/2026*? rất dài dài dài dài dài", taken)
     assert len(first) <= 31 and not set("[]:*?/\\") & set(first)
-    second = tables.sheet_name("Báo cáo [quý]: 3/2026*? rất dài dài dài dài dài", taken)
+    second = html_tables.sheet_name("Báo cáo [quý]: 3/2026*? rất dài dài dài dài dài", taken)
     assert second != first and len(second) <= 31 and second.endswith("(2)")
 
 
 def test_export_response_names_the_file_for_every_client():
-    response = tables.export_response(samples.children_table(), "csv", Translator("vi"),
+    response = html_tables.export_response(samples.children_table(), "csv", Translator("vi"),
                                       "báo-cáo-đơn-vị")
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith('attachment; filename="bao-cao-don-vi.csv"')
     assert "filename*=UTF-8''b%C3%A1o-c%C3%A1o-%C4%91%C6%A1n-v%E1%BB%8B.csv" in disposition
     assert response.content_type == "text/csv; charset=utf-8"
-    xlsx = tables.export_response([samples.tasks_table()], "xlsx", Translator("en"), "tasks")
+    xlsx = html_tables.export_response([samples.tasks_table()], "xlsx", Translator("en"), "tasks")
     assert xlsx.content_type.startswith("application/vnd.openxmlformats")
     with pytest.raises(ValueError):
-        tables.export_response([samples.tasks_table()] * 2, "csv", Translator("vi"), "x")
+        html_tables.export_response([samples.tasks_table()] * 2, "csv", Translator("vi"), "x")
     with pytest.raises(ValueError):
-        tables.export_response(samples.tasks_table(), "pdf", Translator("vi"), "x")
+        html_tables.export_response(samples.tasks_table(), "pdf", Translator("vi"), "x")
 
 
 def test_a_page_answers_its_export_links():

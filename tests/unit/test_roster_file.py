@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from bench.generate_roster import write_csv
 from chibo.clock import ClockSettingError
-from services.members.roster_file import (
+from clients.roster_import.roster_file import (
     RawRow,
     RosterFileError,
     default_today,

@@ -17,9 +17,9 @@ from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import StreamAppend
 from services.members import domain, roster
 from services.members.commands import ImportRow
-from services.members.events import catalogue
-from services.members.membership import Member, fold
-from services.members.tree import Tree
+from services.shared.events.members import catalogue
+from services.shared.membership import Member, fold
+from services.shared.tree import Tree
 
 TODAY = date(2025, 10, 15)
 

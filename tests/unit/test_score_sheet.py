@@ -19,8 +19,8 @@ from chibo.errors import ValidationFailed
 from chibo.eventstore.store import RecordedEvent
 from services.meetings import domain
 from services.meetings.commands import RecordMeetingHeld
-from services.meetings.events import QUALITY_LEVELS, catalogue
-from services.meetings.score_sheet import SHEETS_FILE, ScoreSheet, load_sheets, sheet_for
+from services.shared.events.meetings import QUALITY_LEVELS, catalogue
+from services.shared.score_sheet import SHEETS_FILE, ScoreSheet, load_sheets, sheet_for
 
 CELL = {"unit_id": "cb-1", "name": "Chi bộ Bản Máy", "kind": "cell", "meets": True,
         "active": True}

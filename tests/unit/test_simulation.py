@@ -7,12 +7,12 @@ from datetime import date
 
 import pytest
 
+from clients.simulator.behaviour import Simulation
+from clients.simulator.presets import PRESETS, Preset
+from clients.simulator.province import generate
+from clients.simulator.run import first_month
 from services.meetings import commands as meeting_commands
 from services.members import commands as member_commands
-from services.simulation.behaviour import Simulation
-from services.simulation.presets import PRESETS, Preset
-from services.simulation.province import generate
-from services.simulation.run import first_month
 from services.supervision import commands as supervision_commands
 
 START = date(2025, 1, 1)

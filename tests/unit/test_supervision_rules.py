@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from services.members.tree import Tree
+from services.shared.escalation_rules import Resolution, Rule
+from services.shared.tree import Tree
 from services.supervision import rules
 from services.supervision.closing import periods_closing_on
-from services.supervision.escalation_rules import Resolution, Rule
 from services.supervision.rules import Settings, climbing_from, escalation_id
 from services.supervision.snapshot import (
     Absence,

@@ -20,8 +20,8 @@ from chibo.errors import DomainRuleViolated
 from chibo.eventstore.store import StreamAppend
 from services.members import commands as c
 from services.members import domain
-from services.members.events import catalogue
-from services.members.tree import Tree, UnitVersion
+from services.shared.events.members import catalogue
+from services.shared.tree import Tree, UnitVersion
 
 BEFORE = date(2025, 6, 30)
 REORG = date(2025, 7, 1)

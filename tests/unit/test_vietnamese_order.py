@@ -6,8 +6,8 @@ from __future__ import annotations
 import icu
 import pytest
 
-from services import common
-from services.common import name_sort_key, nfc, text_sort_key
+from services.shared import text as vietnamese_text
+from services.shared.text import name_sort_key, nfc, text_sort_key
 
 
 def test_people_are_ordered_by_given_name_in_vietnamese_alphabet_order():
@@ -83,8 +83,8 @@ def test_the_collator_is_made_once_not_per_key(monkeypatch):
             def createInstance(*args: object) -> None:
                 raise AssertionError("a collator was created for a sort key")
 
-    monkeypatch.setattr(common, "icu", NoCollators)
+    monkeypatch.setattr(vietnamese_text, "icu", NoCollators)
     assert text_sort_key("Thôn 2") < text_sort_key("Thôn 10")
     assert name_sort_key("Lê Anh") < name_sort_key("Trần Văn Bình")
-    assert common._COLLATOR.getAttribute(icu.UCollAttribute.NUMERIC_COLLATION) == (
+    assert vietnamese_text._COLLATOR.getAttribute(icu.UCollAttribute.NUMERIC_COLLATION) == (
         icu.UCollAttributeValue.ON)

@@ -33,8 +33,8 @@ _YEAR = re.compile(r"^\d{4}$")
 @lru_cache(maxsize=1)
 def messages() -> dict[str, dict[str, str]]:
     """Every label: key -> {"vi": ..., "en": ...}, unit kinds included."""
-    from services.members.tree import KINDS  # the configured kinds, not a copy of them
-    from services.supervision.escalation_rules import Rule  # the one catalogue of rules
+    from services.shared.escalation_rules import Rule  # the one catalogue of rules
+    from services.shared.tree import KINDS  # the configured kinds, not a copy of them
 
     with open(MESSAGES_FILE, encoding="utf-8") as handle:
         loaded: dict[str, dict[str, str]] = yaml.safe_load(handle)

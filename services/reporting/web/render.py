@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from werkzeug.wrappers import Request, Response
 
-from services.reporting.web import i18n, tables, urls
+from services.reporting.web import html_tables, i18n, urls
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -82,7 +82,7 @@ def environment() -> Environment:
     })
     # Globals reach macros imported without context (the table macro).
     env.globals.update({
-        "row_cells": tables.row_cells,
+        "row_cells": html_tables.row_cells,
         "urls": urls,
     })
     return env
@@ -139,20 +139,20 @@ def render_or_export(template: str, request: Request, filename: str,
     if not fmt:
         return render_page(template, request, **context)
     tr = i18n.Translator(i18n.pick_lang(request))
-    found = tables.find_tables(context)
+    found = html_tables.find_tables(context)
     wanted = request.args.get("table")
-    if fmt not in tables.CONTENT_TYPES:
+    if fmt not in html_tables.CONTENT_TYPES:
         return error_page(request, 400, "error.bad_format")
     if wanted:
         if wanted not in found:
             return error_page(request, 404, "error.no_table")
-        chosen: list[tables.Table] = [found[wanted]]
+        chosen: list[html_tables.Table] = [found[wanted]]
         filename = f"{filename}-{wanted}"
     elif fmt == "csv":
         return error_page(request, 400, "error.csv_one_table")
     else:
         chosen = list(found.values())
-    return tables.export_response(chosen, fmt, tr, filename)
+    return html_tables.export_response(chosen, fmt, tr, filename)
 
 
 # -- static files ----------------------------------------------------------------------

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.reporting.web.html_tables import Column, Phrase, Table
 from services.reporting.web.i18n import format_month
-from services.reporting.web.tables import Column, Phrase, Table
-from services.supervision import escalation_rules
-from services.supervision.escalation_rules import Rule
+from services.shared import escalation_rules
+from services.shared.escalation_rules import Rule
 
 PROVINCE = {"unit_id": "u-thanh-hoa", "name": "Tỉnh ủy Thanh Hóa", "kind": "province"}
 COMMUNE = {"unit_id": "u-quan-son", "name": "Đảng ủy xã Quan Sơn", "kind": "committee"}

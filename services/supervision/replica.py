@@ -33,8 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from services.members.tree import Tree
-from services.supervision import book
+from services.shared.tree import Tree
+from services.supervision import read_model
 from services.supervision.rules import quarter_bounds
 from services.supervision.snapshot import (
     EVERY_ABSENCE,
@@ -242,15 +242,15 @@ def load_visits(session: Session, before_position: int, quarters: Iterable[str] 
                 ) -> list[Visit]:
     """Visits recorded before `before_position` in supervision's log, in `quarters`
     ("YYYY-Qn"; None: every quarter)."""
-    query = select(book.visits.c.cell_id, book.visits.c.visited_on).where(
-        book.visits.c.position < before_position)
+    query = select(read_model.visits.c.cell_id, read_model.visits.c.visited_on).where(
+        read_model.visits.c.position < before_position)
     if quarters is not None:
         quarters = frozenset(quarters)
         bounds = []
         for quarter in sorted(quarters):
             first, last = quarter_bounds(quarter)
-            bounds.append(and_(book.visits.c.visited_on >= first,
-                               book.visits.c.visited_on <= last))
+            bounds.append(and_(read_model.visits.c.visited_on >= first,
+                               read_model.visits.c.visited_on <= last))
         if not bounds:
             return []
         query = query.where(or_(*bounds))

@@ -1,7 +1,7 @@
 """Events the supervision service publishes.
 
 Escalations carry structured facts (`details`), never prose: how one reads, in
-either language, is `services.supervision.escalation_rules`' business. Version 1
+either language, is `services.shared.escalation_rules`' business. Version 1
 of `escalation_raised` and `escalation_reescalated` carried a mixed-language
 `reason` text; their upcasters recover the facts from it.
 """
@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from chibo.contracts import Catalogue
-from services.supervision.escalation_rules import Rule, details_from_legacy
+from services.shared.escalation_rules import Rule, details_from_legacy
 
 catalogue = Catalogue()
 

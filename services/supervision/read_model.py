@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from services.supervision import escalation_rules
+from services.shared import escalation_rules
 
 metadata = MetaData()
 

@@ -16,13 +16,13 @@ from nameko.rpc import RpcProxy, rpc
 from chibo.errors import ChiboError, ValidationFailed, from_remote
 from chibo.nameko.providers import ClockProvider, Database, Feed
 from chibo.nameko.web import http, read_json
-from services.catalogue import SOURCES, catalogue
-from services.reporting import projection, queries
+from services.reporting import projector, queries
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.audit_log import audit_metadata
 from services.reporting.page_cache import cached
 from services.reporting.pages import DashboardPages, grace_days, whole_number
+from services.shared.events import SOURCES, catalogue
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -144,10 +144,10 @@ class ReportingQueries:
 class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages):
     name = "reporting"
 
-    db = Database(projection.metadata, audit_metadata)
+    db = Database(projector.metadata, audit_metadata)
     clock = ClockProvider()
     config = Config()  # SUPERVISION.grace_days: when a month without a meeting is missed
-    feed = Feed(SOURCES, projection.project, catalogue, project_run=projection.project_run)
+    feed = Feed(SOURCES, projector.project, catalogue, project_run=projector.project_run)
     supervision = RpcProxy("supervision")
 
     @event_handler("members", "#")

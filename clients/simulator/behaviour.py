@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from services.simulation.province import Member, Province
+from clients.simulator.province import Member, Province
 
 IMPORT_BATCH = 2_000  # roster rows per import call (the service takes up to 5,000)
 VISITED_PER_QUARTER = 0.75  # share of cells a committee member visits each quarter

@@ -28,8 +28,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from chibo.clock import clock_from_setting
 from chibo.errors import ChiboError
-from services.common import nfc
-from services.members.roster_rules import DATE_FIELDS, reason, row_problems
+from services.shared.roster_rules import DATE_FIELDS, reason, row_problems
+from services.shared.text import nfc
 
 # --------------------------------------------------------------------------- fields and headers
 

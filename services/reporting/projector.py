@@ -23,11 +23,9 @@ from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, tup
 from sqlalchemy.orm import Session
 
 from chibo.db import upsert
-from services.members.membership import Member
-from services.members.tree import KINDS
 from services.reporting import paths, standing
 from services.reporting.periods import month_days, quarter_of
-from services.reporting.tables import (
+from services.reporting.read_model import (
     MEASURES,
     RATINGS,
     READ_MODELS,
@@ -47,7 +45,9 @@ from services.reporting.tables import (
     units,
     visits,
 )
-from services.supervision.escalation_rules import details_from_legacy
+from services.shared.escalation_rules import details_from_legacy
+from services.shared.membership import Member
+from services.shared.tree import KINDS
 
 __all__ = ["metadata", "archive", "project", "project_run", "snapshot", "READ_MODELS"]
 

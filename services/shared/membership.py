@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from services.common import name_sort_key
+from services.shared.text import name_sort_key
 
 CONFIRMATION_AFTER_MONTHS = 12
 #: A member's standing on a day, the one vocabulary every service and page uses: on the

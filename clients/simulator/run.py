@@ -10,11 +10,11 @@ from datetime import date
 from typing import Any
 
 from chibo.clock import ClockSettingError, clock_from_setting
-from services.catalogue import SOURCES
-from services.simulation.behaviour import Phase, Simulation
-from services.simulation.driver import CommandRefused, HttpSender, RpcSender, send_phase
-from services.simulation.presets import PRESETS, Preset
-from services.simulation.province import generate
+from clients.simulator.behaviour import Phase, Simulation
+from clients.simulator.driver import CommandRefused, HttpSender, RpcSender, send_phase
+from clients.simulator.presets import PRESETS, Preset
+from clients.simulator.province import generate
+from services.shared.events import SOURCES
 
 DEFAULT_WINDOW = 16
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from services.common import text_sort_key
+from services.shared.text import text_sort_key
 
 KINDS_FILE = Path(__file__).resolve().parents[1] / "config" / "unit_kinds.yaml"
 

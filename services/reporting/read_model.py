@@ -157,7 +157,7 @@ escalations = Table(
     # The prose of escalations logged before they carried facts; empty since.
     Column("reason", Text, nullable=False),
     #: The escalation's facts as JSON: its reason is read from them in the reader's
-    #: language (services/supervision/escalation_rules.py).
+    #: language (services/shared/escalation_rules.py).
     Column("details", Text, nullable=True),
     Column("raised_on", String(10), nullable=False),
     Column("state", String(20), nullable=False, index=True),

@@ -28,12 +28,12 @@ from chibo.nameko.providers import (
     OutboxRelay,
 )
 from chibo.nameko.web import command_answer, http, read_json, run_command
-from services.meetings.events import catalogue as meetings_catalogue
-from services.meetings.score_sheet import sheet_for
-from services.members.events import catalogue as members_catalogue
-from services.supervision import api, book, closing, commands, domain, facts, notify
+from services.shared.events.meetings import catalogue as meetings_catalogue
+from services.shared.events.members import catalogue as members_catalogue
+from services.shared.events.supervision import catalogue
+from services.shared.score_sheet import sheet_for
+from services.supervision import api, closing, commands, domain, notify, read_model, replica
 from services.supervision.api import COMMANDS
-from services.supervision.events import catalogue
 from services.supervision.rules import Settings, climbing_from, quarter_bounds
 
 SOURCES = ("members", "meetings")
@@ -61,11 +61,11 @@ def settings_from(config: dict[str, Any]) -> Settings:
 class SupervisionService(EventSource):
     name = "supervision"
 
-    db = Database(facts.metadata, book.metadata, notify.metadata)
+    db = Database(replica.metadata, read_model.metadata, notify.metadata)
     events = EventSourcing(catalogue)
     clock = ClockProvider()
     relay = OutboxRelay()
-    facts_feed = Feed(SOURCES, facts.apply, _feed_catalogue)
+    facts_feed = Feed(SOURCES, replica.apply, _feed_catalogue)
     meetings = RpcProxy("meetings")
     config = Config()
 
@@ -82,7 +82,7 @@ class SupervisionService(EventSource):
 
     def _append(self, store: EventStore, appends: list[StreamAppend]) -> list[Any]:
         recorded = store.append_many(appends)
-        book.index(store.session, recorded)
+        read_model.index(store.session, recorded)
         return recorded
 
     def _on_stream(self, stream: str, command: Command, rule: Any, answer: str
@@ -117,7 +117,7 @@ class SupervisionService(EventSource):
         command = load_command(commands.AssignFollower(), payload)
         self.facts_feed.sync("members")
         with self.db.transaction() as session:
-            tree = facts.load_tree(session, facts.EVERYTHING)
+            tree = replica.load_tree(session, replica.EVERYTHING)
         unknown = [c for c in command["cell_ids"] if not tree.exists(c)
                    or not tree.kinds[tree.latest(c).kind].meets]
         return self._on_stream(f"follow-{command['assignment_id']}", command,
@@ -152,8 +152,8 @@ class SupervisionService(EventSource):
             self.facts_feed.sync(source)  # decide on everything the sources have now
         watermarks = {s: self.facts_feed.feed.watermark(s) for s in SOURCES}
         with self.db.transaction() as session:
-            last = book.last_closed_day(session)
-            began = book.first_closed_day(session)
+            last = read_model.last_closed_day(session)
+            began = read_model.first_closed_day(session)
         first = date.fromisoformat(since) if since else settings.start_date
         day = last + timedelta(days=1) if last else first or today
         # Periods that began before supervision did are never judged.
@@ -177,10 +177,10 @@ class SupervisionService(EventSource):
                   if e.type in ("escalation_raised", "escalation_reescalated")
                   and notify.channels_for(channels, e.data["target_unit_id"])]
         for start in range(0, len(wanted), 1000):
-            rows = session.execute(select(book.escalations).where(
-                book.escalations.c.escalation_id.in_(wanted[start:start + 1000])))
+            rows = session.execute(select(read_model.escalations).where(
+                read_model.escalations.c.escalation_id.in_(wanted[start:start + 1000])))
             for row in rows:
-                escalation = book.escalation_view(row)
+                escalation = read_model.escalation_view(row)
                 notify.enqueue(session, escalation,
                                notify.channels_for(channels, escalation["target_unit_id"]))
 
@@ -199,15 +199,15 @@ class SupervisionService(EventSource):
     def escalations(self, state: str | None = None, target_unit_id: str | None = None
                     ) -> list[dict[str, Any]]:
         with self.db.transaction() as session:
-            query = select(book.escalations).order_by(book.escalations.c.level.desc(),
-                                                      book.escalations.c.raised_on)
+            query = select(read_model.escalations).order_by(read_model.escalations.c.level.desc(),
+                                                      read_model.escalations.c.raised_on)
             if state == "open":
-                query = query.where(book.escalations.c.state != "resolved")
+                query = query.where(read_model.escalations.c.state != "resolved")
             elif state:
-                query = query.where(book.escalations.c.state == state)
+                query = query.where(read_model.escalations.c.state == state)
             if target_unit_id:
-                query = query.where(book.escalations.c.target_unit_id == target_unit_id)
-            return [book.escalation_view(r) for r in session.execute(query)]
+                query = query.where(read_model.escalations.c.target_unit_id == target_unit_id)
+            return [read_model.escalation_view(r) for r in session.execute(query)]
 
     @rpc(expected_exceptions=ChiboError)
     def coverage(self, quarter: str) -> dict[str, Any]:
@@ -217,9 +217,9 @@ class SupervisionService(EventSource):
         except (ValueError, IndexError):
             raise ValidationFailed({"quarter": ["Expected a quarter as YYYY-Qn."]}) from None
         with self.db.transaction() as session:
-            tree = facts.load_tree(session, facts.EVERYTHING)
-            visited = book.visited_cells(session, first, last, 2**62)
-            assignments = session.execute(select(book.followers)).all()
+            tree = replica.load_tree(session, replica.EVERYTHING)
+            visited = read_model.visited_cells(session, first, last, 2**62)
+            assignments = session.execute(select(read_model.followers)).all()
         by_committee = []
         for unit in sorted(tree.as_of(last).values(), key=lambda v: v.name):
             if tree.kinds[unit.kind].meets:
@@ -248,11 +248,11 @@ class SupervisionService(EventSource):
         with self.db.transaction() as session:
             # By the month each meeting counts for: a make-up in January of last
             # December counts in last year.
-            meetings = facts.regular_meetings_for(session, facts.EVERYTHING,
+            meetings = replica.regular_meetings_for(session, replica.EVERYTHING,
                                                   f"{int(year)}-01", f"{int(year)}-12",
                                                   cell_id)
             confirmed = {r.meeting_id: r.confirmed_level for r in session.execute(
-                select(book.visits).where(book.visits.c.cell_id == cell_id)) if
+                select(read_model.visits).where(read_model.visits.c.cell_id == cell_id)) if
                 r.confirmed_level}
         levels = [confirmed.get(m.meeting_id) or m.level for m in meetings]
         good = sum(1 for lv in levels if lv == "good")

@@ -16,12 +16,12 @@ from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, StreamAppend
 from chibo.nameko.providers import ClockProvider, Database, EventSource, EventSourcing, OutboxRelay
 from chibo.nameko.web import command_answer, http, read_json, run_command
-from services.common import text_sort_key
-from services.members import api, commands, domain, projection, roster
+from services.members import api, commands, domain, read_model, roster
 from services.members.api import COMMANDS
-from services.members.events import catalogue
-from services.members.membership import Member, add_months, fold, roll
-from services.members.tree import Tree
+from services.shared.events.members import catalogue
+from services.shared.membership import Member, add_months, fold, roll
+from services.shared.text import text_sort_key
+from services.shared.tree import Tree
 
 
 def _on(value: str | None, today: date, field: str = "on") -> date:
@@ -32,7 +32,7 @@ def _on(value: str | None, today: date, field: str = "on") -> date:
 class MembersService(EventSource):
     name = "members"
 
-    db = Database(projection.metadata)
+    db = Database(read_model.metadata)
     events = EventSourcing(catalogue)
     clock = ClockProvider()
     relay = OutboxRelay()
@@ -60,11 +60,11 @@ class MembersService(EventSource):
 
     def _members_of(self, store: EventStore, cell_ids: list[str]
                     ) -> dict[str, tuple[int, Member]]:
-        return self._members(store, projection.member_ids_of_cells(store.session, cell_ids))
+        return self._members(store, read_model.member_ids_of_cells(store.session, cell_ids))
 
     def _apply(self, store: EventStore, appends: list[StreamAppend]) -> list[Any]:
         recorded = store.append_many(appends)
-        projection.index(store.session, recorded)
+        read_model.index(store.session, recorded)
         return recorded
 
     def _run(self, schema: Any, payload: dict[str, Any],
@@ -149,7 +149,7 @@ class MembersService(EventSource):
     @rpc(expected_exceptions=ChiboError)
     def admit_member(self, payload: dict[str, Any]) -> dict[str, Any]:
         def decide(store: EventStore, c: dict[str, Any]) -> list[StreamAppend]:
-            if c.get("member_code") and projection.member_ids_by_code(
+            if c.get("member_code") and read_model.member_ids_by_code(
                     store.session, [c["member_code"]]):
                 raise ValidationFailed({"member_code": ["Another member has this code."]})
             _, member = self._member(store, c["member_id"])
@@ -217,7 +217,7 @@ class MembersService(EventSource):
         """Probationary members whose 12 months are up get a reminder event, once."""
         today = self._today()
         with self.events.unit_of_work() as store:
-            ids = projection.unconfirmed_member_ids(store.session, add_months(today, -12))
+            ids = read_model.unconfirmed_member_ids(store.session, add_months(today, -12))
             recorded = self._apply(store, domain.confirmation_reminders(
                 self._members(store, ids), today))
         return len(recorded)
@@ -233,7 +233,7 @@ class MembersService(EventSource):
         counts = {"admitted": 0, "changed": 0, "unchanged": 0, "events": 0}
         rejected: list[dict[str, Any]] = []
         tree = self._tree(store, sorted({r["cell_code"] for r in rows}))
-        known = projection.member_ids_by_code(store.session, [r["member_code"] for r in rows])
+        known = read_model.member_ids_by_code(store.session, [r["member_code"] for r in rows])
         current = self._members(store, list(known.values()))
         appends: list[StreamAppend] = []
         for row in rows:

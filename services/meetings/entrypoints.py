@@ -22,17 +22,17 @@ from chibo.nameko.providers import (
     OutboxRelay,
 )
 from chibo.nameko.web import http, run_command
-from services.meetings import api, commands, domain, projection, replica
+from services.meetings import api, commands, domain, read_model, replica
 from services.meetings.api import COMMANDS
-from services.meetings.events import catalogue
-from services.meetings.score_sheet import sheet_for
-from services.members.events import catalogue as members_catalogue
+from services.shared.events.meetings import catalogue
+from services.shared.events.members import catalogue as members_catalogue
+from services.shared.score_sheet import sheet_for
 
 
 class MeetingsService(EventSource):
     name = "meetings"
 
-    db = Database(replica.metadata, projection.metadata)
+    db = Database(replica.metadata, read_model.metadata)
     events = EventSourcing(catalogue)
     clock = ClockProvider()
     relay = OutboxRelay()
@@ -52,7 +52,7 @@ class MeetingsService(EventSource):
         again answers what this command answered the first time."""
         def work(store: EventStore) -> dict[str, Any]:
             recorded = store.append_many(decide(store, command))
-            projection.index(store.session, recorded)
+            read_model.index(store.session, recorded)
             return {"events": [e.event_id for e in recorded],
                     **{k: command[k] for k in answer if k in command}}
         return self.events.run(command, work)
@@ -132,11 +132,11 @@ class MeetingsService(EventSource):
         def decide(store: EventStore, c: dict[str, Any]) -> list[StreamAppend]:
             stream = domain.meeting_stream(c["meeting_id"])
             history = store.read_stream(stream)
-            regulars = projection.regular_meetings_in_month(store.session, c["cell_id"],
+            regulars = read_model.regular_meetings_in_month(store.session, c["cell_id"],
                                                             c["held_on"])
-            reviewed = projection.open_task_ids(store.session, c["cell_id"])
+            reviewed = read_model.open_task_ids(store.session, c["cell_id"])
             made_up = c.get("makes_up_month")
-            made_up_meetings = (projection.regular_meetings_for(
+            made_up_meetings = (read_model.regular_meetings_for(
                 store.session, c["cell_id"], made_up) if made_up else 0)
             made_up_cell = (replica.cell(store.session, c["cell_id"],
                                          domain.last_day_of(made_up)) if made_up else None)
@@ -196,14 +196,14 @@ class MeetingsService(EventSource):
         today = self._today()
         with self.events.unit_of_work() as store:
             appends = []
-            for task_id in projection.due_task_ids(store.session, today):
+            for task_id in read_model.due_task_ids(store.session, today):
                 history = store.read_stream(domain.task_stream(task_id))
                 found = domain.overdue(history, today)
                 if found:
                     appends.append(StreamAppend(domain.task_stream(task_id), len(history),
                                                 found))
             recorded = store.append_many(appends)
-            projection.index(store.session, recorded)
+            read_model.index(store.session, recorded)
         return len(recorded)
 
     # -- questions ------------------------------------------------------------------
@@ -225,7 +225,7 @@ class MeetingsService(EventSource):
     @rpc
     def open_tasks(self, cell_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as session:
-            ids = projection.open_task_ids(session, cell_id)
+            ids = read_model.open_task_ids(session, cell_id)
         return [self.get_task(task_id) for task_id in ids]
 
     # -- HTTP -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ import requests
 from nameko.exceptions import RemoteError
 
 from chibo.contracts import wire_form
-from services.simulation.behaviour import Command, Phase
+from clients.simulator.behaviour import Command, Phase
 
 RETRIED = ("NotFound", "ConcurrencyError")
 #: Commands whose HTTP endpoint is not `/<service>/commands/<name>`.

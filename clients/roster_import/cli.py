@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from services.members.roster_file import RosterFileError, fingerprint, read_rows, validate_rows
+from clients.roster_import.roster_file import RosterFileError, fingerprint, read_rows, validate_rows
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 ENDPOINT = "/members/import-batches"
