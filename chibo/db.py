@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,33 +80,45 @@ class SchemaOutdated(RuntimeError):
     """The database has tables an earlier version made, without columns this one needs."""
 
 
+#: What to do about a database an earlier version made.
+MIGRATE_REMEDY = (
+    "Nâng cấp bằng `chibo migrate` (upgrade it with `chibo migrate`; see "
+    "docs/operations.md), hoặc với dữ liệu mẫu, xóa thư mục var/chibo/ để bắt đầu lại "
+    "(or, for the demo's sample data, delete var/chibo/ to start afresh).")
+
+
 def create_schema(engine: Engine, *metadatas: MetaData) -> None:
-    """Create the kernel's tables and the service's own; idempotent. A table that exists
-    without a column the code needs stops start-up with SchemaOutdated, naming them,
-    rather than failing later on the first query that reads the column."""
+    """Create the kernel's tables and `metadatas` as the code declares them; idempotent.
+    For databases no service owns (tests, scratch rebuilds): a service's own database is
+    brought to head by its migrations (`chibo.migrate.migrate`). A table that exists
+    without a column the code needs stops with SchemaOutdated, naming them, rather than
+    failing later on the first query that reads the column."""
     for metadata in (kernel_metadata, *metadatas):
         metadata.create_all(engine)
-    _check_columns(engine, (kernel_metadata, *metadatas))
+    check_columns(engine, (kernel_metadata, *metadatas), MIGRATE_REMEDY)
     with Session(engine) as session, session.begin():
         initialise_head(session)
 
 
-def _check_columns(engine: Engine, metadatas: Sequence[MetaData]) -> None:
-    inspector = inspect(engine)
+def check_columns(bind: Engine | Connection, metadatas: Sequence[MetaData],
+                  remedy: str) -> None:
+    """SchemaOutdated naming every table and `table.column` the code declares and the
+    database lacks, with `remedy` (what to do about it)."""
+    inspector = inspect(bind)
     missing = []
     for metadata in metadatas:
         for table in metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                missing.append(table.name)
+                continue
             present = {column["name"] for column in inspector.get_columns(table.name)}
             missing += [f"{table.name}.{column.name}" for column in table.columns
                         if column.name not in present]
     if missing:
-        where = engine.url.render_as_string(hide_password=True)
+        where = bind.engine.url.render_as_string(hide_password=True)
         raise SchemaOutdated(
-            f"Cơ sở dữ liệu {where} do phiên bản cũ tạo, thiếu cột (was made by an earlier "
-            f"version and lacks the columns) {', '.join(missing)}. Nâng cấp theo "
-            "docs/operations.md (upgrade it with the statements there; for reporting, then "
-            "run chibo rebuild), hoặc với dữ liệu mẫu, xóa thư mục var/chibo/ để bắt đầu lại "
-            "(or, for the demo's sample data, delete var/chibo/ to start afresh).")
+            f"Cơ sở dữ liệu {where} thiếu (lacks) {', '.join(missing)}. "
+            f"{remedy}")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

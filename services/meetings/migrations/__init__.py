@@ -1,0 +1,2 @@
+"""Alembic revisions of the meetings service's own tables; `chibo migrate` applies them
+(see chibo/migrate/ and docs/operations.md)."""
