@@ -144,10 +144,14 @@ def load_command(schema: marshmallow.Schema, payload: Any, name: str | None = No
         command = Command(schema.load(body))
     except marshmallow.ValidationError as exc:
         raise ValidationFailed(_as_dict(exc.messages)) from None
-    # The name callers use: the schema AdmitMember is the command admit_member.
-    command.name = name or re.sub(r"(?<!^)(?=[A-Z])", "_", type(schema).__name__).lower()
+    command.name = name or command_name(schema)
     command.digest = payload_digest(command.name, body)
     return command
+
+
+def command_name(schema: marshmallow.Schema) -> str:
+    """The name callers use: the schema AdmitMember is the command admit_member."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(schema).__name__).lower()
 
 
 def payload_digest(name: str, body: Any) -> str:

@@ -55,6 +55,14 @@ class NotFound(ChiboError):
     code = "not_found"
 
 
+class Forbidden(ChiboError):
+    """The caller may not give this command: a service's command policy refused it
+    (see chibo.commands.Policy). Nothing is done."""
+
+    http_status = 403
+    code = "forbidden"
+
+
 class CommandIdReused(ChiboError):
     """A command id (`X-Command-Id`) already answered a different command, or the same
     command with a different body. Nothing is done: the caller needs a new id."""
@@ -86,7 +94,7 @@ def from_remote(exc_type: str | None, value: str | None) -> ChiboError | None:
     """The caller-facing error another service raised over RPC (nameko passes only its
     type name and text), or None when it was not one of these."""
     for cls in (ValidationFailed, ConcurrencyError, DomainRuleViolated, NotFound,
-                CommandIdReused, ChiboError):
+                CommandIdReused, Forbidden, ChiboError):
         if cls.__name__ == exc_type:
             error = ChiboError(value or "")
             error.__class__ = cls  # keep the status and code; the text says the rest

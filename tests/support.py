@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from chibo import settings
+from chibo.clock import FixedClock
+from chibo.eventstore.store import EventStore, Metadata
 from chibo.nameko import memory
-from chibo.runtime import start_embedded
+from chibo.nameko.runtime import start_embedded
 from clients.simulator.run import reporting_caught_up  # noqa: F401 - the tests' wait
 from services.app import CONFIG_DIR, SERVICES
 
@@ -147,7 +149,7 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
             log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
             processes.append((subprocess.Popen(
                 [str(Path(sys.executable).parent / "nameko"), "run", "--config",
-                 str(CONFIG_DIR / "distributed.yaml"), f"services.{name}.service:{cls}"],
+                 str(CONFIG_DIR / "distributed.yaml"), f"services.{name}.entrypoints:{cls}"],
                 env={**env_base, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}"},
                 stdout=log, stderr=subprocess.STDOUT), log))
 
@@ -171,3 +173,21 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
                 process.kill()
                 process.wait()
             log.close()
+
+
+class SessionRuntime:
+    """What a nameko worker's CommandContext gives the command pipeline, over a plain
+    session factory: for running a service's handlers in unit tests, with no nameko."""
+
+    def __init__(self, factory: Any, catalogue: Any, command_id: str | None = None,
+                 actor: str = "cán bộ Hà") -> None:
+        self.metadata = Metadata(actor=actor, command_id=command_id)
+        self.clock = FixedClock(NOW)
+        self.replayed = False
+        self._factory = factory
+        self._catalogue = catalogue
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[EventStore]:
+        with self._factory() as session, session.begin():
+            yield EventStore(session, self._catalogue, self.clock, self.metadata)

@@ -23,14 +23,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import metrics
 from chibo.clock import Clock, clock_from_setting
+from chibo.commands import run_in_transaction
 from chibo.contracts import Catalogue, Command
-from chibo.db import create_schema, make_engine, session_factory
-from chibo.eventstore import audit, command_log
+from chibo.db import make_engine, session_factory
+from chibo.eventstore import audit
 from chibo.eventstore.feed import Envelope, OrderedFeed, Projector, RunProjector
 from chibo.eventstore.relay import Relay
 from chibo.eventstore.store import EventStore, Metadata, RecordedEvent
 from chibo.eventstore.tables import event_head
 from chibo.eventstore.tables import events as events_table
+from chibo.migrate import migrate, scripts_for
 from chibo.nameko import rejections
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,12 @@ class Database(DependencyProvider):
     def setup(self) -> None:
         url = database_url(self.container.config, self.container.service_name)
         self.engine = engine = make_engine(url, pool_size=self.container.max_workers + 4)
-        create_schema(engine, *self.metadatas)
+        # To head under a lock on the database: instances starting at once wait in turn.
+        migrated = migrate(engine, self.container.service_name, self.metadatas,
+                           scripts_for(self.container.service_cls))
+        log.info("schema: %s", migrated.describe())
+        for notice in migrated.notices:
+            log.warning(notice)
         self.factory = session_factory(engine)
 
     def stop(self) -> None:
@@ -126,6 +133,21 @@ class ClockProvider(DependencyProvider):
         return self.clock
 
 
+class LoadedSettings(DependencyProvider):
+    """Settings an application derives from the service config (`load(config)`), loaded
+    and checked once when the service starts: a bad setting stops it there, not on the
+    first request that needs it."""
+
+    def __init__(self, load: Callable[[dict[str, Any]], Any]) -> None:
+        self.load = load
+
+    def setup(self) -> None:
+        self.loaded = self.load(self.container.config)
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        return self.loaded
+
+
 def metadata_from_context(data: dict[str, Any]) -> Metadata:
     """Who asked and why, from nameko context data (HTTP headers, RPC context, events)."""
     return Metadata(actor=data.get("actor") or "anonymous", command_id=data.get("command_id"),
@@ -178,28 +200,13 @@ class CommandContext:
 
     def run(self, command: Command, work: Work) -> dict[str, Any]:
         """One command in one transaction: `work` decides and appends, and its answer is
-        returned and kept in the command log with the events.
-
-        With a command id (`X-Command-Id`), the id answers this command only: sent
-        again with the same command and body, the first answer comes back and
-        nothing runs (`replayed` is then True); with another command or body,
-        CommandIdReused is raised and nothing is written. See command_log.
-        """
-        command_id = self.metadata.command_id
+        returned and kept in the command log with the events (see
+        `chibo.commands.run_in_transaction`; `replayed` is True when the command id had
+        answered this command before). Services that register their commands on
+        `chibo.commands.Handlers` go through `Commands` (chibo.nameko.commands) instead."""
         if not isinstance(command, Command):
             raise TypeError("CommandContext.run needs the Command that load_command returned")
-        with self.unit_of_work() as store:
-            if command_id:
-                earlier = command_log.claim(
-                    store.session, command_id, command.name, command.digest,
-                    self.clock.now().isoformat(timespec="microseconds"))
-                if earlier is not None:
-                    self.replayed = True
-                    return earlier
-            answer = work(store)
-            if command_id:
-                command_log.record_answer(store.session, command_id, answer)
-        return answer
+        return run_in_transaction(self, command, work)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[EventStore]:

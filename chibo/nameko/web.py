@@ -46,7 +46,6 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from chibo.errors import NotFound as CommandNotFound
 from chibo.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from chibo.nameko import rejections
 
@@ -61,7 +60,6 @@ __all__ = [
     "JsonHttpEntrypoint",
     "ProcessWebServer",
     "ProcessWebServerLease",
-    "command_answer",
     "context_data_from_headers",
     "http",
     "json_response",
@@ -686,20 +684,3 @@ class JsonHttpEntrypoint(HttpRequestHandler):
 
 
 http = JsonHttpEntrypoint.decorator
-
-
-def run_command(service: Any, allowed: Iterable[str], name: str, request: Request
-                ) -> tuple[int, dict[str, str], Any]:
-    """`POST /<service>/commands/<name>`: the JSON body to the RPC method of that name."""
-    allowed = list(allowed)
-    if name not in allowed:
-        raise CommandNotFound(f"No command {name!r}; commands: {', '.join(allowed)}.")
-    return command_answer(service, 201, getattr(service, name)(read_json(request)))
-
-
-def command_answer(service: Any, status: int, answer: Any) -> tuple[int, dict[str, str], Any]:
-    """A command's answer over HTTP. When its command id had answered it before (the
-    service's `events.replayed`), the first answer comes back with
-    `Idempotent-Replayed: true`, as idempotency keys elsewhere do."""
-    replayed = getattr(getattr(service, "events", None), "replayed", False) is True
-    return status, ({"Idempotent-Replayed": "true"} if replayed else {}), answer

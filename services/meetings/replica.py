@@ -14,7 +14,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from services.shared.membership import fold, roll
-from services.shared.tree import KINDS
+from services.shared.tree import UnitKinds
 
 metadata = MetaData()
 
@@ -71,13 +71,15 @@ def _link(session: Session, member_id: str, cell_id: str) -> None:
         session.execute(insert(member_cells).values(member_id=member_id, cell_id=cell_id))
 
 
-def cell(session: Session, cell_id: str, day: date) -> dict[str, Any] | None:
-    """The unit, and whether it is a cell that existed on `day`."""
+def cell(session: Session, cell_id: str, day: date, kinds: UnitKinds
+         ) -> dict[str, Any] | None:
+    """The unit, whether it is a cell (its kind, of `kinds`, meets) and whether it
+    existed on `day`."""
     row = session.execute(select(units).where(units.c.unit_id == cell_id)).first()
     if row is None:
         return None
     found = dict(row._mapping)
-    kind = KINDS.get(found["kind"])
+    kind = kinds.get(found["kind"])
     found["meets"] = bool(kind and kind.meets)
     found["active"] = (found["established_on"] <= day
                        and (found["dissolved_on"] is None or day < found["dissolved_on"]))

@@ -1,38 +1,16 @@
-"""The members HTTP API as OpenAPI routes: one POST per command, plus the queries."""
+"""The members HTTP API as OpenAPI routes: one POST per registered command (see
+handlers.py), the roster import, and the queries."""
 
 from __future__ import annotations
 
+from chibo.commands import command_routes
 from chibo.openapi import Route, document
-from services.members import commands
-
-#: Command name (also its RPC method) → (body schema, summary).
-COMMANDS = {
-    "establish_unit": (commands.EstablishUnit, "Thành lập tổ chức (establish a unit)"),
-    "rename_unit": (commands.RenameUnit, "Đổi tên (rename a unit)"),
-    "move_unit": (commands.MoveUnit, "Chuyển trực thuộc, cả cây con (move a subtree)"),
-    "dissolve_unit": (commands.DissolveUnit, "Giải thể (dissolve a unit)"),
-    "merge_units": (commands.MergeUnits, "Hợp nhất (merge units into a successor)"),
-    "split_unit": (commands.SplitUnit, "Chia tách (split a unit)"),
-    "admit_member": (commands.AdmitMember, "Kết nạp đảng viên (admit, probationary)"),
-    "confirm_member": (commands.ConfirmMember, "Công nhận chính thức (confirm as full)"),
-    "transfer_member": (commands.TransferMember, "Chuyển sinh hoạt chính thức (transfer)"),
-    "transfer_temporarily": (commands.TransferTemporarily,
-                             "Chuyển sinh hoạt tạm thời (temporary transfer, 3 months–2 years)"),
-    "exempt_member": (commands.ExemptMember, "Miễn sinh hoạt (exempt from meetings)"),
-    "mark_working_away": (commands.MarkWorkingAway, "Đi làm ăn xa (working away)"),
-    "record_return": (commands.RecordReturn, "Trở lại sinh hoạt (return)"),
-    "remove_member": (commands.RemoveMember,
-                      "Xóa tên, khai trừ, từ trần, chuyển đi (remove from the rolls)"),
-    "rate_member": (commands.RateMember, "Xếp loại hằng năm (annual rating)"),
-    "assign_role": (commands.AssignRole, "Phân công chức danh chi bộ (assign a cell role)"),
-    "end_role": (commands.EndRole, "Kết thúc nhiệm kỳ chức danh (end a cell role)"),
-}
+from services.members import commands, handlers
 
 ON = ("on", "ngày (date) YYYY-MM-DD; default today")
 
 ROUTES = [
-    *(Route("POST", f"/members/commands/{name}", summary, body=schema, status=201)
-      for name, (schema, summary) in COMMANDS.items()),
+    *command_routes("members", handlers.registry),
     Route("POST", "/members/import-batches", "Nhập danh sách (import roster rows)",
           body=commands.ImportBatch),
     Route("GET", "/members/tree", "Cây tổ chức tại một ngày (the tree as of a date)",

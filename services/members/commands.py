@@ -1,11 +1,27 @@
 """Command schemas: what callers may send, checked field by field."""
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from chibo import inputs
+from services.shared import settings
 from services.shared.events.members import RATING_LEVELS, REMOVAL_KINDS, ROLES
 from services.shared.text import Name, new_id
-from services.shared.tree import KINDS
+from services.shared.tree import UnitKinds, default_kinds
+
+#: The unit kinds a unit may be established as: those the service's config names, set
+#: when the service starts (`configured`); the packaged kinds until then.
+_kinds: UnitKinds | None = None
+
+
+def configured(config: dict[str, Any]) -> settings.SharedSettings:
+    """The service's shared settings, loaded from its config; the command schemas check
+    a unit's kind against the kinds they name."""
+    global _kinds
+    loaded = settings.from_config(config)
+    _kinds = loaded.kinds
+    return loaded
 
 Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
 Reason = lambda **kw: fields.String(validate=validate.Length(min=1, max=1000), **kw)  # noqa: E731
@@ -14,9 +30,15 @@ Reason = lambda **kw: fields.String(validate=validate.Length(min=1, max=1000), *
 class EstablishUnit(Schema):
     unit_id = Id(load_default=new_id)
     name = Name()
-    kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
+    kind = fields.String(required=True)
     parent_id = Id(load_default=None, allow_none=True)
     effective_date = inputs.Date(required=True)
+
+    @validates("kind")
+    def _a_configured_kind(self, value: str, data_key: str) -> None:
+        kinds = default_kinds() if _kinds is None else _kinds
+        if value not in kinds:
+            raise ValidationError(f"Must be one of: {', '.join(kinds)}.")
 
 
 class RenameUnit(Schema):

@@ -1,24 +1,14 @@
-"""The supervision HTTP API as OpenAPI routes."""
+"""The supervision HTTP API as OpenAPI routes: one POST per registered command (see
+handlers.py), and the queries."""
 
 from __future__ import annotations
 
+from chibo.commands import command_routes
 from chibo.openapi import Route, document
-from services.supervision import commands
-
-COMMANDS = {
-    "log_visit": (commands.LogVisit,
-                  "Dự sinh hoạt chi bộ, xác nhận/điều chỉnh điểm (log a visit, confirm the score)"),
-    "assign_follower": (commands.AssignFollower,
-                        "Phân công theo dõi chi bộ (assign a follower to cells)"),
-    "acknowledge_escalation": (commands.AcknowledgeEscalation,
-                               "Tiếp nhận cảnh báo (acknowledge an escalation)"),
-    "resolve_escalation": (commands.ResolveEscalation,
-                           "Xử lý xong cảnh báo (resolve an escalation)"),
-}
+from services.supervision import handlers
 
 ROUTES = [
-    *(Route("POST", f"/supervision/commands/{name}", summary, body=schema, status=201)
-      for name, (schema, summary) in COMMANDS.items()),
+    *command_routes("supervision", handlers.registry),
     Route("GET", "/supervision/escalations", "Cảnh báo (escalations)",
           query=[("state", "open | raised | acknowledged | resolved"),
                  ("target", "the committee's unit id")]),

@@ -4,25 +4,29 @@ Closing a day records `period_closed` with the source watermarks, then takes
 every time-driven decision on facts at or below them: escalations cleared
 (resolved), unacknowledged ones moved up, overdue tasks raised, and — when the
 day is the last of a month or quarter plus the grace period — that period's
-rules. The live service and `replay` both call `decide`, so the same closes over
-the same logs give the same escalations.
+rules. The live service (`close_day`) and `replay` both call `decide`, so the same
+closes over the same logs give the same escalations.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from chibo.eventstore.store import NewEvent, StreamAppend
+from chibo.eventstore.store import EventStore, NewEvent, RecordedEvent, StreamAppend
+from services.shared.tree import UnitKinds
 from services.supervision import read_model, replica, rules
+from services.supervision.domain import escalation_stream
+from services.supervision.notify import outbox
+from services.supervision.notify.channels import channels_for
 from services.supervision.rules import Settings, month_bounds, month_of, quarter_bounds
 
 ANY = None
-
-
-def escalation_stream(escalation_id: str) -> str:
-    return f"escalation-{escalation_id}"
+#: Decisions that tell a committee something it must act on.
+NOTIFIED = ("escalation_raised", "escalation_reescalated")
 
 
 def periods_closing_on(day: date, settings: Settings) -> list[tuple[str, str]]:
@@ -48,14 +52,15 @@ def close_events(day: date, watermarks: dict[str, int], settings: Settings
 
 
 def decide(session: Session, day: date, watermarks: dict[str, int], close_position: int,
-           settings: Settings) -> list[StreamAppend]:
+           settings: Settings, kinds: UnitKinds | None = None) -> list[StreamAppend]:
     """Every decision of the close of `day`, on facts as they stood at `watermarks`
     and visits recorded before the close (`close_position`): the facts the close
-    needs are loaded first, then the rules decide on them."""
+    needs are loaded first (the tree of `kinds`, the service's configured unit kinds),
+    then the rules decide on them."""
     open_now = read_model.unresolved(session)
     periods = periods_closing_on(day, settings)[1:]
     known_facts = replica.for_close(session, watermarks, close_position,
-                                  rules.needs(periods, open_now, settings))
+                                  rules.needs(periods, open_now, settings), kinds)
     appends: list[StreamAppend] = []
 
     def emit(escalation_id: str, event: NewEvent) -> None:
@@ -84,3 +89,31 @@ def decide(session: Session, day: date, watermarks: dict[str, int], close_positi
         appends.append(StreamAppend(escalation_stream(candidate["escalation_id"]), 0, [
             NewEvent("escalation_raised", {**candidate, "closed_period": day.isoformat()})]))
     return appends
+
+
+def close_day(store: EventStore, day: date, watermarks: dict[str, int], settings: Settings,
+              kinds: UnitKinds | None, channels: dict[str, Any]) -> list[RecordedEvent]:
+    """Close `day` in the store's transaction: record the close, append (and index)
+    every decision it takes, and queue their notifications on `channels`; the
+    decisions as recorded."""
+    marks = _append_indexed(store, close_events(day, watermarks, settings))
+    decided = _append_indexed(store, decide(store.session, day, watermarks,
+                                            marks[0].position, settings, kinds))
+    queue_notifications(store.session, decided, channels)
+    return decided
+
+
+def queue_notifications(session: Session, decided: Sequence[RecordedEvent],
+                        channels: dict[str, Any]) -> None:
+    """Queue the notifications of escalations raised or moved up, in the transaction
+    that records them, so none is without its notifications and none is notified twice."""
+    wanted = [e.data["escalation_id"] for e in decided
+              if e.type in NOTIFIED and channels_for(channels, e.data["target_unit_id"])]
+    for escalation in read_model.escalation_views(session, wanted):
+        outbox.enqueue(session, escalation, channels_for(channels, escalation["target_unit_id"]))
+
+
+def _append_indexed(store: EventStore, appends: list[StreamAppend]) -> list[RecordedEvent]:
+    recorded = store.append_many(appends)
+    read_model.index(store.session, recorded)
+    return recorded

@@ -1,4 +1,5 @@
-"""Rules of logging a visit. Pure: the meeting as recorded is an input."""
+"""Rules of supervision's commands: visits, follow-up assignments, people's actions on
+escalations. Pure: the meeting as recorded, the tree and the day are inputs."""
 
 from __future__ import annotations
 
@@ -6,10 +7,19 @@ from typing import Any
 
 from chibo.errors import DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, RecordedEvent
+from services.shared.tree import Tree
 
 
 def visit_stream(visit_id: str) -> str:
     return f"visit-{visit_id}"
+
+
+def follow_stream(assignment_id: str) -> str:
+    return f"follow-{assignment_id}"
+
+
+def escalation_stream(escalation_id: str) -> str:
+    return f"escalation-{escalation_id}"
 
 
 def log_visit(history: list[RecordedEvent], command: dict[str, Any],
@@ -45,6 +55,16 @@ def log_visit(history: list[RecordedEvent], command: dict[str, Any],
                                          "visited_on", "comments")},
         "self_level": self_level, "confirmed_level": confirmed,
         "changed_points": command.get("changed_scores")})]
+
+
+def not_cells(tree: Tree, unit_ids: list[str]) -> list[str]:
+    """The ids that name no unit of the tree, or a unit whose kind does not meet."""
+    found = []
+    for unit_id in unit_ids:
+        latest = tree.latest(unit_id)
+        if latest is None or not tree.kinds[latest.kind].meets:
+            found.append(unit_id)
+    return found
 
 
 def assign_follower(history: list[RecordedEvent], command: dict[str, Any],

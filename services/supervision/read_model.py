@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.shared import escalation_rules
+from services.supervision.quality import Assignment
 
 metadata = MetaData()
 
@@ -173,3 +174,41 @@ def first_closed_day(session: Session) -> date | None:
     rows = session.execute(select(closes.c.closed_on).where(closes.c.kind == "day")
                            .order_by(closes.c.closed_on).limit(1)).scalars().all()
     return rows[0] if rows else None
+
+
+def escalation_list(session: Session, state: str | None = None,
+                    target_unit_id: str | None = None) -> list[dict[str, Any]]:
+    """Escalations, highest level first then oldest first: in a state ("open": any but
+    resolved; None: all), of one target committee when given."""
+    query = select(escalations).order_by(escalations.c.level.desc(), escalations.c.raised_on)
+    if state == "open":
+        query = query.where(escalations.c.state != "resolved")
+    elif state:
+        query = query.where(escalations.c.state == state)
+    if target_unit_id:
+        query = query.where(escalations.c.target_unit_id == target_unit_id)
+    return [escalation_view(r) for r in session.execute(query)]
+
+
+def escalation_views(session: Session, ids: list[str]) -> list[dict[str, Any]]:
+    """The named escalations as `escalation_view`s (ids unknown are left out)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 1000):
+        rows = session.execute(select(escalations).where(
+            escalations.c.escalation_id.in_(ids[start:start + 1000])))
+        found += [escalation_view(row) for row in rows]
+    return found
+
+
+def follower_assignments(session: Session) -> list[Assignment]:
+    """Every cell every follower was assigned."""
+    rows = session.execute(select(followers.c.follower, followers.c.cell_id,
+                                  followers.c.from_date, followers.c.until_date))
+    return [Assignment._make(row) for row in rows]
+
+
+def confirmed_levels(session: Session, cell_id: str) -> dict[str, str]:
+    """The level a visitor confirmed or set, by meeting id, for the cell's visited meetings."""
+    rows = session.execute(select(visits.c.meeting_id, visits.c.confirmed_level)
+                           .where(visits.c.cell_id == cell_id))
+    return {meeting_id: level for meeting_id, level in rows if level}

@@ -13,6 +13,7 @@ from typing import Any
 
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.eventstore.feed import Fetch, OrderedFeed
+from services.shared.tree import UnitKinds
 from services.supervision import closing, read_model, replica
 from services.supervision.rules import Settings
 
@@ -32,7 +33,9 @@ def normalised(event_type: str, data: dict[str, Any]) -> tuple[str, str]:
 
 
 def replay(fetch: Fetch, own_log: Iterable[Any], settings: Settings,
-           catalogue: Any) -> list[tuple[str, str]]:
+           catalogue: Any, kinds: UnitKinds | None = None) -> list[tuple[str, str]]:
+    """The system's decisions re-derived from the logs, with the unit kinds the live
+    service was configured with (`kinds`; the packaged ones when None)."""
     engine = make_engine("sqlite://")
     create_schema(engine, replica.metadata, read_model.metadata)
     factory = session_factory(engine)
@@ -58,7 +61,7 @@ def replay(fetch: Fetch, own_log: Iterable[Any], settings: Settings,
             if event.type == "period_closed" and event.data["kind"] == "day":
                 day = date.fromisoformat(str(event.data["closed_on"]))
                 appends = closing.decide(session, day, event.data["watermarks"],
-                                         event.position, settings)
+                                         event.position, settings, kinds)
                 derived = [SimpleNamespace(type=e.type, data=e.data, position=event.position)
                            for a in appends for e in a.events]
                 read_model.index(session, derived)

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from services.shared.tree import Tree
+from services.shared.tree import Tree, UnitKinds
 from services.supervision import read_model
 from services.supervision.rules import quarter_bounds
 from services.supervision.snapshot import (
@@ -156,12 +156,15 @@ def apply_meetings_event(session: Session, envelope: dict[str, Any]) -> None:
 EVERYTHING = 2**62
 
 
-def load_tree(session: Session, members_watermark: int) -> Tree:
-    """The organisation tree from the unit events at or below the watermark."""
+def load_tree(session: Session, members_watermark: int, kinds: UnitKinds | None = None
+              ) -> Tree:
+    """The organisation tree from the unit events at or below the watermark, of `kinds`
+    (the service's configured ones; the packaged ones when None)."""
     rows = session.execute(
         select(unit_events).where(unit_events.c.position <= members_watermark)
         .order_by(unit_events.c.position)).all()
-    return Tree.from_events(SimpleNamespace(type=r.type, data=json.loads(r.data)) for r in rows)
+    return Tree.from_events((SimpleNamespace(type=r.type, data=json.loads(r.data))
+                             for r in rows), kinds)
 
 
 def _month_ranges(months: Iterable[str]) -> list[tuple[date, date]]:
@@ -258,12 +261,13 @@ def load_visits(session: Session, before_position: int, quarters: Iterable[str] 
 
 
 def for_close(session: Session, watermarks: dict[str, int], close_position: int,
-              needs: Needs) -> Snapshot:
+              needs: Needs, kinds: UnitKinds | None = None) -> Snapshot:
     """The facts one close decides on: as they stood at `watermarks`, with visits
-    recorded before the close (`close_position`), covering what `needs` names."""
+    recorded before the close (`close_position`), covering what `needs` names; the
+    tree of `kinds`."""
     meetings_wm = int(watermarks.get("meetings", 0))
     return Snapshot(
-        tree=load_tree(session, int(watermarks.get("members", 0))),
+        tree=load_tree(session, int(watermarks.get("members", 0)), kinds),
         meetings=tuple(load_meetings(session, meetings_wm, needs.months)),
         absences=tuple(load_absences(session, meetings_wm, needs.absences)
                        if needs.absences else ()),
@@ -278,10 +282,11 @@ class Facts(Snapshot):
     recorded: for a small database (a test, a one-off look). A close loads only what
     it decides on (`for_close`)."""
 
-    def __init__(self, session: Session, watermarks: dict[str, int]) -> None:
+    def __init__(self, session: Session, watermarks: dict[str, int],
+                 kinds: UnitKinds | None = None) -> None:
         meetings_wm = int(watermarks.get("meetings", 0))
         super().__init__(
-            tree=load_tree(session, int(watermarks.get("members", 0))),
+            tree=load_tree(session, int(watermarks.get("members", 0)), kinds),
             meetings=tuple(load_meetings(session, meetings_wm)),
             absences=tuple(load_absences(session, meetings_wm, EVERY_ABSENCE)),
             open_tasks=tuple(load_open_tasks(session, meetings_wm)),

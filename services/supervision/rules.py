@@ -57,6 +57,17 @@ def climbing_from(configured: Mapping[str, Any] | None) -> frozenset[str]:
     return frozenset(climbing)
 
 
+def settings_from(config: Mapping[str, Any]) -> Settings:
+    """The rules' settings from the service config's `SUPERVISION` section."""
+    raw = dict(config.get("SUPERVISION") or {})
+    start = raw.pop("start_date", None)
+    climbing = climbing_from(raw.pop("rules", None))
+    numbers = {k: int(v) for k, v in raw.items()
+               if k in Settings.__annotations__ and k != "climbing"}
+    return Settings(**numbers, climbing=climbing,
+                    start_date=date.fromisoformat(str(start)) if start else None)
+
+
 def escalation_id(rule: str, subject: str, period: str) -> str:
     """One escalation per (rule, subject, period), however often it is decided."""
     return str(uuid.uuid5(_ESCALATION_NAMESPACE, f"{rule}/{subject}/{period}"))

@@ -2,7 +2,7 @@
 
 A `Snapshot` holds values only — the organisation tree and the meetings, absences,
 open tasks and visits as they stood at a close's watermarks — and answers the rules'
-questions about them in memory. The loader (`facts.py`) fills one with what a close
+questions about them in memory. The loader (`replica.py`) fills one with what a close
 needs (`Needs`); each part records what it covers, and a question about a month,
 quarter or stretch of days it was not loaded for raises `NotLoaded` instead of
 answering "nothing happened", which would be a silent wrong decision.

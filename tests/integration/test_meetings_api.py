@@ -20,7 +20,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from chibo.nameko import memory
-from services.meetings.api import COMMANDS
+from services.meetings.handlers import registry
 from tests.support import embedded_config, running, wait_until
 
 NOW = "2025-10-15T09:00:00+00:00"
@@ -30,6 +30,7 @@ ADMITTED = date(2023, 6, 1)
 FULL = date(2024, 6, 1)  # 12 months after admission
 NAMES = ("Hà Văn Thành", "Lò Thị Xuân", "Vi Văn Sơn", "Lương Văn Quyết")
 SCORES = {"preparation": 15, "attendance": 20, "conduct": 42, "closing": 18}  # 95: Tốt
+COMMANDS = [handler.name for handler in registry]
 
 
 @pytest.fixture(scope="module")
