@@ -18,7 +18,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 
 from chibo import settings  # noqa: E402
-from chibo.runtime import start_embedded  # noqa: E402
+from chibo.nameko.runtime import start_embedded  # noqa: E402
 from services.app import CONFIG_DIR  # noqa: E402
 from services.reporting.entrypoints import ReportingService  # noqa: E402
 

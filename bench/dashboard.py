@@ -40,7 +40,8 @@ from sqlalchemy import text
 
 from bench._support import Row, peak_rss_mib, percentile, pg_databases, progress, rabbit_vhost
 from chibo.db import create_schema, make_engine, session_factory
-from services.reporting.projector import metadata, project_run
+from services.reporting.projector import project_run
+from services.reporting.read_model import metadata
 from services.reporting.rebuild import rebuild_from_archive
 
 YEAR = 2025

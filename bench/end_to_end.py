@@ -26,7 +26,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from bench._support import Row, percentile, pg_databases, progress, rabbit_vhost
 from chibo import settings
 from chibo.nameko import memory
-from chibo.runtime import start_embedded
+from chibo.nameko.runtime import start_embedded
 from services.app import CONFIG_DIR, SERVICES
 from tests.sample_province import member_name
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from bench._support import Row, pg_databases, progress
 from bench.generate_roster import write_csv
 from chibo.nameko import memory
-from chibo.runtime import start_embedded
+from chibo.nameko.runtime import start_embedded
 from services.members.entrypoints import MembersService
 
 CHIBO = str(Path(sys.executable).parent / "chibo")

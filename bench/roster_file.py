@@ -20,7 +20,8 @@ from pathlib import Path
 
 from bench._support import Row, progress
 from bench.generate_roster import write_csv, write_xlsx
-from clients.roster_import.roster_file import read_rows, validate_rows
+from clients.roster_import.reading import read_rows
+from clients.roster_import.rows import validate_rows
 
 MiB = 1024 * 1024
 

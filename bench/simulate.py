@@ -19,7 +19,7 @@ from tempfile import TemporaryDirectory
 import requests
 
 from bench._support import Row, peak_rss_mib, pg_databases, progress, rabbit_vhost
-from chibo.runtime import rpc_client
+from chibo.nameko.runtime import rpc_client
 from clients.simulator.driver import HttpSender
 from clients.simulator.presets import PRESETS
 from clients.simulator.run import simulate

@@ -1,11 +1,11 @@
-"""The `chibo` command: the kernel's sub-commands (demo, audit verify, init-db) and those
-the application registers.
+"""The `chibo` command: the kernel's sub-commands (demo, audit verify, migrate and its
+older name init-db) and those the application registers.
 
-The application module (`chibo.runtime.app()`) may name:
+The application module (`chibo.application.app()`) may name:
 
 - `COMMANDS`: the sub-commands in help order, each a `Command`; the kernel's own
-  (`DEMO_COMMAND`, `AUDIT_COMMAND`, `INIT_DB_COMMAND`) go where the application lists them,
-  or after its own when it does not;
+  (`DEMO_COMMAND`, `AUDIT_COMMAND`, `MIGRATE_COMMAND`, `INIT_DB_COMMAND`) go where the
+  application lists them, or after its own when it does not;
 - `CLI_DESCRIPTION`: the text `chibo --help` opens with;
 - `DEMO`: a `DemoHooks`, what `chibo demo` adds to the services it runs (its options, the
   addresses its banner lists, the sample it loads).
@@ -64,7 +64,7 @@ class DemoHooks(Protocol):
 def main(argv: list[str] | None = None) -> int:
     # nameko still runs on eventlet, which announces its deprecation on import.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from chibo.runtime import app
+    from chibo.application import app
 
     application = app()
     commands = registered_commands(application)
@@ -127,45 +127,55 @@ class _AuditVerify:
 
 
 @dataclass(frozen=True)
-class _InitDb:
-    name: str = "init-db"
-    help: str = "create the databases the config names"
+class _Migrate:
+    name: str = "migrate"
+    help: str = ("create the databases the config names and bring each to its newest "
+                 "schema, printing its revisions before → after")
     config_mode: str | None = "distributed"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--config", default=None, help="YAML config (default: distributed)")
+        parser.add_argument("--service", action="append",
+                            help="only this service's database (repeatable)")
+        parser.add_argument("--current", action="store_true",
+                            help="print each database's revisions and the newest, change nothing")
+        parser.add_argument("--new-revision", metavar="MESSAGE", default=None,
+                            help="write the next revision of --service (or 'kernel') from what "
+                                 "the code declares and its revisions do not make yet")
 
     def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
-        settings.ensure_databases(config)
-        print("databases ready")
-        return 0
+        return run_migrate(args, config)
 
 
 DEMO_COMMAND: Command = _Demo()
 AUDIT_COMMAND: Command = _AuditVerify()
-INIT_DB_COMMAND: Command = _InitDb()
-KERNEL_COMMANDS: Sequence[Command] = (DEMO_COMMAND, AUDIT_COMMAND, INIT_DB_COMMAND)
+MIGRATE_COMMAND: Command = _Migrate()
+#: The name deploy scripts and older notes use: the same as `migrate`.
+INIT_DB_COMMAND: Command = _Migrate(name="init-db", help="the same as migrate")
+KERNEL_COMMANDS: Sequence[Command] = (DEMO_COMMAND, AUDIT_COMMAND, MIGRATE_COMMAND,
+                                      INIT_DB_COMMAND)
 
 
 def _demo_hooks() -> DemoHooks | None:
-    from chibo.runtime import app
+    from chibo.application import app
 
     return getattr(app(), "DEMO", None)
 
 
 def _config(path: str | None, mode: str, **overrides: Any) -> dict[str, Any]:
-    from chibo.runtime import app
+    from chibo.application import app
 
     return settings.load(path or Path(app().CONFIG_DIR) / f"{mode}.yaml", **overrides)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    import eventlet
+    from chibo.nameko.runtime import patch_for_green_threads
 
-    eventlet.monkey_patch()
+    patch_for_green_threads()
+    from chibo.application import app
     from chibo.clock import ClockSettingError, clock_from_setting
     from chibo.db import SchemaOutdated
-    from chibo.runtime import app, start_embedded
+    from chibo.nameko.runtime import start_embedded
 
     overrides = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{args.port}"} if args.port else {}
     config = _config(args.config, "embedded", **overrides)
@@ -227,10 +237,67 @@ def _port_free(address: str) -> bool:
     return True
 
 
+def run_migrate(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from chibo.application import app
+    from chibo.db import SchemaOutdated, make_engine
+    from chibo.migrate import revisions, tracks_of
+    from chibo.nameko.runtime import migrate_databases, service_schemas
+
+    services = [service for service in app().SERVICES
+                if not args.service or service.name in args.service]
+    schemas = list(service_schemas(services))
+    if args.new_revision is not None:
+        return _new_revision(args, schemas)
+    if args.current:
+        for name, metadatas, scripts in schemas:
+            engine = make_engine(config["DATABASES"][name])
+            try:
+                found = revisions(engine, tracks_of(name, metadatas, scripts))
+            except OperationalError as exc:
+                print(f"{name}: unreachable ({str(exc.orig).strip().splitlines()[0]})")
+                continue
+            finally:
+                engine.dispose()
+            print(f"{name}: " + ", ".join(
+                f"{track} {current or '—'}" + ("" if current == head else f" (newest: {head})")
+                for track, current, head in found))
+        return 0
+    settings.ensure_databases(config)
+    try:
+        done = migrate_databases(services, config)
+    except SchemaOutdated as exc:
+        print(f"chibo migrate: {exc}", file=sys.stderr)
+        return 2
+    for migrated in done:
+        print(migrated.describe())
+        for notice in migrated.notices:
+            print(f"  → {notice}")
+    return 0
+
+
+def _new_revision(args: argparse.Namespace, schemas: list[Any]) -> int:
+    from chibo.migrate import kernel_track, service_track
+    from chibo.migrate.authoring import new_revision
+
+    if args.service == ["kernel"]:
+        track = kernel_track()
+    elif len(schemas) == 1 and schemas[0][2] is not None:
+        name, metadatas, scripts = schemas[0]
+        track = service_track(name, scripts, metadatas)
+    else:
+        print("chibo migrate --new-revision: name one service with migrations (or 'kernel') "
+              "with --service", file=sys.stderr)
+        return 2
+    print(f"wrote {new_revision(track, args.new_revision)}")
+    return 0
+
+
 def run_audit_verify(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from chibo.application import app
     from chibo.db import make_engine, session_factory
     from chibo.eventstore.audit import compare_with_copy, verify_log
-    from chibo.runtime import app
 
     services = args.service or sorted(config["DATABASES"])
     problems = 0

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from nameko.cli.main import setup_yaml_parser
 
-setup_yaml_parser()
+from chibo.nameko.config_format import register_env_var_tags
+
+register_env_var_tags()
 
 
 def load(path: str | Path, **overrides: Any) -> dict[str, Any]:

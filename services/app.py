@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chibo.cli import AUDIT_COMMAND, DEMO_COMMAND, INIT_DB_COMMAND, Command
+from chibo.cli import AUDIT_COMMAND, DEMO_COMMAND, INIT_DB_COMMAND, MIGRATE_COMMAND, Command
 from services.cli import IMPORT, REBUILD, SIMULATE
 from services.demo import SampleProvince
 
@@ -15,9 +15,9 @@ CONFIG_DIR = Path(__file__).parent / "config"
 
 #: `chibo`'s sub-commands, in the order `chibo --help` lists them.
 COMMANDS: list[Command] = [DEMO_COMMAND, SIMULATE, AUDIT_COMMAND, IMPORT, REBUILD,
-                           INIT_DB_COMMAND]
+                           MIGRATE_COMMAND, INIT_DB_COMMAND]
 CLI_DESCRIPTION = ("The `chibo` command: demo | simulate | import members | audit verify | "
-                   "rebuild | init-db.")
+                   "rebuild | migrate (init-db).")
 #: What `chibo demo` shows and loads besides running SERVICES.
 DEMO = SampleProvince()
 
@@ -53,7 +53,7 @@ def _archive_rows(config: dict[str, Any], source: str) -> Iterator[tuple[int, st
     from sqlalchemy.exc import OperationalError
 
     from chibo.db import make_engine
-    from services.reporting.projector import archive
+    from services.reporting.read_model import archive
 
     url = config.get("DATABASES", {}).get("reporting")
     if url is None:

@@ -23,13 +23,12 @@ class Simulate:
         add_arguments(parser)
 
     def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
-        import eventlet
-
+        from chibo.nameko.runtime import patch_for_green_threads
         from clients.simulator.run import run_from_args
 
         # The driver keeps --window commands in flight on green threads (over HTTP or
         # nameko's RPC proxy), so blocking I/O must yield to eventlet's hub.
-        eventlet.monkey_patch()
+        patch_for_green_threads()
         return run_from_args(args, config)
 
 

@@ -58,7 +58,7 @@ def load_sample(config: dict[str, Any], preset: str | Preset, months: int, seed:
 
     The services already serve while this runs, so the user is told first that the
     dashboard fills in as the sample loads, and told again when it is complete."""
-    from chibo.runtime import rpc_client
+    from chibo.nameko.runtime import rpc_client
     from clients.simulator.driver import CommandRefused, RpcSender
     from clients.simulator.run import describe, reporting_caught_up, simulate
 

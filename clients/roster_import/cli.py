@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from clients.roster_import.roster_file import RosterFileError, fingerprint, read_rows, validate_rows
+from clients.roster_import.reading import RosterFileError, fingerprint, read_rows
+from clients.roster_import.rows import validate_rows
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 ENDPOINT = "/members/import-batches"

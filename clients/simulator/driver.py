@@ -6,10 +6,17 @@ The services are eventually consistent: a command naming a unit, member or meeti
 another service has not heard of yet is answered NotFound, and a concurrent write to the
 same stream is answered with a conflict; both are sent again a moment later. Any other
 refusal stops the run with the command and the service's answer.
+
+Every command carries a command id derived from what it says (`command_id`), over RPC
+and over HTTP alike: a command sent again (after a timeout, a retry, or a service
+instance dying after it committed) is answered with its first answer, never applied
+twice and never refused as "already exists".
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +32,14 @@ RETRIED = ("NotFound", "ConcurrencyError")
 #: Commands whose HTTP endpoint is not `/<service>/commands/<name>`.
 HTTP_PATHS = {("members", "import_rows"): "/members/import-batches"}
 PATIENCE_SECONDS = 60.0
+
+
+def command_id(command: Command) -> str:
+    """64 hex digits (what the command log holds), the same for the same command: the
+    service, the command and its payload."""
+    said = json.dumps([command.service, command.method, wire_form(command.payload)],
+                      sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(said.encode("utf-8")).hexdigest()
 
 
 class CommandRefused(Exception):
@@ -46,7 +61,13 @@ class RpcSender:
 
     def start(self, command: Command) -> Any:
         method = getattr(getattr(self.proxy, command.service), command.method)
-        return method.call_async(wire_form(command.payload))
+        # nameko sends the proxy's context data as message headers, read when the call
+        # is published, before call_async returns: so each call carries its own id.
+        self.proxy._worker_ctx.data["command_id"] = command_id(command)
+        try:
+            return method.call_async(wire_form(command.payload))
+        finally:
+            self.proxy._worker_ctx.data.pop("command_id", None)
 
     def finish(self, command: Command, pending: Any) -> Any:
         try:
@@ -78,7 +99,8 @@ class HttpSender:
         base = self.base_urls if isinstance(self.base_urls, str) else self.base_urls[
             command.service]
         url = base.rstrip("/") + path
-        return self.pool.spawn(self.http.post, url, json=wire_form(command.payload), timeout=120)
+        return self.pool.spawn(self.http.post, url, json=wire_form(command.payload),
+                               headers={"X-Command-Id": command_id(command)}, timeout=120)
 
     def finish(self, command: Command, pending: Any) -> Any:
         response = pending.wait()

@@ -120,7 +120,7 @@ def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
             outcome = simulate(HttpSender(args.url, args.window), args.preset, args.months,
                                args.seed, today, args.window)
         else:
-            from chibo.runtime import rpc_client
+            from chibo.nameko.runtime import rpc_client
 
             with rpc_client(config, timeout=300) as proxy:
                 outcome = simulate(RpcSender(proxy), args.preset, args.months, args.seed,

@@ -17,7 +17,7 @@ from nameko.rpc import RpcProxy, ServiceProxy, rpc
 from chibo.errors import ChiboError
 from chibo.nameko.providers import WorkerDatabase
 from chibo.nameko.web import http
-from services.reporting import audit_log
+from services.reporting import audit_search, audit_trace, source_checks
 from services.shared.events import SOURCES
 
 
@@ -35,7 +35,7 @@ class SourceRpc(RpcProxy):
 
 class AuditEntrypoints:
     """Mixin: search and trace archived events, check every source's log.
-    Expects the service's Database as `db`, with `audit_log.audit_metadata` among its
+    Expects the service's Database as `db`, with `source_checks.audit_metadata` among its
     metadatas, and its `clock` (a check is stamped with the clock's time)."""
 
     db: WorkerDatabase
@@ -57,27 +57,27 @@ class AuditEntrypoints:
                      limit: int = 100, before: str | None = None, after: str | None = None,
                      oldest: bool = False) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return audit_log.search(session, source=source, stream=stream, type=type,
-                                    actor=actor, recorded_from=recorded_from,
-                                    recorded_to=recorded_to, limit=limit, before=before,
-                                    after=after, oldest=oldest)
+            return audit_search.search(session, source=source, stream=stream, type=type,
+                                       actor=actor, recorded_from=recorded_from,
+                                       recorded_to=recorded_to, limit=limit, before=before,
+                                       after=after, oldest=oldest)
 
     def audit_search_args(self, args: Mapping[str, str]) -> dict[str, Any]:
         """`audit_search` from URL query parameters (`from`, `to`, …), for the JSON API
         and pages alike; errors name the parameters as sent."""
         with self.db.transaction() as session:
-            return audit_log.search_by_query(session, args)
+            return audit_search.search_by_query(session, args)
 
     @rpc(expected_exceptions=ChiboError)
     def audit_event(self, event_id: str) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return audit_log.event(session, event_id)
+            return audit_trace.event(session, event_id)
 
     @rpc
     def audit_status(self) -> list[dict[str, Any]]:
         """The last check of each source, without checking again."""
         with self.db.transaction() as session:
-            return audit_log.latest_status(session, SOURCES)
+            return source_checks.latest_status(session, SOURCES)
 
     @rpc
     def audit_verify(self) -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ class AuditEntrypoints:
         for source in SOURCES:
             proxy = self.audit_sources[source]
             with self.db.factory() as session:
-                results.append(audit_log.check_source(
+                results.append(source_checks.check_source(
                     session, source,
                     lambda proxy=proxy: self._audit_call(proxy.verify_log),
                     lambda after, limit, proxy=proxy: self._audit_call(

@@ -5,6 +5,7 @@ Entrypoints only: the figures come from `queries`, the pages from `pages`.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -14,17 +15,32 @@ from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
 
 from chibo.errors import ChiboError, ValidationFailed, from_remote
-from chibo.nameko.providers import ClockProvider, Database, Feed
+from chibo.nameko.commands import ServesOpenApi
+from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
 from chibo.nameko.web import http, read_json
-from services.reporting import projector, queries
+from services.reporting import projector, queries, read_model
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
-from services.reporting.audit_log import audit_metadata
 from services.reporting.page_cache import cached
 from services.reporting.pages import DashboardPages, grace_days, whole_number
+from services.reporting.source_checks import audit_metadata
+from services.shared import settings
 from services.shared.events import SOURCES, catalogue
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class ProjectingFeed(Feed):
+    """A feed whose projector functions are given the configured unit kinds (which
+    units are cells) as `kinds`."""
+
+    def start(self) -> None:
+        # Every provider is set up before any starts: the settings are loaded by now.
+        shared = next(d for d in self.container.dependencies if isinstance(d, LoadedSettings))
+        self.project = functools.partial(self.project, kinds=shared.loaded.kinds)
+        if self.project_run is not None:
+            self.project_run = functools.partial(self.project_run, kinds=shared.loaded.kinds)
+        super().start()
 
 
 class ReportingQueries:
@@ -32,20 +48,21 @@ class ReportingQueries:
 
     db: Database
     clock: ClockProvider
+    shared: settings.SharedSettings
 
     @rpc(expected_exceptions=ChiboError)
     def overview(self, unit_id: str | None = None, period: str | None = None,
                  grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
             return queries.overview(session, unit_id, period, grouping,
-                                    today=self.clock.now().date())
+                                    today=self.clock.now().date(), kinds=self.shared.kinds)
 
     @rpc(expected_exceptions=ChiboError)
     def heatmap(self, unit_id: str | None = None, year: int | None = None,
                 grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
             return queries.heatmap(session, unit_id, year, grouping, self.clock.now().date(),
-                                   grace_days(self))
+                                   grace_days(self), kinds=self.shared.kinds)
 
     @rpc(expected_exceptions=ChiboError)
     def cell(self, cell_id: str, year: int | None = None) -> dict[str, Any]:
@@ -136,18 +153,17 @@ class ReportingQueries:
     def tasks_http(self, request: Any, cell_id: str) -> dict[str, Any]:
         return {"cell_id": cell_id, "tasks": self.tasks(cell_id)}
 
-    @http("GET", "/reporting/openapi.json")
-    def openapi_http(self, request: Any) -> dict[str, Any]:
-        return openapi_document()
 
-
-class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages):
+class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, ServesOpenApi,
+                       openapi=openapi_document):
     name = "reporting"
 
-    db = Database(projector.metadata, audit_metadata)
+    db = Database(read_model.metadata, audit_metadata)
     clock = ClockProvider()
     config = Config()  # SUPERVISION.grace_days: when a month without a meeting is missed
-    feed = Feed(SOURCES, projector.project, catalogue, project_run=projector.project_run)
+    shared = LoadedSettings(settings.from_config)  # unit kinds, score sheets
+    feed = ProjectingFeed(SOURCES, projector.project, catalogue,
+                          project_run=projector.project_run)
     supervision = RpcProxy("supervision")
 
     @event_handler("members", "#")

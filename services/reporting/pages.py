@@ -31,7 +31,8 @@ from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.periods import parse as parse_period
 from services.reporting.web import html_tables, i18n, render, urls
-from services.shared.tree import KINDS
+from services.shared.settings import SharedSettings
+from services.shared.tree import UnitKinds, default_kinds
 
 _log = logging.getLogger(__name__)
 
@@ -126,20 +127,23 @@ def request_for(request: Request, address: str) -> Request:
 
 
 def quarterly_data(session: Session, quarter: str | None, grouping: str | None,
-                   today: date) -> dict[str, Any]:
-    """What the quarterly workbook holds (see `views.quarterly`)."""
+                   today: date, kinds: UnitKinds | None = None) -> dict[str, Any]:
+    """What the quarterly workbook holds (see `views.quarterly`); `kinds`: the
+    service's configured unit kinds (the packaged ones when None)."""
+    kinds = default_kinds() if kinds is None else kinds
     quarter = quarter or urls.quarter_of(queries.default_period(session, today))
-    top = queries.overview(session, None, quarter, grouping, today=today)
+    top = queries.overview(session, None, quarter, grouping, today=today, kinds=kinds)
     grouping = top["grouping"]
-    below = [queries.overview(session, child["unit_id"], quarter, grouping, today=today)
+    below = [queries.overview(session, child["unit_id"], quarter, grouping, today=today,
+                              kinds=kinds)
              for child in top["children"]
-             if child["kind"] in KINDS and not KINDS[child["kind"]].meets]
+             if child["kind"] in kinds and not kinds[child["kind"]].meets]
     # A month the clock has not reached yet has no figures to report: it is left out
     # rather than shown as a row of zeros (the month running is marked as such).
     started = [month for month in months_of(quarter) if month <= today.strftime("%Y-%m")]
     return {"quarter": quarter, "top": top, "today": today.isoformat(),
             "months": [queries.overview(session, top["unit"]["unit_id"], month, grouping,
-                                        today=today)
+                                        today=today, kinds=kinds)
                        for month in started],
             "below": below,
             "escalations": queries.escalation_list(session, today, "open")}
@@ -151,6 +155,7 @@ class DashboardPages:
 
     db: Any
     clock: Any
+    shared: SharedSettings  # the unit kinds the config names (services.shared.settings)
     escalations: Callable[..., dict[str, Any]]
     act_on_escalation: Callable[[str, dict[str, Any]], dict[str, Any]]
     audit_search_args: Callable[[Mapping[str, str]], dict[str, Any]]
@@ -183,11 +188,12 @@ class DashboardPages:
         args = request.args
         with self.db.transaction() as session:
             data = queries.overview(session, unit_id, args.get("period") or None,
-                                    args.get("grouping") or None, today=self.clock.now().date())
+                                    args.get("grouping") or None, today=self.clock.now().date(),
+                                    kinds=self.shared.kinds)
         context = views.overview(data)
         name = "tong-quan" if unit_id is None else f"tong-quan-{unit_id}"
         return render.render_or_export("overview.html", request, f"{name}-{data['period']}",
-                                       **context)
+                                       unit_kinds=self.shared.kinds, **context)
 
     @http("GET", "/reporting/heatmap")
     @html_errors
@@ -206,11 +212,11 @@ class DashboardPages:
         with self.db.transaction() as session:
             data = queries.heatmap_cells(session, unit_id, whole_number(args.get("year"), "year"),
                                          args.get("grouping") or None, self.clock.now().date(),
-                                         grace_days(self))
+                                         grace_days(self), kinds=self.shared.kinds)
         context = views.heatmap(data)
         return render.render_or_export(
             "heatmap.html", request, f"ban-do-sinh-hoat-{data['unit']['unit_id']}-{data['year']}",
-            **context)
+            unit_kinds=self.shared.kinds, **context)
 
     @http("GET", "/reporting/cells/<cell_id>")
     @html_errors
@@ -221,7 +227,7 @@ class DashboardPages:
             data = queries.cell(session, cell_id, year, today=self.clock.now().date(),
                                 grace_days=grace_days(self))
         return render.render_or_export("cell.html", request, f"chi-bo-{cell_id}-{data['year']}",
-                                       **views.cell(data))
+                                       unit_kinds=self.shared.kinds, **views.cell(data))
 
     @http("GET", "/reporting/meetings/<meeting_id>")
     @html_errors
@@ -319,8 +325,8 @@ class DashboardPages:
             parse_period(quarter, "quarter")  # its year inside the window, too
         with self.db.transaction() as session:
             data = quarterly_data(session, quarter, request.args.get("grouping") or None,
-                                  self.clock.now().date())
-        tr = i18n.Translator(i18n.pick_lang(request))
+                                  self.clock.now().date(), self.shared.kinds)
+        tr = i18n.Translator(i18n.pick_lang(request), self.shared.kinds)
         title, sheets = views.quarterly(data, tr)
         return html_tables.export_response(sheets, "xlsx", tr, f"bao-cao-quy-{data['quarter']}",
                                       title=title)

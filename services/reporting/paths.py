@@ -28,10 +28,14 @@ _SOURCE = "members"
 
 
 class Places:
-    """The tree and the questions reports ask of it, answered once per tree version."""
+    """The tree and the questions reports ask of it, answered once per tree version.
+
+    Where units sit, not what they are: which units are cells the caller answers from
+    its configured kinds, so the tree here is built with none.
+    """
 
     def __init__(self) -> None:
-        self.tree = Tree()
+        self.tree = Tree(kinds={})
         self.position = 0
         self.now = date.min  # the latest day the tree changes on: "today's tree"
         self._memo: dict[tuple[str, Any], list[str]] = {}

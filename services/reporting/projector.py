@@ -1,57 +1,43 @@
-"""Reporting's projection: every event into the archive, then into the read models.
+"""Reporting's projection: each event of a run into the detail rows of the read models.
 
 The live feed applies runs of consecutive events (`project_run`); `chibo rebuild`
 applies the whole archive as one run (`project_archive`, its details written a batch
 at a time). Both go through the same two steps, so they cannot disagree: each event
 updates the detail tables (meetings, tasks, visits, members, escalations, units) and
-marks what it touched; then the touched cell-periods are recomputed from the detail
-tables, and the difference between their old and new figures is added to every node
-on their paths. Recomputing from details (rather than adding each event's share) keeps
-a corrected or re-scored meeting exact, and the path stored on each cell-period row
-says where its figures were counted, so a restructured tree moves them precisely.
+marks what it touched; then `roll_up.settle` recomputes the touched cell-periods and
+sums their changes up the tree.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from chibo.db import upsert
-from services.reporting import paths, standing
-from services.reporting.periods import month_days, quarter_of
+from services.reporting import standing
+from services.reporting.archive import Envelope, archive_envelopes, stored_json
 from services.reporting.read_model import (
-    MEASURES,
-    RATINGS,
-    READ_MODELS,
-    YEAR_MEASURES,
-    archive,
-    cell_periods,
     escalations,
     meetings,
     member_years,
     members,
-    metadata,
-    node_escalations,
-    node_periods,
-    opened_months,
     resolutions,
     tasks,
     units,
     visits,
 )
+from services.reporting.roll_up import CHUNK, Touched, settle
 from services.shared.escalation_rules import details_from_legacy
 from services.shared.membership import Member
-from services.shared.tree import KINDS
+from services.shared.tree import UnitKinds, default_kinds
 
-__all__ = ["metadata", "archive", "project", "project_run", "snapshot", "READ_MODELS"]
+__all__ = ["project", "project_archive", "project_run"]
 
-Envelope = dict[str, Any]
 TASK_STATES = {"task_completed": "completed", "task_overdue": "overdue",
                "task_cancelled": "cancelled"}
 #: Events that change a member's dated standing: folded by the members service's own
@@ -59,15 +45,10 @@ TASK_STATES = {"task_completed": "completed", "task_overdue": "overdue",
 STANDING_EVENTS = ("member_confirmed", "member_exempted", "member_working_away",
                    "member_returned", "member_temporarily_transferred", "member_removed")
 MEMBER_EVENTS = (*STANDING_EVENTS, "member_transferred", "member_rated")
-CHUNK = 500
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def project(session: Session, envelope: Envelope) -> None:
-    project_run(session, [envelope])
+def project(session: Session, envelope: Envelope, kinds: UnitKinds | None = None) -> None:
+    project_run(session, [envelope], kinds=kinds)
 
 
 class _Buffer:
@@ -103,11 +84,13 @@ class _Buffer:
                             .values({c: bindparam(f"v_{c}") for c in columns}), params)
 
 
-class _Run:
-    """What one run of events writes and touches."""
+class _Run(Touched):
+    """What one run of events writes and touches; `kinds` say which units are cells."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, kinds: UnitKinds | None = None) -> None:
+        super().__init__()
         self.session = session
+        self.kinds = default_kinds() if kinds is None else kinds
         self.buffers = {t.name: _Buffer(t) for t in (units, members, meetings, resolutions,
                                                      tasks, visits, escalations)}
         self.attended: dict[tuple[str, int], dict[str, int]] = defaultdict(
@@ -119,12 +102,6 @@ class _Run:
         self.flagged: set[tuple[str, int]] = set()
         self.meetings_touched: set[str] = set()
         self.tasks_touched: set[str] = set()
-        self.cell_months: set[tuple[str, str]] = set()
-        self.months: set[str] = set()
-        self.new_cells: set[str] = set()
-        self.tree_changed = False
-        self.moved: set[str] = set()  # units moved or dissolved in this run
-        self.escalations_changed = False
 
     def __getattr__(self, table: str) -> _Buffer:
         return self.buffers[table]
@@ -185,29 +162,32 @@ class _Run:
         self.tasks_touched.clear()
 
 
-def project_run(session: Session, envelopes: list[Envelope], archived: bool = False) -> None:
+def project_run(session: Session, envelopes: list[Envelope], archived: bool = False,
+                kinds: UnitKinds | None = None) -> None:
     """Apply a run of consecutive events (archiving them first, unless they come from
-    the archive, as in a rebuild)."""
+    the archive, as in a rebuild). `kinds`: the service's configured unit kinds (the
+    packaged ones when None)."""
     if not archived:
-        _archive(session, envelopes)
-    run = _Run(session)
+        archive_envelopes(session, envelopes)
+    run = _Run(session, kinds)
     _apply(run, envelopes)
-    _settle(run)
+    settle(session, run)
 
 
 def project_archive(session: Session, batches: Iterable[list[Envelope]],
-                    progress: Callable[[int], None] | None = None) -> int:
+                    progress: Callable[[int], None] | None = None,
+                    kinds: UnitKinds | None = None) -> int:
     """Project archived events as one run (a rebuild), a batch of details at a time so
     memory stays bounded, settling the summaries once at the end. The models come out
     as from any other split into runs, but each summary row is written once, not once
     per batch. Returns how many events were projected."""
-    run, total = _Run(session), 0
+    run, total = _Run(session, kinds), 0
     for batch in batches:
         _apply(run, batch)
         total += len(batch)
         if progress:
             progress(len(batch))
-    _settle(run)
+    settle(session, run)
     return total
 
 
@@ -222,32 +202,11 @@ def _apply(run: _Run, envelopes: list[Envelope]) -> None:
     run.flush()
 
 
-def _archive(session: Session, envelopes: list[Envelope]) -> None:
-    session.execute(insert(archive), [archive_row(e) for e in envelopes])
-
-
-def archive_row(envelope: Envelope) -> dict[str, Any]:
-    """The archive's row for an envelope: the event unchanged, and the metadata the audit
-    log searches by copied into indexed columns."""
-    e, meta = envelope, envelope["metadata"] or {}
-    return {"source": e["source"], "position": e["position"], "event_id": e["event_id"],
-            "stream_id": e["stream_id"], "type": e["type"], "version": e["version"],
-            "data": _dumps(e["data"]), "metadata": _dumps(meta),
-            "recorded_at": e["recorded_at"], "hash": e["hash"],
-            "actor": _indexed(meta.get("actor"), archive.c.actor),
-            "correlation_id": _indexed(meta.get("correlation_id"), archive.c.correlation_id)}
-
-
-def _indexed(value: Any, column: Any) -> str | None:
-    """A metadata value as its column holds it: text that fits, else nothing (a search
-    for it then finds no row, rather than the wrong ones)."""
-    return value if isinstance(value, str) and len(value) <= column.type.length else None
-
-
 # -- step one: the detail tables ----------------------------------------------------
 
 def _unit_established(run: _Run, data: dict[str, Any]) -> None:
-    is_cell = bool(KINDS.get(data["kind"]) and KINDS[data["kind"]].meets)
+    kind = run.kinds.get(data["kind"])
+    is_cell = bool(kind and kind.meets)
     run.units.insert({"unit_id": data["unit_id"], "name": data["name"], "kind": data["kind"],
                       "parent_id": data.get("parent_id"), "is_cell": is_cell,
                       "established_on": str(data["effective_date"]), "dissolved_on": None,
@@ -328,15 +287,15 @@ def _meeting_held(run: _Run, data: dict[str, Any]) -> None:
         "place": data.get("place"), "started_at": data.get("started_at"),
         "ended_at": data.get("ended_at"), "duration_minutes": data.get("duration_minutes"),
         "chair_id": data.get("chair_id"), "minutes_taker_id": data.get("minutes_taker_id"),
-        "agenda": _dumps(data.get("agenda") or []),
-        "speakers": _dumps(data.get("speakers") or []),
+        "agenda": stored_json(data.get("agenda") or []),
+        "speakers": stored_json(data.get("speakers") or []),
         "minutes": data.get("minutes"), "conclusion": data.get("conclusion"),
-        "attendance": _dumps(lines), "members_counted": data["members_counted"],
+        "attendance": stored_json(lines), "members_counted": data["members_counted"],
         "members_present": data["members_present"],
         "unexcused": sum(1 for a in lines
                          if a.get("counted", True) and a["status"] == "absent_unexcused"),
         "self_level": (data.get("self_score") or {}).get("level"), "visit_level": None,
-        "flags": _dumps(data.get("flags") or [])})
+        "flags": stored_json(data.get("flags") or [])})
     run.cell_months.add((data["cell_id"], month))
     run.months.update({month, held_on[:7]})
     year = int(held_on[:4])
@@ -359,7 +318,7 @@ def _meeting_corrected(run: _Run, data: dict[str, Any]) -> None:
     changes = dict(data["changes"])
     for key in ("agenda", "speakers", "flags"):
         if key in changes:
-            changes[key] = _dumps(changes[key] or [])
+            changes[key] = stored_json(changes[key] or [])
     columns = {c.name for c in meetings.columns}
     values = {k: v for k, v in changes.items() if k in columns}
     if values:
@@ -370,7 +329,7 @@ def _meeting_corrected(run: _Run, data: dict[str, Any]) -> None:
 def _resolution_adopted(run: _Run, data: dict[str, Any]) -> None:
     run.resolutions.insert({"resolution_id": data["resolution_id"],
                             "meeting_id": data["meeting_id"], "title": data["title"],
-                            "text": data.get("text"), "vote": _dumps(data["vote"])})
+                            "text": data.get("text"), "vote": stored_json(data["vote"])})
 
 
 def _task_assigned(run: _Run, data: dict[str, Any]) -> None:
@@ -411,7 +370,7 @@ def _escalation_raised(run: _Run, data: dict[str, Any]) -> None:
         "cell_id": data["cell_id"], "period": data["period"],
         # Facts (version 2), or those recovered from an archived version 1's prose.
         "reason": data.get("reason") or "",
-        "details": _dumps(data["details"] if "details" in data else details_from_legacy(data)),
+        "details": stored_json(data["details"] if "details" in data else details_from_legacy(data)),
         "raised_on": str(data["raised_on"]), "state": "raised", "acknowledged_on": None,
         "acknowledged_by": None, "resolved_on": None, "resolved_how": None,
         "resolved_by": None})
@@ -460,356 +419,3 @@ HANDLERS = {
         resolved_how=data["how"], resolved_by=data.get("by")),
     "period_closed": _period_closed,
 }
-
-
-# -- step two: cell-periods and node sums -----------------------------------------
-
-def _settle(run: _Run) -> None:
-    session = run.session
-    if not (run.tree_changed or run.new_cells or run.cell_months or run.months
-            or run.escalations_changed):
-        return
-    places = paths.places_for(session)
-    changed: set[tuple[str, str]] = set()
-
-    def count(rows: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any] | None]]
-              ) -> None:
-        # Node sums take differences, so rows may be counted a part at a time: a whole
-        # province's rows (a rebuild) need not be held at once.
-        _add_to_nodes(session, rows.values())
-        changed.update(rows)
-
-    touched = set(run.cell_months)
-    # A year whose members were rated counts them even if no month of it was opened (a
-    # province's records start with last year's ratings): its row is made here.
-    _create_rows(session, set(), {key for key in touched if len(key[1]) == 4})
-    new_months = _open_months(session, run.months)
-    if new_months:
-        touched |= _create_rows(session, _cells_alive(session, new_months))
-    if run.new_cells:
-        months = [r.month for r in session.execute(select(opened_months.c.month))]
-        touched |= _create_rows(session, _cells_alive(session, months, run.new_cells))
-    if run.tree_changed:
-        count(_prune_dissolved(session, run.moved, touched))
-    for part in _by_cells({key for key in touched if key not in changed}):
-        count(_recompute(session, places, part))
-    if run.tree_changed:
-        count(_reroute(session, places, run.moved, exclude=changed))
-    if run.tree_changed or run.escalations_changed:
-        _count_open_escalations(session, places)
-
-
-def _by_cells(keys: set[tuple[str, str]], cells_per_part: int = 1_000
-              ) -> Iterable[set[tuple[str, str]]]:
-    """(cell, month) keys in parts of whole cells: a cell's quarter and year are summed
-    from all its months, so a cell is never split across parts."""
-    by_cell: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for key in keys:
-        by_cell[key[0]].add(key)
-    cells = sorted(by_cell)
-    for start in range(0, len(cells), cells_per_part):
-        yield {key for cell in cells[start:start + cells_per_part] for key in by_cell[cell]}
-
-
-def _open_months(session: Session, months: set[str]) -> list[str]:
-    if not months:
-        return []
-    known = {r.month for r in session.execute(
-        select(opened_months.c.month).where(opened_months.c.month.in_(sorted(months))))}
-    new = sorted(months - known)
-    if new:
-        session.execute(insert(opened_months), [{"month": m} for m in new])
-    return new
-
-
-def _cells_alive(session: Session, months: list[str], cells: Iterable[str] | None = None
-                 ) -> set[tuple[str, str]]:
-    """Which (cell, month) pairs of these months the cells existed in (any day of it)."""
-    query = select(units.c.unit_id, units.c.established_on, units.c.dissolved_on).where(
-        units.c.is_cell)
-    rows = []
-    if cells is None:
-        rows = list(session.execute(query))
-    else:
-        cells = sorted(cells)
-        for start in range(0, len(cells), CHUNK):
-            rows += session.execute(query.where(units.c.unit_id.in_(cells[start:start + CHUNK])))
-    return {(r.unit_id, m) for r in rows for m in months
-            if _alive(r.established_on, r.dissolved_on, m)}
-
-
-def _alive(established_on: str, dissolved_on: str | None, month: str) -> bool:
-    first, last = month_days(month)
-    return established_on <= last.isoformat() and (
-        dissolved_on is None or dissolved_on > first.isoformat())
-
-
-def _create_rows(session: Session, wanted: set[tuple[str, str]],
-                 years: Iterable[tuple[str, str]] = ()) -> set[tuple[str, str]]:
-    """Empty month rows (with their quarter and year rows), and year rows of `years`,
-    where missing; returns the month keys, to be computed."""
-    keys = {key for cell, month in wanted
-            for key in ((cell, month), (cell, quarter_of(month)), (cell, month[:4]))} | set(years)
-    upsert(session, cell_periods, [_empty_row(cell, period) for cell, period in sorted(keys)])
-    return wanted
-
-
-def _prune_dissolved(session: Session, units_changed: set[str], touched: set[tuple[str, str]]
-                     ) -> dict[tuple[str, str], tuple[dict[str, Any] | None, None]]:
-    """A cell dissolved from a date drops its rows for months wholly after it (they
-    were opened while it still stood); quarters and years with no month left go too,
-    except a year the cell's members were rated for (its ratings stand)."""
-    lifetimes = {r.unit_id: (r.established_on, r.dissolved_on) for r in session.execute(
-        select(units.c.unit_id, units.c.established_on, units.c.dissolved_on)
-        .where(units.c.unit_id.in_(sorted(units_changed))).where(units.c.is_cell)
-        .where(units.c.dissolved_on.is_not(None)))}
-    removed: dict[tuple[str, str], tuple[dict[str, Any] | None, None]] = {}
-    for cell_id, (established_on, dissolved_on) in lifetimes.items():
-        rows = {r.period: dict(r._mapping) for r in session.execute(
-            select(cell_periods).where(cell_periods.c.cell_id == cell_id))}
-        gone = {p for p, r in rows.items() if r["kind"] == "month"
-                and not _alive(established_on, dissolved_on, p)}
-        if not gone:
-            continue
-        kept = [p for p, r in rows.items() if r["kind"] == "month" and p not in gone]
-        rated = {str(year) for year in session.execute(
-            select(member_years.c.year).where(member_years.c.rated_cell_id == cell_id)
-            .where(member_years.c.rating.is_not(None)).distinct()).scalars()}
-        gone |= {p for p, r in rows.items() if r["kind"] != "month" and p not in rated
-                 and not any(quarter_of(m) == p or m[:4] == p for m in kept)}
-        for period in gone:
-            removed[(cell_id, period)] = (rows[period], None)
-            session.execute(delete(cell_periods).where(cell_periods.c.cell_id == cell_id)
-                            .where(cell_periods.c.period == period))
-        touched |= {(cell_id, m) for m in kept}
-    return removed
-
-
-def _empty_row(cell_id: str, period: str) -> dict[str, Any]:
-    kind = "month" if len(period) == 7 and "Q" not in period else (
-        "quarter" if "Q" in period else "year")
-    return {"cell_id": cell_id, "period": period, "kind": kind,
-            **dict.fromkeys(MEASURES, 0), "then_path": "", "today_path": ""}
-
-
-def _load_rows(session: Session, keys: Iterable[tuple[str, str]]
-               ) -> dict[tuple[str, str], dict[str, Any]]:
-    wanted = set(keys)
-    periods = sorted({period for _, period in wanted})
-    cells = sorted({cell for cell, _ in wanted})
-    out = {}
-    # By cell and by period rather than by (cell, period) pairs: PostgreSQL answers a
-    # list of pairs with one index probe per pair, a list of cells with one index scan.
-    for start in range(0, len(cells), CHUNK):
-        for row in session.execute(select(cell_periods).where(
-                cell_periods.c.cell_id.in_(cells[start:start + CHUNK]))
-                .where(cell_periods.c.period.in_(periods))):
-            if (row.cell_id, row.period) in wanted:
-                out[(row.cell_id, row.period)] = dict(row._mapping)
-    return out
-
-
-def _recompute(session: Session, places: paths.Places, touched: set[tuple[str, str]]
-               ) -> dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any]]]:
-    """Recompute touched month rows from the detail tables, then their quarters and years
-    (a touched year key, as a rating makes, recomputes the year alone).
-
-    Returns (old, new) for every row whose figures or paths changed."""
-    years_touched = {key for key in touched if len(key[1]) == 4}
-    touched = touched - years_touched
-    months = sorted({m for _, m in touched})
-    details = _month_details(session, touched, months)
-    month_rows = _load_rows(session, touched)
-    changed: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any]]] = {}
-    for key, old in month_rows.items():
-        new = {**old, **details.get(key, dict.fromkeys(MEASURES, 0)), "months": 1}
-        _place(places, new)
-        if new != old:
-            changed[key] = (old, new)
-    # Quarters and years: sums of the cell's months, with "held one / visited" as 0 or 1.
-    rollups = {(cell, p) for cell, month in month_rows for p in (quarter_of(month), month[:4])}
-    rollup_rows = _load_rows(session, rollups | years_touched)
-    rated = _year_ratings(session, [key for key in rollup_rows if len(key[1]) == 4])
-    by_cell: dict[str, list[str]] = defaultdict(list)
-    for cell, period in rollup_rows:
-        by_cell[cell].append(period)
-    all_months = _load_cell_months(session, list(by_cell))
-    for key, old in rollup_rows.items():
-        cell, period = key
-        parts = [r for m, r in all_months.get(cell, {}).items()
-                 if (quarter_of(m) if "Q" in period else m[:4]) == period]
-        parts = [changed[(cell, r["period"])][1] if (cell, r["period"]) in changed else r
-                 for r in parts]
-        new = {**old, **{name: sum(r[name] for r in parts) for name in MEASURES}}
-        new["thematic_held"] = int(new["thematic_meetings"] > 0)
-        new["visited"] = int(new["visits"] > 0)
-        if len(period) == 4:
-            new.update(rated.get(key) or dict.fromkeys(YEAR_MEASURES, 0))
-        _place(places, new)
-        if new != old:
-            changed[key] = (old, new)
-    upsert(session, cell_periods, [new for _, new in changed.values()],
-           replace=(*MEASURES, "then_path", "today_path"))
-    return changed
-
-
-def _year_ratings(session: Session, keys: list[tuple[str, str]]
-                  ) -> dict[tuple[str, str], dict[str, int]]:
-    """Members rated for the year in each (cell, year), by level."""
-    out: dict[tuple[str, str], dict[str, int]] = {}
-    cells = sorted({cell for cell, _ in keys})
-    years = sorted({int(year) for _, year in keys})
-    for start in range(0, len(cells), CHUNK):
-        for cell, year, level, count in session.execute(
-                select(member_years.c.rated_cell_id, member_years.c.year, member_years.c.rating,
-                       func.count())
-                .where(member_years.c.rated_cell_id.in_(cells[start:start + CHUNK]))
-                .where(member_years.c.year.in_(years)).where(member_years.c.rating.in_(RATINGS))
-                .group_by(member_years.c.rated_cell_id, member_years.c.year,
-                          member_years.c.rating)):
-            key = (cell, str(year))
-            out.setdefault(key, dict.fromkeys(YEAR_MEASURES, 0))[f"rated_{level}"] = count
-    return out
-
-
-def _load_cell_months(session: Session, cells: list[str]) -> dict[str, dict[str, dict]]:
-    out: dict[str, dict[str, dict]] = defaultdict(dict)
-    for start in range(0, len(cells), CHUNK):
-        for row in session.execute(select(cell_periods).where(
-                cell_periods.c.cell_id.in_(cells[start:start + CHUNK]))
-                .where(cell_periods.c.kind == "month")):
-            out[row.cell_id][row.period] = dict(row._mapping)
-    return out
-
-
-def _month_details(session: Session, touched: set[tuple[str, str]], months: list[str]
-                   ) -> dict[tuple[str, str], dict[str, int]]:
-    """The month figures of the touched cell-months, from meetings, visits and tasks."""
-    out: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))
-    cells = sorted({c for c, _ in touched})
-    for start in range(0, len(cells), CHUNK):
-        chunk = cells[start:start + CHUNK]
-        for m in session.execute(select(meetings).where(meetings.c.cell_id.in_(chunk))
-                                 .where(meetings.c.month.in_(months))):
-            if (m.cell_id, m.month) not in touched:
-                continue
-            row = out[(m.cell_id, m.month)]
-            row["meetings"] += 1
-            if m.kind in ("regular", "combined"):
-                row["regular_meetings"] += 1
-                row["months_met"] = 1
-                row["members_counted"] += m.members_counted
-                row["members_present"] += m.members_present
-                row["unexcused"] += m.unexcused
-                row["q_" + (m.visit_level or m.self_level or "unscored")] += 1
-            if m.kind in ("thematic", "combined"):
-                row["thematic_meetings"] += 1
-                row["thematic_held"] = 1
-            if m.duration_minutes is not None:
-                row["duration_total"] += m.duration_minutes
-                row["duration_meetings"] += 1
-        for v in session.execute(select(visits.c.cell_id, visits.c.month)
-                                 .where(visits.c.cell_id.in_(chunk))
-                                 .where(visits.c.month.in_(months))):
-            if (v.cell_id, v.month) in touched:
-                out[(v.cell_id, v.month)]["visits"] += 1
-                out[(v.cell_id, v.month)]["visited"] = 1
-        for t in session.execute(select(tasks.c.cell_id, tasks.c.due_month, tasks.c.state)
-                                 .where(tasks.c.cell_id.in_(chunk))
-                                 .where(tasks.c.due_month.in_(months))):
-            if (t.cell_id, t.due_month) not in touched or t.state == "cancelled":
-                continue
-            row = out[(t.cell_id, t.due_month)]
-            row["tasks_due"] += 1
-            row["tasks_completed"] += t.state == "completed"
-            # Still to do (assigned, or marked overdue by meetings): whether it is overdue
-            # depends on the day the figures are read for (`queries.overdue_tasks`).
-            row["tasks_open"] += t.state != "completed"
-    return out
-
-
-def _place(places: paths.Places, row: dict[str, Any]) -> None:
-    row["then_path"] = paths.encode(places.then_path(row["cell_id"], row["period"]))
-    row["today_path"] = paths.encode(places.today_path(row["cell_id"]))
-
-
-def _reroute(session: Session, places: paths.Places, units_changed: set[str],
-             exclude: set[tuple[str, str]]
-             ) -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]:
-    """After a restructuring: rows whose place in either tree may have moved — those
-    counted under a changed unit, and the changed cells' own."""
-    changed = {}
-    for unit_id in sorted(units_changed):
-        marker = f"%{paths.encode([unit_id])[1:-1]}%"
-        query = select(cell_periods).where(cell_periods.c.then_path.like(marker)
-                                           | cell_periods.c.today_path.like(marker))
-        for row in session.execute(query):
-            key = (row.cell_id, row.period)
-            if key in exclude or key in changed:
-                continue
-            old = dict(row._mapping)
-            new = dict(old)
-            _place(places, new)
-            if new != old:
-                changed[key] = (old, new)
-                session.execute(update(cell_periods)
-                                .where(cell_periods.c.cell_id == row.cell_id)
-                                .where(cell_periods.c.period == row.period)
-                                .values(then_path=new["then_path"], today_path=new["today_path"]))
-    return changed
-
-
-def _add_to_nodes(session: Session,
-                  changes: Iterable[tuple[dict[str, Any] | None, dict[str, Any]]]) -> None:
-    """Add each row's change to every node on its paths: take the old figures off the
-    nodes where they were counted, put the new ones on the nodes where they now belong."""
-    deltas: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * (len(MEASURES) + 1))
-    for old, new in changes:
-        for row, sign in ((old, -1), (new, 1)):
-            if not row or not row["then_path"]:
-                continue
-            figures = [1, *(row[name] for name in MEASURES)]
-            for grouping in ("then", "today"):
-                # The cell's own figures are its row; the nodes are the units above it.
-                for node in paths.decode(row[f"{grouping}_path"]):
-                    if node == row["cell_id"]:
-                        continue
-                    delta = deltas[(grouping, node, row["period"])]
-                    for i, value in enumerate(figures):
-                        delta[i] += sign * value
-    deltas = {k: v for k, v in deltas.items() if any(v)}
-    names = ("cells", *MEASURES)
-    upsert(session, node_periods, [
-        {"grouping": g, "node_id": n, "period": p, **dict(zip(names, d, strict=True))}
-        for (g, n, p), d in deltas.items()], add=names)
-    # A node no cell counts under any more (after a restructuring) has no row, as in a
-    # rebuild.
-    emptied = [key for key, d in deltas.items() if d[0] < 0]
-    for start in range(0, len(emptied), CHUNK):
-        session.execute(delete(node_periods).where(node_periods.c.cells == 0).where(tuple_(
-            node_periods.c.grouping, node_periods.c.node_id, node_periods.c.period
-        ).in_(emptied[start:start + CHUNK])))
-
-
-def _count_open_escalations(session: Session, places: paths.Places) -> None:
-    counts: dict[tuple[str, int], int] = defaultdict(int)
-    rows = session.execute(select(escalations.c.cell_id, escalations.c.level, func.count())
-                           .where(escalations.c.state != "resolved")
-                           .group_by(escalations.c.cell_id, escalations.c.level))
-    for cell_id, level, count in rows:
-        for node in places.today_path(cell_id):
-            counts[(node, level)] += count
-    session.execute(delete(node_escalations))
-    if counts:
-        session.execute(insert(node_escalations), [
-            {"node_id": node, "level": level, "open": n}
-            for (node, level), n in sorted(counts.items())])
-
-
-def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every read model and the archive, in key order: for comparisons."""
-    out = {}
-    for table in (archive, *READ_MODELS):
-        rows = session.execute(select(table).order_by(*table.primary_key.columns)).all()
-        out[table.name] = [tuple(r) for r in rows]
-    return out

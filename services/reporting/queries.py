@@ -36,6 +36,7 @@ from services.reporting.read_model import (
 from services.shared import escalation_rules
 from services.shared.escalation_rules import Rule
 from services.shared.text import name_sort_key, text_sort_key
+from services.shared.tree import UnitKinds, default_kinds
 
 GROUPINGS = ("then", "today")
 LEVELS = ("good", "fair", "average", "poor")
@@ -277,12 +278,15 @@ def _open_escalations(session: Session, node_ids: list[str]) -> dict[str, dict[s
 
 
 def overview(session: Session, unit_id: str | None = None, period: str | None = None,
-             grouping: str | None = None, *, today: date) -> dict[str, Any]:
+             grouping: str | None = None, *, today: date,
+             kinds: UnitKinds | None = None) -> dict[str, Any]:
     """A node (the province by default) for a period: its figures, their trend, its
     open escalations, the members rated for the period's year or the latest rated one
     before it (and for every year), and
     the same figures for each unit directly under it. `today` is the clock's day: what
-    is overdue, and which period is shown by default, depend on it."""
+    is overdue, and which period is shown by default, depend on it. `kinds`: the
+    service's configured unit kinds, which say which units are cells."""
+    kinds = default_kinds() if kinds is None else kinds
     grouping = _grouping(grouping)
     period = parse(period) if period else default_period(session, today)
     year = period[:4]
@@ -296,7 +300,7 @@ def overview(session: Session, unit_id: str | None = None, period: str | None = 
         .where(node_periods.c.node_id == unit_id)
         .where(func.length(node_periods.c.period) == 4)).scalars()), reverse=True)
     children = _children(places, unit_id, period, grouping)
-    is_cell = {c.unit_id: places.tree.kinds[c.kind].meets for c in children}
+    is_cell = {c.unit_id: kinds[c.kind].meets for c in children}
     rows = _node_rows(session, grouping, [unit_id, *[c.unit_id for c in children]],
                       sorted({*trend, period, *years}))
     rows.update(_cell_rows(session, [c for c, meets in is_cell.items() if meets],
@@ -342,9 +346,12 @@ def overview(session: Session, unit_id: str | None = None, period: str | None = 
 
 def heatmap(session: Session, unit_id: str | None, year: int | None,
             grouping: str | None = None, today: date | None = None,
-            grace_days: int = month_states.DEFAULT_GRACE_DAYS) -> dict[str, Any]:
-    """The units under a node × the months of a year: for cells, the month's state
-    (`month_states`); for committees, the share of cells that met."""
+            grace_days: int = month_states.DEFAULT_GRACE_DAYS,
+            kinds: UnitKinds | None = None) -> dict[str, Any]:
+    """The units under a node × the months of a year: for cells (units whose kind, of
+    `kinds`, meets), the month's state (`month_states`); for committees, the share of
+    cells that met."""
+    kinds = default_kinds() if kinds is None else kinds
     grouping = _grouping(grouping)
     latest = _month(today)
     year = year or int(default_period(session, today)[:4])
@@ -359,12 +366,12 @@ def heatmap(session: Session, unit_id: str | None, year: int | None,
     cells = {r.cell_id + "|" + r.period: dict(r._mapping) for r in session.execute(
         select(cell_periods).where(cell_periods.c.cell_id.in_(ids))
         .where(cell_periods.c.period.in_(months)))} if ids else {}
-    cell_ids = [c.unit_id for c in children if places.tree.kinds[c.kind].meets]
+    cell_ids = [c.unit_id for c in children if kinds[c.kind].meets]
     lives = month_states.lifetimes(session, cell_ids)
     late = month_states.made_up(session, cell_ids, months)
     rows = []
     for child in children:
-        is_cell = places.tree.kinds[child.kind].meets
+        is_cell = kinds[child.kind].meets
         states = {}
         for month in months:
             if is_cell:
@@ -420,10 +427,12 @@ def _year_children(places: paths.Places, unit_id: str, year: int, grouping: str,
 
 def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
                   grouping: str | None = None, today: date | None = None,
-                  grace_days: int = month_states.DEFAULT_GRACE_DAYS) -> dict[str, Any]:
+                  grace_days: int = month_states.DEFAULT_GRACE_DAYS,
+                  kinds: UnitKinds | None = None) -> dict[str, Any]:
     """`heatmap` with cells for rows (the heat map page): every cell under the node,
     through the committees between, depth first in name order, each row naming the
     unit it sits under (`parent_id`, `parent_name`)."""
+    kinds = default_kinds() if kinds is None else kinds
     grouping = _grouping(grouping)
     year = year or int(default_period(session, today)[:4])
     unit_id = unit_id or root_id(session)
@@ -435,7 +444,7 @@ def heatmap_cells(session: Session, unit_id: str | None, year: int | None,
 
     def descend(node_id: str, node_name: str) -> None:
         for child in _year_children(places, node_id, year, grouping, dissolved):
-            if places.tree.kinds[child.kind].meets:
+            if kinds[child.kind].meets:
                 found.append((child, node_id, node_name))
             else:
                 descend(child.unit_id, child.name)

@@ -6,6 +6,8 @@ recomputes them, and a test holds the live and rebuilt copies equal row for row.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -16,7 +18,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    select,
 )
+from sqlalchemy.orm import Session
 
 metadata = MetaData()
 
@@ -237,3 +241,12 @@ node_escalations = Table(
 
 READ_MODELS = (units, members, meetings, resolutions, tasks, visits, escalations, member_years,
                opened_months, cell_periods, node_periods, node_escalations)
+
+
+def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every read model and the archive, in key order: for comparisons."""
+    out = {}
+    for table in (archive, *READ_MODELS):
+        rows = session.execute(select(table).order_by(*table.primary_key.columns)).all()
+        out[table.name] = [tuple(r) for r in rows]
+    return out

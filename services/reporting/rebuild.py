@@ -4,6 +4,7 @@ services' logs into a fresh database (to check the live models against)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -15,27 +16,26 @@ from sqlalchemy.orm import Session
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.eventstore.feed import Fetch, OrderedFeed
 from chibo.eventstore.tables import feed_watermarks
-from services.reporting.projector import (
-    metadata,
-    project,
-    project_archive,
-    project_run,
-    snapshot,
-)
-from services.reporting.read_model import READ_MODELS, archive
+from services.reporting.projector import project, project_archive, project_run
+from services.reporting.read_model import READ_MODELS, archive, metadata, snapshot
+from services.shared import settings as shared_settings
 from services.shared.events import SOURCES, catalogue
+from services.shared.tree import UnitKinds
 
 
 def rebuild(fetch: Fetch, url: str = "sqlite://", sources: Iterable[str] = SOURCES,
-            progress: Callable[[str, int], None] | None = None
+            progress: Callable[[str, int], None] | None = None,
+            kinds: UnitKinds | None = None
             ) -> tuple[dict[str, list[tuple[Any, ...]]], Callable[[], Session]]:
-    """Project every source's whole log into the database at `url` (in memory by default);
-    returns the resulting snapshot and a session factory for it."""
+    """Project every source's whole log into the database at `url` (in memory by default)
+    with the unit kinds `kinds` (the packaged ones when None); returns the resulting
+    snapshot and a session factory for it."""
     engine = make_engine(url)
     create_schema(engine, metadata)
     factory = session_factory(engine)
-    feed = OrderedFeed("reporting-rebuild", list(sources), factory, catalogue, project, fetch,
-                       batch_size=2000, project_run=project_run)
+    feed = OrderedFeed("reporting-rebuild", list(sources), factory, catalogue,
+                       functools.partial(project, kinds=kinds), fetch, batch_size=2000,
+                       project_run=functools.partial(project_run, kinds=kinds))
     for source in feed.sources:
         applied = feed.catch_up(source)
         if progress:
@@ -59,7 +59,8 @@ def archived_runs(session: Session, source: str, batch_size: int) -> Iterator[li
 
 
 def rebuild_from_archive(factory: Callable[[], Session], batch_size: int = 20_000,
-                         progress: Callable[[int], None] | None = None) -> int:
+                         progress: Callable[[int], None] | None = None,
+                         kinds: UnitKinds | None = None) -> int:
     """Drop every read model and project the archive again, in one transaction: the live
     feed waits on its watermarks meanwhile, and a failure leaves the old models intact.
     Returns how many events were projected."""
@@ -69,7 +70,7 @@ def rebuild_from_archive(factory: Callable[[], Session], batch_size: int = 20_00
             session.execute(delete(table))
         total = project_archive(session, (
             batch for source in SOURCES
-            for batch in archived_runs(session, source, batch_size)), progress)
+            for batch in archived_runs(session, source, batch_size)), progress, kinds)
     return total
 
 
@@ -83,6 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from tqdm import tqdm
 
+    kinds = shared_settings.unit_kinds(config)  # a bad file stops here, before any work
     url = config["DATABASES"]["reporting"]
     engine = make_engine(url)
     create_schema(engine, metadata)
@@ -91,7 +93,7 @@ def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
         count = session.execute(select(func.count()).select_from(archive)).scalar() or 0
     started = time.perf_counter()
     with tqdm(total=count, unit=" sự kiện", desc="Dựng lại báo cáo (rebuild)") as bar:
-        total = rebuild_from_archive(factory, args.batch, bar.update)
+        total = rebuild_from_archive(factory, args.batch, bar.update, kinds)
     seconds = time.perf_counter() - started
     print(f"{total:,} events projected in {seconds:.1f} s "
           f"({total / seconds if seconds else 0:,.0f} events/s) into "

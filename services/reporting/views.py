@@ -1,7 +1,7 @@
 """Each dashboard page's context from what `queries` returns.
 
 Pure functions: a query's dict in, the template's context out (with `Table`s and
-their columns, as `web.samples` documents them), no database and no request, so
+their columns, as `tests/reporting_samples.py` shows them), no database and no request, so
 pages stay thin and the shaping is tested on its own. What a page shows is what
 its CSV and Excel exports give: both come from these tables.
 """

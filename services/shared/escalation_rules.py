@@ -96,21 +96,22 @@ class Resolution(StrEnum):
         return self.label_en if lang == "en" else self.label_vi
 
 
+# Looked up by code rather than called (`Rule(code)`): each member's constructor takes
+# its labels and settings, which is all a type checker sees of a call.
+_RULES: dict[str, Rule] = {rule.value: rule for rule in Rule}
+_RESOLUTIONS: dict[str, Resolution] = {how.value: how for how in Resolution}
+
+
 def rule_of(code: Any) -> Rule | None:
-    try:
-        return Rule(str(code))
-    except ValueError:
-        return None
+    return _RULES.get(str(code))
 
 
 def resolution_label(how: Any, lang: str = "vi") -> str:
     """A system resolution's label; what a person wrote, as they wrote it."""
     if how is None or how == "":
         return ""
-    try:
-        return Resolution(str(how)).label(lang)
-    except ValueError:
-        return str(how)
+    found = _RESOLUTIONS.get(str(how))
+    return found.label(lang) if found else str(how)
 
 
 # -- formats ------------------------------------------------------------------------

@@ -21,10 +21,13 @@ STATUSES = ("full", "probationary", "exempt", "working_away", "temporarily_trans
             "struck_off", "expelled", "deceased", "moved_out")
 
 
-def _day(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
+def _day(value: Any) -> date:
+    """A date an event always carries: a date, or its ISO text (the stored form)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _optional_day(value: Any) -> date | None:
+    return None if value is None else _day(value)
 
 
 def add_months(day: date, months: int) -> date:
@@ -81,8 +84,8 @@ class Member:
 
     def _on_member_admitted(self, d: dict[str, Any]) -> None:
         self.full_name, self.member_code = d["full_name"], d.get("member_code")
-        self.admitted_on = _day(d["admitted_on"])
-        self.cells = [(self.admitted_on, d["cell_id"])]
+        self.admitted_on = admitted = _day(d["admitted_on"])
+        self.cells = [(admitted, d["cell_id"])]
 
     def _on_member_renamed(self, d: dict[str, Any]) -> None:
         self.full_name = d["full_name"]
@@ -97,7 +100,7 @@ class Member:
         self.cells.append((_day(d["effective_date"]), d.get("to_cell_id")))
 
     def _on_member_temporarily_transferred(self, d: dict[str, Any]) -> None:
-        self.temporary.append(Period(_day(d["from_date"]), _day(d["until_date"]),
+        self.temporary.append(Period(_day(d["from_date"]), _optional_day(d["until_date"]),
                                      "temporarily_transferred",
                                      d.get("to_cell_id") or d.get("to_organisation")))
 
@@ -105,7 +108,8 @@ class Member:
         self.exemptions.append(Period(_day(d["from_date"]), None, d["reason"]))
 
     def _on_member_working_away(self, d: dict[str, Any]) -> None:
-        self.away.append(Period(_day(d["from_date"]), _day(d.get("until_date")), d["reason"]))
+        self.away.append(Period(_day(d["from_date"]), _optional_day(d.get("until_date")),
+                                d["reason"]))
 
     def _on_member_returned(self, d: dict[str, Any]) -> None:
         last_day = _day(d["effective_date"]) - timedelta(days=1)

@@ -2,8 +2,8 @@
 member's date of becoming full after admission and present exactly when the status
 says full, an adult at admission.
 
-Pure. The importer checks rows with it before sending them (services/members/
-roster_file.py) and the members service again before applying them
+Pure. The importer checks rows with it before sending them (clients/roster_import/
+rows.py) and the members service again before applying them
 (services/members/roster.py), since rows may also be posted by other clients; both
 then say the same thing, in Vietnamese with English in brackets.
 """

@@ -6,7 +6,7 @@ import unicodedata
 import uuid
 from datetime import date
 
-import icu
+import icu  # type: ignore[import-untyped]  # PyICU publishes no type hints
 from marshmallow import fields, validate
 
 

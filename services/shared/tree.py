@@ -8,18 +8,21 @@ takes effect, so the tree as of any earlier date is still there to ask for.
 
 from __future__ import annotations
 
-import os
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-import yaml
+from marshmallow import Schema, ValidationError, fields, validate
 
+from services.shared.config_files import ConfigFileError, problem_list, read_yaml
 from services.shared.text import text_sort_key
 
+#: The packaged kinds: what a service uses when its config names no file of its own.
 KINDS_FILE = Path(__file__).resolve().parents[1] / "config" / "unit_kinds.yaml"
 
 
@@ -32,16 +35,54 @@ class UnitKind:
     meets: bool
 
 
-def load_kinds(path: str | Path | None = None) -> dict[str, UnitKind]:
-    path = path or os.environ.get("CHIBO_UNIT_KINDS") or KINDS_FILE
-    with open(path, encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
-    return {name: UnitKind(name, spec["label_vi"], spec["label_en"],
-                           tuple(spec.get("under") or ()), bool(spec.get("meets")))
-            for name, spec in raw.items()}
+#: The kinds a tree is built with: name -> kind.
+UnitKinds = Mapping[str, UnitKind]
 
 
-KINDS = load_kinds()
+class _KindSpec(Schema):
+    label_vi = fields.String(required=True, validate=validate.Length(min=1))
+    label_en = fields.String(required=True, validate=validate.Length(min=1))
+    under = fields.List(fields.String(), load_default=list, allow_none=True)
+    meets = fields.Boolean(load_default=False)
+
+
+def load_kinds(path: str | Path = KINDS_FILE) -> dict[str, UnitKind]:
+    """The kinds a YAML file describes, checked: each names kinds it knows to sit
+    under, one at least is the top of the tree and one at least is a cell (`meets`).
+    Raises ConfigFileError naming the file and every problem."""
+    raw = read_yaml(path)
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigFileError(path, ["expected a mapping of kind names to their "
+                                     "label_vi, label_en, under and meets"])
+    problems: list[str] = []
+    kinds: dict[str, UnitKind] = {}
+    for name, spec in raw.items():
+        try:
+            loaded = _KindSpec().load(spec if isinstance(spec, Mapping) else {})
+        except ValidationError as exc:
+            problems += problem_list(exc.messages, str(name))
+            continue
+        kinds[str(name)] = UnitKind(str(name), loaded["label_vi"], loaded["label_en"],
+                                    tuple(loaded["under"] or ()), loaded["meets"])
+    for kind in kinds.values():
+        problems += [f"{kind.name}.under: no kind {parent!r}" for parent in kind.under
+                     if parent not in raw]
+    if not problems:
+        if not any(not kind.under for kind in kinds.values()):
+            problems.append("no kind is the top of the tree (every kind has `under`)")
+        if not any(kind.meets for kind in kinds.values()):
+            problems.append("no kind is a cell (`meets: true`): no unit could hold meetings")
+    if problems:
+        raise ConfigFileError(path, problems)
+    return kinds
+
+
+@lru_cache(maxsize=1)
+def default_kinds() -> UnitKinds:
+    """The packaged kinds, read on first use: for tests and pure callers. A service
+    uses the kinds its config names (services.shared.settings)."""
+    return MappingProxyType(load_kinds(KINDS_FILE))
+
 
 
 @dataclass(frozen=True)
@@ -65,14 +106,15 @@ def _day(value: Any) -> date:
 
 
 class Tree:
-    def __init__(self, kinds: dict[str, UnitKind] | None = None) -> None:
-        self.kinds = kinds or KINDS
+    """Built with the kinds its units are of (the packaged ones when none are given)."""
+
+    def __init__(self, kinds: UnitKinds | None = None) -> None:
+        self.kinds: UnitKinds = default_kinds() if kinds is None else kinds
         self._versions: dict[str, list[UnitVersion]] = {}
         self._starts: dict[str, list[date]] = {}  # valid_from of each version, for bisect
 
     @classmethod
-    def from_events(cls, events: Iterable[Any], kinds: dict[str, UnitKind] | None = None
-                    ) -> Tree:
+    def from_events(cls, events: Iterable[Any], kinds: UnitKinds | None = None) -> Tree:
         tree = cls(kinds)
         for event in events:
             tree.apply(event.type, event.data)

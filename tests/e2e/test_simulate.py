@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chibo.runtime import rpc_client
+from chibo.nameko.runtime import rpc_client
 from clients.simulator.behaviour import Simulation
 from clients.simulator.driver import HttpSender, RpcSender
 from clients.simulator.presets import Preset

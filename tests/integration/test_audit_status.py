@@ -16,12 +16,12 @@ from sqlalchemy import select, text, update
 from chibo.eventstore.hashing import row_hash
 from chibo.eventstore.tables import GENESIS_HASH, event_head, events
 from chibo.nameko.providers import Database
-from chibo.runtime import rpc_caller
+from chibo.nameko.runtime import rpc_caller
 from services.app import SERVICES
-from services.reporting import projector
+from services.reporting import read_model
 from services.reporting.audit_entrypoints import AuditEntrypoints
-from services.reporting.audit_log import audit_metadata
 from services.reporting.entrypoints import ReportingService
+from services.reporting.source_checks import audit_metadata
 from services.shared.events import SOURCES
 from tests.support import SERVICE_NAMES, TODAY, embedded_config, running, wait_until
 
@@ -29,7 +29,7 @@ if issubclass(ReportingService, AuditEntrypoints):
     AuditedReporting = ReportingService
 else:  # until the mixin is wired into the service itself
     class AuditedReporting(ReportingService, AuditEntrypoints):
-        db = Database(projector.metadata, audit_metadata)
+        db = Database(read_model.metadata, audit_metadata)
 
 TESTED_SERVICES = [AuditedReporting if s is ReportingService else s for s in SERVICES]
 ACTOR = "Cán bộ Ủy ban Kiểm tra"

@@ -14,7 +14,7 @@ import requests
 from openpyxl import load_workbook
 
 from chibo.clock import FixedClock
-from chibo.runtime import rpc_caller, rpc_client
+from chibo.nameko.runtime import rpc_caller, rpc_client
 from tests.sample_province import load_sample_province
 from tests.support import embedded_config, reporting_caught_up, running, wait_until
 from tests.unit.test_reporting_web import visible_text

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from chibo.nameko import memory
 from chibo.nameko.providers import Database
-from chibo.runtime import start_embedded
+from chibo.nameko.runtime import start_embedded
 
 CALLS = 10
 SLEEP_SQL = "SELECT pg_sleep(2)"

@@ -23,7 +23,13 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from chibo.db import create_schema, make_engine, session_factory, unit_of_work
-from services.supervision import notify
+from services.supervision.notify import outbox
+from services.supervision.notify.channels import (
+    channels_for,
+    load_channels_config,
+    normalise_config,
+)
+from services.supervision.notify.webhook import verify_signature, webhook_body, webhook_headers
 
 SECRET = "bí-mật-webhook-🔑"
 T0 = datetime(2026, 11, 1, 7, 0, tzinfo=UTC)
@@ -84,7 +90,7 @@ class Receiver:
         request = Request(environ)
         body = request.get_data()
         headers = request.headers
-        valid = notify.verify_signature(self.secret, headers.get("X-Chibo-Timestamp"), body,
+        valid = verify_signature(self.secret, headers.get("X-Chibo-Timestamp"), body,
                                         headers.get("X-Chibo-Signature"))
         with self.lock:
             self.requests.append({"id": headers.get("X-Chibo-Notification-Id"), "valid": valid,
@@ -124,14 +130,14 @@ def receiver_factory():
 @pytest.fixture
 def factory(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/supervision.db")
-    create_schema(engine, notify.metadata)
+    create_schema(engine, outbox.metadata)
     yield session_factory(engine)
     engine.dispose()
 
 
 def _config(*, smtp_port: int = 25, committees: dict | None = None, default: list | None = None,
             max_attempts: int = 8) -> dict:
-    return notify.normalise_config({
+    return normalise_config({
         "smtp": {"host": "127.0.0.1", "port": smtp_port, "from": "chibo@tinh-uy.example",
                  "timeout_seconds": 10},
         "retry": {"max_attempts": max_attempts, "first_delay_seconds": 30, "factor": 2,
@@ -143,13 +149,13 @@ def _config(*, smtp_port: int = 25, committees: dict | None = None, default: lis
 
 def _enqueue(factory, channels: list[dict], escalation: dict | None = None, **kwargs) -> int:
     with unit_of_work(factory) as session:
-        return notify.enqueue(session, escalation or ESCALATION, channels, **kwargs)
+        return outbox.enqueue(session, escalation or ESCALATION, channels, **kwargs)
 
 
 def _rows(factory) -> list[dict]:
     with factory() as session:
         return [dict(r) for r in session.execute(
-            select(notify.notifications).order_by(notify.notifications.c.notification_id))
+            select(outbox.notifications).order_by(outbox.notifications.c.notification_id))
             .mappings()]
 
 
@@ -160,9 +166,9 @@ def test_email_is_delivered_in_vietnamese_with_a_stable_message_id(factory, smtp
     to = ["ban-to-chuc@xa-trung-ha.example", "bi-thu@xa-trung-ha.example"]
     config = _config(smtp_port=smtp_server.port,
                      committees={"dang-uy-xa-trung-ha": [{"kind": "email", "to": to}]})
-    assert _enqueue(factory, notify.channels_for(config, "dang-uy-xa-trung-ha")) == 1
+    assert _enqueue(factory, channels_for(config, "dang-uy-xa-trung-ha")) == 1
 
-    counts = notify.deliver_due(factory, T0, config)
+    counts = outbox.deliver_due(factory, T0, config)
 
     assert counts == {"claimed": 1, "delivered": 1, "retrying": 0, "failed": 0}
     assert len(smtp_server.messages) == 1
@@ -190,9 +196,9 @@ def test_email_is_delivered_in_vietnamese_with_a_stable_message_id(factory, smtp
 def test_webhook_is_delivered_signed(factory, receiver_factory):
     receiver, url = receiver_factory()
     config = _config(default=[{"kind": "webhook", "url": url, "secret": SECRET}])
-    _enqueue(factory, notify.channels_for(config, "some-committee-not-listed"))
+    _enqueue(factory, channels_for(config, "some-committee-not-listed"))
 
-    counts = notify.deliver_due(factory, T0, config)
+    counts = outbox.deliver_due(factory, T0, config)
 
     assert counts["delivered"] == 1
     assert [r["valid"] for r in receiver.requests] == [True]
@@ -204,18 +210,18 @@ def test_webhook_is_delivered_signed(factory, receiver_factory):
     assert accepted["body"]["escalation"] == ESCALATION
     assert row["state"] == "delivered"
 
-    body = notify.webhook_body(row["notification_id"], ESCALATION)
-    headers = notify.webhook_headers(SECRET, row["notification_id"], T0, body)
-    assert notify.verify_signature(SECRET, headers["X-Chibo-Timestamp"], body,
+    body = webhook_body(row["notification_id"], ESCALATION)
+    headers = webhook_headers(SECRET, row["notification_id"], T0, body)
+    assert verify_signature(SECRET, headers["X-Chibo-Timestamp"], body,
                                    headers["X-Chibo-Signature"])
-    assert notify.verify_signature(SECRET, headers["X-Chibo-Timestamp"], body.decode(),
+    assert verify_signature(SECRET, headers["X-Chibo-Timestamp"], body.decode(),
                                    headers["X-Chibo-Signature"])
-    assert not notify.verify_signature("other", headers["X-Chibo-Timestamp"], body,
+    assert not verify_signature("other", headers["X-Chibo-Timestamp"], body,
                                        headers["X-Chibo-Signature"])
-    assert not notify.verify_signature(SECRET, headers["X-Chibo-Timestamp"], body + b" ",
+    assert not verify_signature(SECRET, headers["X-Chibo-Timestamp"], body + b" ",
                                        headers["X-Chibo-Signature"])
-    assert not notify.verify_signature(SECRET, "1", body, headers["X-Chibo-Signature"])
-    assert not notify.verify_signature(SECRET, headers["X-Chibo-Timestamp"], body, None)
+    assert not verify_signature(SECRET, "1", body, headers["X-Chibo-Signature"])
+    assert not verify_signature(SECRET, headers["X-Chibo-Timestamp"], body, None)
 
 
 def test_receiver_that_fails_three_times_then_recovers_gets_it_exactly_once(
@@ -227,20 +233,20 @@ def test_receiver_that_fails_three_times_then_recovers_gets_it_exactly_once(
     now = T0
     waits = []
     for _ in range(3):
-        assert notify.deliver_due(factory, now, config)["retrying"] == 1
+        assert outbox.deliver_due(factory, now, config)["retrying"] == 1
         [row] = _rows(factory)
         assert row["state"] == "pending"
         assert "HTTP 500" in row["last_error"]
         waits.append(row["next_attempt_at"] - now.replace(tzinfo=None))
         # Just before it is due again, nothing is sent.
-        assert notify.deliver_due(factory, now + waits[-1] - timedelta(seconds=1),
+        assert outbox.deliver_due(factory, now + waits[-1] - timedelta(seconds=1),
                                   config)["claimed"] == 0
         now += waits[-1]
     assert waits == [timedelta(seconds=30), timedelta(seconds=60), timedelta(seconds=120)]
 
-    assert notify.deliver_due(factory, now, config)["delivered"] == 1
+    assert outbox.deliver_due(factory, now, config)["delivered"] == 1
     for later in (now + timedelta(minutes=5), now + timedelta(days=30)):
-        assert notify.deliver_due(factory, later, config)["claimed"] == 0
+        assert outbox.deliver_due(factory, later, config)["claimed"] == 0
 
     assert len(receiver.requests) == 4
     assert all(r["valid"] for r in receiver.requests)
@@ -263,7 +269,7 @@ def test_attempts_exhausted_mark_failed_with_last_error(factory, receiver_factor
     now = T0
     totals = {"delivered": 0, "retrying": 0, "failed": 0}
     for _ in range(10):
-        counts = notify.deliver_due(factory, now, config)
+        counts = outbox.deliver_due(factory, now, config)
         for key in totals:
             totals[key] += counts[key]
         now += timedelta(hours=2)
@@ -286,8 +292,8 @@ def test_enqueue_twice_keeps_one_row_per_channel(factory):
     assert _enqueue(factory, channels) == 3
     assert _enqueue(factory, channels) == 0
     with unit_of_work(factory) as session:
-        assert notify.enqueue(session, ESCALATION, channels) == 0
-        assert notify.enqueue(session, dict(ESCALATION, escalation_id="esc-other"),
+        assert outbox.enqueue(session, ESCALATION, channels) == 0
+        assert outbox.enqueue(session, dict(ESCALATION, escalation_id="esc-other"),
                               channels[:1]) == 1
     rows = _rows(factory)
     assert len(rows) == 4
@@ -304,7 +310,7 @@ def test_enqueue_shares_the_escalation_transaction(factory):
         pass
 
     with pytest.raises(Abort), unit_of_work(factory) as session:
-        notify.enqueue(session, ESCALATION, [{"kind": "email", "to": ["a@example.invalid"]}])
+        outbox.enqueue(session, ESCALATION, [{"kind": "email", "to": ["a@example.invalid"]}])
         raise Abort  # the escalation failed to record: its notifications go with it
     assert _rows(factory) == []
 
@@ -314,13 +320,13 @@ def test_a_row_not_yet_due_is_not_sent(factory, receiver_factory):
     config = _config(default=[{"kind": "webhook", "url": url, "secret": SECRET}])
     _enqueue(factory, config["default"], not_before=T0 + timedelta(hours=1))
 
-    assert notify.deliver_due(factory, T0, config)["claimed"] == 0
-    assert notify.deliver_due(factory, T0 + timedelta(minutes=59), config)["claimed"] == 0
+    assert outbox.deliver_due(factory, T0, config)["claimed"] == 0
+    assert outbox.deliver_due(factory, T0 + timedelta(minutes=59), config)["claimed"] == 0
     assert receiver.requests == []
     [row] = _rows(factory)
     assert row["state"] == "pending" and row["attempts"] == 0
 
-    assert notify.deliver_due(factory, T0 + timedelta(hours=1), config)["delivered"] == 1
+    assert outbox.deliver_due(factory, T0 + timedelta(hours=1), config)["delivered"] == 1
     assert len(receiver.accepted) == 1
 
 
@@ -330,12 +336,12 @@ def test_a_claim_left_by_a_lost_worker_is_taken_again_after_its_lease(
     config = _config(default=[{"kind": "webhook", "url": url, "secret": SECRET}])
     _enqueue(factory, config["default"])
     # A worker claims the row and dies before sending.
-    assert notify._claim_next(factory, T0.replace(tzinfo=None), 8) is not None
+    assert outbox._claim_next(factory, T0.replace(tzinfo=None), 8) is not None
 
-    assert notify.deliver_due(factory, T0 + timedelta(minutes=1), config)["claimed"] == 0
+    assert outbox.deliver_due(factory, T0 + timedelta(minutes=1), config)["claimed"] == 0
     assert receiver.requests == []
-    later = T0 + notify.CLAIM_LEASE
-    assert notify.deliver_due(factory, later, config)["delivered"] == 1
+    later = T0 + outbox.CLAIM_LEASE
+    assert outbox.deliver_due(factory, later, config)["delivered"] == 1
     [row] = _rows(factory)
     assert row["state"] == "delivered" and row["attempts"] == 2 and row["claim"] is None
     assert len(receiver.accepted) == 1
@@ -345,9 +351,9 @@ def test_a_lost_claim_with_no_attempts_left_is_marked_failed(factory, receiver_f
     receiver, url = receiver_factory()
     config = _config(max_attempts=1, default=[{"kind": "webhook", "url": url, "secret": SECRET}])
     _enqueue(factory, config["default"])
-    assert notify._claim_next(factory, T0.replace(tzinfo=None), 1) is not None
+    assert outbox._claim_next(factory, T0.replace(tzinfo=None), 1) is not None
 
-    counts = notify.deliver_due(factory, T0 + notify.CLAIM_LEASE, config)
+    counts = outbox.deliver_due(factory, T0 + outbox.CLAIM_LEASE, config)
 
     assert counts == {"claimed": 0, "delivered": 0, "retrying": 0, "failed": 1}
     assert receiver.requests == []
@@ -358,14 +364,14 @@ def test_a_lost_claim_with_no_attempts_left_is_marked_failed(factory, receiver_f
 
 def test_two_workers_send_each_notification_once(any_db_url, receiver_factory):
     engine = make_engine(any_db_url)
-    create_schema(engine, notify.metadata)
+    create_schema(engine, outbox.metadata)
     factory = session_factory(engine)
     receiver, url = receiver_factory()
     config = _config(default=[{"kind": "webhook", "url": url, "secret": SECRET}])
     for n in range(12):
         _enqueue(factory, config["default"], dict(ESCALATION, escalation_id=f"esc-{n}"))
 
-    workers = [eventlet.spawn(notify.deliver_due, factory, T0, config) for _ in range(2)]
+    workers = [eventlet.spawn(outbox.deliver_due, factory, T0, config) for _ in range(2)]
     results = [w.wait() for w in workers]
 
     assert sum(r["delivered"] for r in results) == 12
@@ -373,13 +379,13 @@ def test_two_workers_send_each_notification_once(any_db_url, receiver_factory):
     ids = [a["id"] for a in receiver.accepted]
     assert len(ids) == 12 and len(set(ids)) == 12
     with factory() as session:
-        assert session.execute(select(func.count()).select_from(notify.notifications).where(
-            notify.notifications.c.state == "delivered")).scalar() == 12
+        assert session.execute(select(func.count()).select_from(outbox.notifications).where(
+            outbox.notifications.c.state == "delivered")).scalar() == 12
     engine.dispose()
 
 
 def test_configuration_file_names_environment_variables(tmp_path, monkeypatch):
-    default = notify.load_channels_config()
+    default = load_channels_config()
     assert default["default"] == [] and default["committees"] == {}
     assert default["retry"] == {"max_attempts": 8, "first_delay_seconds": 30.0, "factor": 2.0,
                                 "max_delay_seconds": 3600.0}
@@ -400,19 +406,19 @@ def test_configuration_file_names_environment_variables(tmp_path, monkeypatch):
         "    - {kind: email, to: ban-to-chuc@example.invalid}\n"
         "    - {kind: webhook, url: 'https://h.example.invalid/', "
         "secret: !raw_env_var '${TEST_CHIBO_HOOK_SECRET}'}\n", encoding="utf-8")
-    config = notify.load_channels_config(path)
+    config = load_channels_config(path)
     assert config["smtp"]["host"] == "mail.example.invalid"
     assert config["smtp"]["port"] == 2525
     assert config["smtp"]["starttls"] is True
     assert config["retry"]["max_attempts"] == 5
     assert config["retry"]["first_delay_seconds"] == 30.0
-    assert notify.channels_for(config, "tinh-uy") == [
+    assert channels_for(config, "tinh-uy") == [
         {"kind": "email", "to": ["ban-to-chuc@example.invalid"]},
         {"kind": "webhook", "url": "https://h.example.invalid/", "secret": "0123"}]
-    assert notify.channels_for(config, "xa-khac") == [
+    assert channels_for(config, "xa-khac") == [
         {"kind": "email", "to": ["x@example.invalid"]}]
 
     with pytest.raises(ValueError, match="no secret"):
-        notify.normalise_config({"default": [{"kind": "webhook", "url": "https://x/"}]})
+        normalise_config({"default": [{"kind": "webhook", "url": "https://x/"}]})
     with pytest.raises(ValueError, match="kind must be"):
-        notify.normalise_config({"committees": {"u": [{"kind": "sms", "to": ["1"]}]}})
+        normalise_config({"committees": {"u": [{"kind": "sms", "to": ["1"]}]}})

@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from chibo.clock import FixedClock
-from services.supervision.notify import verify_signature
+from services.supervision.notify.webhook import verify_signature
 from tests.support import embedded_config, free_port, running, two_cells_of_three
 
 SECRET = "bí-mật-của-xã"

@@ -11,8 +11,8 @@ from chibo.db import make_engine, session_factory
 from chibo.eventstore.relay import Relay, event_exchange, message_headers
 from chibo.eventstore.store import EventStore
 from chibo.nameko.providers import Feed
-from chibo.runtime import rpc_caller, rpc_client
-from services.reporting.projector import snapshot
+from chibo.nameko.runtime import rpc_caller, rpc_client
+from services.reporting.read_model import snapshot
 from services.reporting.rebuild import rebuild
 from services.shared.events import SOURCES, catalogue
 from tests.sample_province import load_sample_province

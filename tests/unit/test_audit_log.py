@@ -10,31 +10,27 @@ import pytest
 
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.errors import NotFound, ValidationFailed
-from services.reporting import projector
-from services.reporting.audit_log import (
-    audit_metadata,
-    check_source,
-    event,
-    latest_status,
-    search,
-    search_by_query,
-)
+from services.reporting import read_model
+from services.reporting.archive import archive_row
+from services.reporting.audit_search import search, search_by_query
+from services.reporting.audit_trace import event
+from services.reporting.source_checks import audit_metadata, check_source, latest_status
 
-archive = projector.archive
+archive = read_model.archive
 T0 = datetime(2026, 10, 4, 23, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def session():
     engine = make_engine("sqlite://")
-    create_schema(engine, projector.metadata, audit_metadata)
+    create_schema(engine, read_model.metadata, audit_metadata)
     with session_factory(engine)() as session:
         yield session
     engine.dispose()
 
 
 class Archive:
-    """Writes archive rows as reporting's projection does (`projector.archive_row`)."""
+    """Writes archive rows as reporting's projection does (`archive.archive_row`)."""
 
     def __init__(self, session) -> None:
         self.session = session
@@ -51,7 +47,7 @@ class Archive:
         meta = {**(extra or {}), "actor": actor, "command_id": command_id,
                 "correlation_id": correlation_id or command_id,
                 "causation_id": causation_id or command_id}
-        row = projector.archive_row({
+        row = archive_row({
             "source": source, "position": position, "event_id": str(uuid.uuid4()),
             "stream_id": stream_id, "type": type_, "version": 1,
             "data": data or {"stream": stream_id}, "metadata": meta,

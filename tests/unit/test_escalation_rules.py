@@ -17,8 +17,9 @@ from chibo.db import create_schema, make_engine, session_factory
 from services.shared import escalation_rules
 from services.shared.escalation_rules import Period, Resolution, Rule
 from services.shared.events.supervision import RULES, catalogue
-from services.supervision import closing, notify, read_model, replica, rules
+from services.supervision import closing, read_model, replica, rules
 from services.supervision.entrypoints import settings_from
+from services.supervision.notify.email import email_body, email_subject
 from services.supervision.rules import Settings, climbing_from
 
 # -- the catalogue -----------------------------------------------------------------------
@@ -43,7 +44,7 @@ def test_the_email_subject_names_every_rule_in_vietnamese(rule):
                   "period": "2026-09" if rule.period is Period.MONTH else (
                       "2026-Q3" if rule.period is Period.QUARTER else "t-1"),
                   "details": {"due_on": "2026-09-20"}}
-    subject = notify.email_subject(escalation)
+    subject = email_subject(escalation)
     assert rule.label_vi in subject
     assert rule.value not in subject and rule.value.replace("_", " ") not in subject
 
@@ -53,9 +54,9 @@ def test_an_overdue_task_mail_names_the_rule_and_the_due_date_not_the_task_id():
                   "subject_id": "task-40", "subject_name": "Làm đường liên thôn",
                   "period": "task-40", "raised_on": "2025-02-15",
                   "details": {"due_on": "2025-02-01", "days_overdue": 14}}
-    assert notify.email_subject(escalation) == (
+    assert email_subject(escalation) == (
         "[chibo] Cảnh báo cấp 1: Nhiệm vụ quá hạn hạn 01/02/2025 – Làm đường liên thôn")
-    body = notify.email_body("n-1", escalation)
+    body = email_body("n-1", escalation)
     assert "Kỳ: hạn 01/02/2025\n" in body
     assert "Lý do: Nhiệm vụ “Làm đường liên thôn” quá hạn 14 ngày (hạn 01/02/2025)" in body
     assert "Ngày phát sinh: 15/02/2025" in body

@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 from marshmallow import Schema
 
+from chibo import settings as config_files
 from chibo.contracts import load_command
 from chibo.errors import ConcurrencyError, DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, StreamAppend
+from services.app import CONFIG_DIR
 from services.members import commands as c
 from services.members import domain
+from services.shared import settings as shared_settings
 from services.shared.events.members import catalogue
 from services.shared.membership import Member, add_months, fold, roll
 from services.shared.tree import Tree, UnitKind, load_kinds
@@ -353,8 +356,11 @@ def test_kinds_come_from_configuration(tmp_path: Path, monkeypatch: pytest.Monke
     assert kinds["village"] == UnitKind("village", "Chi bộ thôn", "Village cell",
                                         ("region",), True)
     assert kinds["region"].meets is False and kinds["region"].under == ()
+    # CHIBO_UNIT_KINDS reaches the services as their UNIT_KINDS setting, through the
+    # config file.
     monkeypatch.setenv("CHIBO_UNIT_KINDS", str(config))
-    assert load_kinds() == kinds
+    assert shared_settings.from_config(config_files.load(CONFIG_DIR / "embedded.yaml")
+                                       ).kinds == kinds
 
     # The command schema checks kinds against the configuration loaded at start-up
     # (KINDS); the rules check them against the tree's. Commands are given loaded here.

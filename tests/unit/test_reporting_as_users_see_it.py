@@ -20,10 +20,12 @@ from werkzeug.wrappers import Request
 
 from chibo.clock import FixedClock
 from chibo.db import create_schema, make_engine, session_factory
-from services.reporting import audit_log, pages
+from services.reporting import audit_search, pages, source_checks
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.entrypoints import ReportingQueries
-from services.reporting.projector import metadata, project_run, snapshot
+from services.reporting.projector import project_run
+from services.reporting.read_model import metadata, snapshot
+from services.shared import settings as shared_settings
 from services.shared.membership import fold
 from tests.support import Db
 from tests.unit.test_reporting_projection import Log, held, rebuild_order, unit
@@ -108,7 +110,7 @@ def province() -> Log:
 
 def project(runs: list[list[dict]], url: str = "sqlite://"):
     engine = make_engine(url)
-    create_schema(engine, metadata, audit_log.audit_metadata)
+    create_schema(engine, metadata, source_checks.audit_metadata)
     factory = session_factory(engine)
     for run in runs:
         with factory() as session, session.begin():
@@ -124,6 +126,7 @@ def service_over(factory, now: datetime = NOW) -> Service:
     found = Service()
     found.db = Db(factory)
     found.clock = FixedClock(now)
+    found.shared = shared_settings.from_config({})  # the packaged unit kinds
     return found
 
 
@@ -368,7 +371,7 @@ def archived():
     """250 archived events: every fifth by a named secretary, the rest anonymous (as
     the services' own timers act); each caused by its command."""
     engine = make_engine("sqlite://")
-    create_schema(engine, metadata, audit_log.audit_metadata)
+    create_schema(engine, metadata, source_checks.audit_metadata)
     factory = session_factory(engine)
     envelopes = []
     for n in range(250):
@@ -419,8 +422,8 @@ def test_audit_filters_read_indexes_not_every_row(archived):
             statements.append((statement, parameters))
 
     with archived() as session:
-        assert audit_log.search(session, actor="causation_id", limit=1)["results"] == []
-        audit_log.search(session, actor="Lò Thị Xuân", limit=5, type="meeting_scheduled")
+        assert audit_search.search(session, actor="causation_id", limit=1)["results"] == []
+        audit_search.search(session, actor="Lò Thị Xuân", limit=5, type="meeting_scheduled")
         plans = [str(row) for statement, parameters in statements
                  for row in session.connection().exec_driver_sql(
                      "EXPLAIN QUERY PLAN " + statement, parameters)]

@@ -11,7 +11,8 @@ import pytest
 
 from chibo.db import create_schema, make_engine, session_factory
 from services.reporting import queries
-from services.reporting.projector import metadata, project_run, snapshot
+from services.reporting.projector import project_run
+from services.reporting.read_model import metadata, snapshot
 
 SOURCES = ("members", "meetings", "supervision")
 

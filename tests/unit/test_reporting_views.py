@@ -16,13 +16,15 @@ from werkzeug.wrappers import Request
 from chibo.clock import FixedClock
 from chibo.db import create_schema
 from chibo.errors import ValidationFailed
-from services.reporting import audit_log, pages, queries, views
+from services.reporting import audit_search, audit_trace, pages, queries, source_checks, views
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.entrypoints import ReportingQueries
-from services.reporting.web import html_tables, render, samples
+from services.reporting.web import html_tables, render
 from services.reporting.web.html_tables import Table
 from services.reporting.web.i18n import Translator
+from services.shared import settings as shared_settings
 from services.shared.events import SOURCES
+from tests import reporting_samples as samples
 from tests.support import Db
 from tests.unit.test_reporting_projection import live_order, project_all, province
 from tests.unit.test_reporting_web import visible_text
@@ -34,7 +36,7 @@ TODAY = date(2026, 3, 10)
 def factory():
     made = project_all(live_order(province()))
     with made() as session:
-        create_schema(session.get_bind(), audit_log.audit_metadata)
+        create_schema(session.get_bind(), source_checks.audit_metadata)
     return made
 
 
@@ -199,8 +201,8 @@ def test_escalations_page_and_an_action_refused(session):
 
 
 def test_audit_pages(session):
-    found = audit_log.search_by_query(session, {"type": "meeting_held", "limit": "5"})
-    status = audit_log.latest_status(session, SOURCES)
+    found = audit_search.search_by_query(session, {"type": "meeting_held", "limit": "5"})
+    status = source_checks.latest_status(session, SOURCES)
     context = views.audit(found, status, {"type": "meeting_held"})
     same_tables(context, "audit.html")
     assert context["filters"]["type"] == "meeting_held" and context["filters"]["actor"] == ""
@@ -209,7 +211,7 @@ def test_audit_pages(session):
     assert f'href="/reporting/audit/events/{event_id}"' in vi
     assert "Chưa rõ" in visible_text(vi) and "UNKNOWN" not in visible_text(vi)
     assert "Ghi biên bản sinh hoạt" in visible_text(vi)  # meeting_held, by its label
-    detail = views.audit_event(audit_log.event(session, event_id))
+    detail = views.audit_event(audit_trace.event(session, event_id))
     assert detail["chain"] and all("event_id" in step for step in detail["chain"])
     text = visible_text(html("audit_event.html", detail))
     assert "meeting_held" in text and "Thông tin ghi nhận" in text and "tester" in text
@@ -282,6 +284,7 @@ def service(factory):
     found = Service()
     found.db = Db(factory)
     found.clock = FixedClock(datetime(2026, 3, 10, 8, 0))
+    found.shared = shared_settings.from_config({})  # the packaged unit kinds
     found.act_on_escalation = Actions()
     return found
 

@@ -19,12 +19,13 @@ from openpyxl import load_workbook
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from services.reporting.web import html_tables, i18n, render, samples
+from services.reporting.web import html_tables, i18n, render
 from services.reporting.web.i18n import Translator
 from services.shared.events import meetings as meeting_events
 from services.shared.events import members as member_events
 from services.shared.events import supervision as supervision_events
-from services.shared.tree import KINDS
+from services.shared.tree import default_kinds
+from tests import reporting_samples as samples
 
 TEMPLATES = Path(render.TEMPLATES)
 LANGS = ("vi", "en")
@@ -108,7 +109,7 @@ def test_every_message_has_both_languages_and_no_empty_label():
     ("task_state", ("assigned", "completed", "overdue", "cancelled")),
     ("rating", member_events.RATING_LEVELS),
     ("member_status", ("full", "probationary", *member_events.REMOVAL_KINDS)),
-    ("unit_kind", tuple(KINDS)),
+    ("unit_kind", tuple(default_kinds())),
     ("flag", ("short_meeting", "extra_regular_meeting", "materials_late")),
     ("heat_cell", ("good", "fair", "average", "poor", "unscored", "missed", "not_due",
                    "not_established", "dissolved", "none",
@@ -130,8 +131,8 @@ def test_vietnamese_labels_for_the_value_sets():
         ["Mới", "Đã tiếp nhận", "Đã giải quyết"]
     assert [vi.code("meeting_kind", c) for c in ("regular", "thematic", "combined")] == \
         ["Thường kỳ", "Chuyên đề", "Thường kỳ kết hợp chuyên đề"]
-    assert vi.code("unit_kind", "cell") == KINDS["cell"].label_vi
-    assert Translator("en").code("unit_kind", "cell") == KINDS["cell"].label_en
+    assert vi.code("unit_kind", "cell") == default_kinds()["cell"].label_vi
+    assert Translator("en").code("unit_kind", "cell") == default_kinds()["cell"].label_en
 
 
 def test_a_missing_key_falls_back_to_itself_and_parameters_fill_in():

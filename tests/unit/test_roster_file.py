@@ -12,15 +12,8 @@ from openpyxl import Workbook
 
 from bench.generate_roster import write_csv
 from chibo.clock import ClockSettingError
-from clients.roster_import.roster_file import (
-    RawRow,
-    RosterFileError,
-    default_today,
-    fingerprint,
-    map_headers,
-    read_rows,
-    validate_rows,
-)
+from clients.roster_import.reading import RosterFileError, fingerprint, map_headers, read_rows
+from clients.roster_import.rows import RawRow, default_today, validate_rows
 
 TODAY = date(2026, 11, 22)
 VN_HEADERS = ["Mã đảng viên", "Họ và tên", "Ngày sinh", "Giới tính", "Mã chi bộ",

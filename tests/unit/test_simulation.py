@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from clients.simulator.behaviour import Simulation
+from clients.simulator.driver import command_id
 from clients.simulator.presets import PRESETS, Preset
 from clients.simulator.province import generate
 from clients.simulator.run import first_month
@@ -131,3 +132,16 @@ def _as_json(payload: object) -> object:
     from chibo.contracts import wire_form
 
     return wire_form(payload)
+
+
+def test_every_command_of_a_year_has_its_own_command_id_and_keeps_it() -> None:
+    """A command sent again carries the id it was first sent with (so the service answers
+    it with its first answer); two different commands never share one (so none is
+    answered with another's answer)."""
+    _, phases = _year(Preset("tiny", 2, 4, 12, 150, ""))
+    commands = [command for _, phase in phases for command in phase]
+    ids = [command_id(command) for command in commands]
+    assert len(set(ids)) == len(commands)
+    assert all(len(i) == 64 for i in ids)
+    _, again = _year(Preset("tiny", 2, 4, 12, 150, ""))
+    assert [command_id(c) for _, phase in again for c in phase] == ids

@@ -6,5 +6,4 @@ static files (the chart library comes from npm and is served locally, never a CD
 - ``tables``: ``Column``, ``Table``, CSV and XLSX exports.
 - ``render``: the Jinja2 environment, ``render_page``, ``static_response``.
 - ``urls``: every dashboard address the templates link to, in one place.
-- ``samples``: one realistic context per page (tests and template work).
 """

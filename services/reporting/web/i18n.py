@@ -2,8 +2,9 @@
 
 Staff read dates as DD/MM/YYYY and numbers the Vietnamese way (decimal comma,
 "." between thousands: "1.234,5", "92,5%"). Labels live in ``messages.yaml``,
-except the names of the tree's node kinds, which a province configures in
-``unit_kinds.yaml`` and which are read from there (``unit_kind.<name>``).
+except the names of the tree's node kinds, which a province configures (the
+``UNIT_KINDS`` setting, the packaged ``unit_kinds.yaml`` by default) and which a
+Translator is given with them (``unit_kind.<name>``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from services.shared.tree import UnitKinds, default_kinds
 
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
@@ -31,18 +34,23 @@ _YEAR = re.compile(r"^\d{4}$")
 
 
 @lru_cache(maxsize=1)
-def messages() -> dict[str, dict[str, str]]:
-    """Every label: key -> {"vi": ..., "en": ...}, unit kinds included."""
+def _file_messages() -> dict[str, dict[str, str]]:
+    """The labels of ``messages.yaml`` and of the rule catalogue, read once."""
     from services.shared.escalation_rules import Rule  # the one catalogue of rules
-    from services.shared.tree import KINDS  # the configured kinds, not a copy of them
 
     with open(MESSAGES_FILE, encoding="utf-8") as handle:
         loaded: dict[str, dict[str, str]] = yaml.safe_load(handle)
-    for name, kind in KINDS.items():
-        loaded.setdefault(f"unit_kind.{name}", {"vi": kind.label_vi, "en": kind.label_en})
     for rule in Rule:
         loaded.setdefault(f"rule.{rule.value}", {"vi": rule.label_vi, "en": rule.label_en})
     return loaded
+
+
+def messages(kinds: UnitKinds | None = None) -> dict[str, dict[str, str]]:
+    """Every label: key -> {"vi": ..., "en": ...}, the unit kinds' from `kinds` (the
+    service's configured kinds; the packaged ones when None)."""
+    labels = {f"unit_kind.{name}": {"vi": kind.label_vi, "en": kind.label_en}
+              for name, kind in (default_kinds() if kinds is None else kinds).items()}
+    return {**labels, **_file_messages()}  # a label written in messages.yaml wins
 
 
 def normal_lang(value: str | None) -> str | None:
@@ -177,9 +185,9 @@ class Translator:
     on the page (and in the completeness test) instead of breaking it.
     """
 
-    def __init__(self, lang: str = DEFAULT_LANG) -> None:
+    def __init__(self, lang: str = DEFAULT_LANG, kinds: UnitKinds | None = None) -> None:
         self.lang = normal_lang(lang) or DEFAULT_LANG
-        self._messages = messages()
+        self._messages = messages(kinds)
 
     def t(self, key: str, **params: Any) -> str:
         entry = self._messages.get(key)

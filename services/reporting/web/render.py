@@ -3,6 +3,8 @@
 Every page gets ``lang``, ``t`` (a Translator: ``t('nav.overview')``, ``t.date(...)``)
 and ``url_with(**params)`` (this page's address with query parameters replaced),
 which the language switch, the period pickers and the export links are built from.
+`unit_kinds` (the service's configured kinds; the packaged ones when None) label
+the tree's node kinds.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from werkzeug.wrappers import Request, Response
 
 from services.reporting.web import html_tables, i18n, urls
+from services.shared.tree import UnitKinds
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -100,18 +103,20 @@ def url_with_for(request: Request) -> UrlWith:
     return url_with
 
 
-def render_html(template: str, lang: str, url_with: UrlWith, **context: Any) -> str:
+def render_html(template: str, lang: str, url_with: UrlWith, *,
+                unit_kinds: UnitKinds | None = None, **context: Any) -> str:
     """The page as text (what ``render_page`` sends; also handy in tests)."""
-    tr = i18n.Translator(lang)
+    tr = i18n.Translator(lang, unit_kinds)
     return environment().get_template(template).render(
         **context, lang=tr.lang, t=tr, url_with=url_with, charts=charts_available())
 
 
 def render_page(template: str, request: Request, *, status_code: int = 200,
-                **context: Any) -> Response:
+                unit_kinds: UnitKinds | None = None, **context: Any) -> Response:
     """A page in the reader's language; remembers a language chosen with ``?lang=``."""
     lang = i18n.pick_lang(request)
-    body = render_html(template, lang, url_with_for(request), **context)
+    body = render_html(template, lang, url_with_for(request), unit_kinds=unit_kinds,
+                       **context)
     response = Response(body, status=status_code, content_type=HTML)
     chosen = i18n.normal_lang(request.args.get("lang"))
     if chosen:
@@ -128,8 +133,8 @@ def error_page(request: Request, status_code: int, message: str | None = None,
                        code=status_code, message=message, hint=hint)
 
 
-def render_or_export(template: str, request: Request, filename: str,
-                     **context: Any) -> Response:
+def render_or_export(template: str, request: Request, filename: str, *,
+                     unit_kinds: UnitKinds | None = None, **context: Any) -> Response:
     """The page, or one of its tables when asked with ``?format=csv|xlsx&table=<id>``.
 
     For XLSX without ``table=``, every table of the page, one sheet each. An unknown
@@ -137,8 +142,8 @@ def render_or_export(template: str, request: Request, filename: str,
     """
     fmt = request.args.get("format")
     if not fmt:
-        return render_page(template, request, **context)
-    tr = i18n.Translator(i18n.pick_lang(request))
+        return render_page(template, request, unit_kinds=unit_kinds, **context)
+    tr = i18n.Translator(i18n.pick_lang(request), unit_kinds)
     found = html_tables.find_tables(context)
     wanted = request.args.get("table")
     if fmt not in html_tables.CONTENT_TYPES:

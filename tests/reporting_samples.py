@@ -1,8 +1,7 @@
-"""One realistic context per page, shaped exactly as the query layer produces them.
+"""Test fixtures: one realistic context per dashboard page, shaped as `views` produces them."""
 
-Used by the tests and when working on a template; also the reference for which
-columns (keys, message keys, kinds) each page's tables have.
-"""
+# Also the reference for which columns (keys, message keys, kinds) each page's tables
+# have, and a page to render when working on a template.
 
 from __future__ import annotations
 

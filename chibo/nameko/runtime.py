@@ -1,0 +1,120 @@
+"""Running services on nameko: every service in one process (embedded), their databases
+brought to head before they start, calling them over RPC, and the green threads nameko
+runs on."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chibo.contracts import wire_form
+from chibo.settings import ensure_databases
+
+if TYPE_CHECKING:
+    from nameko.runners import ServiceRunner
+    from sqlalchemy import MetaData
+
+    from chibo.migrate import Migration
+
+# nameko and kombu are imported where they are used: `chibo` reads its command line
+# first, and `chibo demo` then monkey-patches for eventlet (`patch_for_green_threads`),
+# which has to happen before they are imported.
+
+log = logging.getLogger(__name__)
+
+def patch_for_green_threads() -> None:
+    """Make blocking I/O yield to eventlet's hub, which nameko runs on: first thing in a
+    process that runs services or drives them concurrently."""
+    import eventlet
+
+    eventlet.monkey_patch()
+
+
+def start_embedded(services: Sequence[type], config: dict[str, Any]) -> ServiceRunner:
+    from nameko.runners import ServiceRunner
+
+    from chibo.nameko import memory
+
+    memory.register()
+    ensure_databases(config)
+    prepare_schemas(services, config)
+    runner = ServiceRunner(config)
+    for service in services:
+        runner.add_service(service)
+    runner.start()
+    return runner
+
+
+def prepare_schemas(services: Sequence[type], config: dict[str, Any]) -> None:
+    """Each service's database brought to head before any service starts, so a database
+    no migration can upgrade stops start-up with one clear SchemaOutdated, not a
+    traceback from inside a service's container."""
+    for migrated in migrate_databases(services, config):
+        for notice in migrated.notices:
+            log.warning(notice)
+
+
+def migrate_databases(services: Sequence[type], config: dict[str, Any]) -> list[Migration]:
+    """Bring every service's database (`DATABASES` in config) to head, one after another;
+    what each went from and to."""
+    from chibo.db import make_engine
+    from chibo.migrate import migrate
+    from chibo.nameko.providers import database_url
+
+    done = []
+    for name, metadatas, scripts in service_schemas(services):
+        engine = make_engine(database_url(config, name))
+        try:
+            done.append(migrate(engine, name, metadatas, scripts))
+        finally:
+            engine.dispose()
+    return done
+
+
+def service_schemas(services: Sequence[type]
+                    ) -> Iterator[tuple[str, tuple[MetaData, ...], Path | None]]:
+    """(name, tables, folder of revisions) of each service that has a database."""
+    from chibo.migrate import scripts_for
+    from chibo.nameko.providers import Database
+
+    for service in services:
+        for dependency in (getattr(service, name) for name in dir(service)):
+            if isinstance(dependency, Database):
+                # A nameko service class names itself in its `name` attribute.
+                yield getattr(service, "name"), dependency.metadatas, scripts_for(service)  # noqa: B009
+
+
+@contextmanager
+def rpc_client(config: dict[str, Any], timeout: float = 30) -> Iterator[Any]:
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from chibo.nameko import memory
+
+    memory.register()
+    with ClusterRpcProxy(config, timeout=timeout) as proxy:
+        yield proxy
+
+
+def rpc_caller(proxy: Any, patience_seconds: float = 15.0
+               ) -> Callable[[str, str, dict[str, Any]], Any]:
+    """`call(service, method, payload)` over RPC.
+
+    A NotFound is retried for a while: a replica may not have caught up with a
+    unit or member created a moment ago (the services are eventually consistent).
+    """
+    from nameko.exceptions import RemoteError
+
+    def call(service: str, method: str, payload: dict[str, Any]) -> Any:
+        deadline = time.monotonic() + patience_seconds
+        while True:
+            try:
+                return getattr(getattr(proxy, service), method)(wire_form(payload))
+            except RemoteError as exc:
+                if exc.exc_type != "NotFound" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    return call
