@@ -6,7 +6,9 @@ Entrypoints only: the figures come from `queries`, the pages from `pages`.
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import time
 from typing import Any
 
 from nameko.dependency_providers import Config
@@ -23,23 +25,34 @@ from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.page_cache import cached
 from services.reporting.pages import DashboardPages, grace_days, whole_number
+from services.reporting.rebuild import rebuild_if_requested
 from services.reporting.source_checks import audit_metadata
 from services.shared import settings
 from services.shared.events import SOURCES, catalogue
 
+log = logging.getLogger(__name__)
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class ProjectingFeed(Feed):
     """A feed whose projector functions are given the configured unit kinds (which
-    units are cells) as `kinds`."""
+    units are cells) as `kinds`, and which first projects the archive again when a
+    migration asked for it (`rebuild_requests`)."""
 
     def start(self) -> None:
         # Every provider is set up before any starts: the settings are loaded by now.
         shared = next(d for d in self.container.dependencies if isinstance(d, LoadedSettings))
-        self.project = functools.partial(self.project, kinds=shared.loaded.kinds)
+        kinds = shared.loaded.kinds
+        self.project = functools.partial(self.project, kinds=kinds)
         if self.project_run is not None:
-            self.project_run = functools.partial(self.project_run, kinds=shared.loaded.kinds)
+            self.project_run = functools.partial(self.project_run, kinds=kinds)
+        database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        started = time.perf_counter()
+        projected = rebuild_if_requested(database.factory, kinds)
+        if projected is not None:
+            log.warning("reporting: dựng lại báo cáo từ kho lưu trữ (read models rebuilt from "
+                        "the archive, as a migration asked): %d events in %.1f s",
+                        projected, time.perf_counter() - started)
         super().start()
 
 

@@ -239,6 +239,14 @@ node_escalations = Table(
     Column("open", Integer, nullable=False),
 )
 
+#: Reasons to project the archive again, left by a migration that made read models anew:
+#: reporting rebuilds at start while a row is here, and the rebuild deletes them.
+rebuild_requests = Table(
+    "rebuild_requests", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reason", Text, nullable=False),
+)
+
 READ_MODELS = (units, members, meetings, resolutions, tasks, visits, escalations, member_years,
                opened_months, cell_periods, node_periods, node_escalations)
 

@@ -17,7 +17,13 @@ from chibo.db import create_schema, make_engine, session_factory
 from chibo.eventstore.feed import Fetch, OrderedFeed
 from chibo.eventstore.tables import feed_watermarks
 from services.reporting.projector import project, project_archive, project_run
-from services.reporting.read_model import READ_MODELS, archive, metadata, snapshot
+from services.reporting.read_model import (
+    READ_MODELS,
+    archive,
+    metadata,
+    rebuild_requests,
+    snapshot,
+)
 from services.shared import settings as shared_settings
 from services.shared.events import SOURCES, catalogue
 from services.shared.tree import UnitKinds
@@ -64,8 +70,29 @@ def rebuild_from_archive(factory: Callable[[], Session], batch_size: int = 20_00
     """Drop every read model and project the archive again, in one transaction: the live
     feed waits on its watermarks meanwhile, and a failure leaves the old models intact.
     Returns how many events were projected."""
+    return _rebuild(factory, batch_size, progress, kinds, only_if_requested=False) or 0
+
+
+def rebuild_if_requested(factory: Callable[[], Session],
+                         kinds: UnitKinds | None = None) -> int | None:
+    """Project the archive again when a migration asked for it (`rebuild_requests`): at
+    start, before the feed applies anything. None when nothing was asked. Two instances
+    starting together rebuild once: the second finds the requests gone."""
+    with factory() as session:
+        if session.execute(select(rebuild_requests.c.id).limit(1)).first() is None:
+            return None
+    return _rebuild(factory, 20_000, None, kinds, only_if_requested=True)
+
+
+def _rebuild(factory: Callable[[], Session], batch_size: int,
+             progress: Callable[[int], None] | None, kinds: UnitKinds | None,
+             only_if_requested: bool) -> int | None:
     with factory() as session, session.begin():
         session.execute(select(feed_watermarks).with_for_update()).all()
+        requested = session.execute(select(rebuild_requests).with_for_update()).all()
+        if only_if_requested and not requested:
+            return None
+        session.execute(delete(rebuild_requests))
         for table in reversed(READ_MODELS):
             session.execute(delete(table))
         total = project_archive(session, (

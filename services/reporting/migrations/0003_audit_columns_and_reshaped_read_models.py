@@ -3,7 +3,8 @@ each event's metadata) and its page order; read models reshaped for members' dat
 standing, the cell each rating counts in, tasks still open and the ratings distribution.
 
 The reshaped read models (members, member_years, cell_periods, node_periods) are derived
-from the archive: they are made anew, empty, and `chibo rebuild` fills them again. Each
+from the archive: they are made anew, empty, and projected again from the archive
+(reporting does it when it starts, asked by revision 0004; `chibo rebuild` also does). Each
 change is made only where missing: operators ran these by hand from the notes in
 docs/operations.md before migrations existed.
 
@@ -41,9 +42,8 @@ NEW_SHAPE = {
 }
 
 REBUILD = (
-    "reporting: các bảng báo cáo đã đổi dạng và đang trống, chạy `chibo rebuild` "
-    "(reporting's read models {tables} were reshaped and are empty: run "
-    "`chibo rebuild` to fill them from the archive)"
+    "reporting: các bảng báo cáo {tables} đã đổi dạng và đang trống "
+    "(reporting's read models {tables} were reshaped and are empty)"
 )
 
 
@@ -55,6 +55,7 @@ def upgrade() -> None:
         CREATE[table]()
     archived = op.get_bind().execute(sa.text("SELECT 1 FROM archive LIMIT 1")).first()
     if reshaped and archived:
+        # Revision 0004 asks the service to rebuild them when it starts.
         ops.follow_up(REBUILD.format(tables=", ".join(reshaped)))
 
 
