@@ -34,6 +34,10 @@ FEED_HEALED = Counter(
     "chibo_feed_healed_total",
     "Events a consumer fetched from the source's log instead of the bus.",
     ("consumer", "source"))
+FEED_HEAL_READS = Counter(
+    "chibo_feed_heal_reads_total",
+    "Reads of a source's log that healed a gap (each one a round trip to the source).",
+    ("consumer", "source"))
 FEED_WATERMARK = Gauge(
     "chibo_feed_watermark", "Last contiguous source position a consumer has applied.",
     ("consumer", "source"))

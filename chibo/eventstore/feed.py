@@ -7,6 +7,12 @@ transaction, so a redelivered event is recognised and skipped. An event that
 never arrives (dropped, published before the queue existed, acked by a handler
 that failed) leaves a gap, which the feed heals by reading the missing range
 from the source's log; when the bus is quiet it asks the log anyway.
+
+A gap is healed as a range: one read covers everything from the watermark up to
+the newest buffered event, however many positions are missing in between. With
+several instances of a service consuming one queue, each instance receives only
+some of a source's events and its buffer holds every other position or so; a
+heal per missing position would cost a round trip per event.
 """
 
 from __future__ import annotations
@@ -34,14 +40,18 @@ Projector = Callable[[Session, Envelope], None]
 RunProjector = Callable[[Session, list[Envelope]], None]
 #: Reads a source's log: (source, after position, limit) -> envelopes in order.
 Fetch = Callable[[str, int, int], list[Envelope]]
+#: Seconds from an arbitrary origin that never go back (time.monotonic by default).
+TimeSource = Callable[[], float]
 
 
 class OrderedFeed:
     def __init__(self, consumer: str, sources: Sequence[str], factory: sessionmaker[Session],
                  catalogue: Catalogue, project: Projector, fetch: Fetch, batch_size: int = 500,
                  gap_grace_seconds: float = 0.5, max_pending: int = 50_000,
-                 project_run: RunProjector | None = None) -> None:
+                 project_run: RunProjector | None = None,
+                 time_source: TimeSource = time.monotonic) -> None:
         self.consumer = consumer
+        self.time_source = time_source
         self.project_run = project_run
         self.sources = list(sources)
         self.factory = factory
@@ -56,6 +66,7 @@ class OrderedFeed:
         self._gap_since: dict[str, float] = {}
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._rows_ready = False
 
     # -- the fast path ------------------------------------------------------------
 
@@ -78,7 +89,7 @@ class OrderedFeed:
         """
         progressed = False
         for source in self.sources:
-            if self._retry_at.get(source, 0) > time.monotonic():
+            if self._retry_at.get(source, 0) > self.time_source():
                 continue
             try:
                 progressed |= self._step_source(source)
@@ -106,14 +117,41 @@ class OrderedFeed:
             return True
         if not pending:
             return False
-        since = self._gap_since.setdefault(source, time.monotonic())
-        if time.monotonic() - since < self.gap_grace_seconds:
+        # The missing event may still be on its way: give the bus a moment first.
+        now = self.time_source()
+        since = self._gap_since.setdefault(source, now)
+        if now - since < self.gap_grace_seconds:
             return False
-        limit = min(self.batch_size, min(pending) - watermark - 1)
-        healed = self.fetch(source, watermark, limit)
-        metrics.FEED_HEALED.labels(self.consumer, source).inc(len(healed))
         self._gap_since.pop(source, None)
-        return self._apply(source, healed) > 0
+        # Another instance sharing this database may have applied the missing events
+        # meanwhile; a read of the watermark row is far cheaper than a read of the log.
+        fresh = self.watermark(source)
+        for position in [p for p in pending if p <= fresh]:
+            del pending[position]
+        if len(pending) == (max(pending) - fresh if pending else 0):
+            return fresh > watermark  # nothing missing below the newest buffered event
+        # Still a hole somewhere: heal all of it now. Waiting for another grace would
+        # let two instances take turns applying one event per grace period.
+        return self._heal(source) or fresh > watermark
+
+    def _heal(self, source: str) -> bool:
+        """Read the log from the watermark up to the newest buffered event, a batch at
+        a time, and apply it; the buffered events it covers are dropped unapplied."""
+        pending = self._pending[source]
+        newest = max(pending)
+        progressed = False
+        watermark = self._known[source]
+        while watermark < newest:
+            healed = self.fetch(source, watermark, min(self.batch_size, newest - watermark))
+            metrics.FEED_HEAL_READS.labels(self.consumer, source).inc()
+            metrics.FEED_HEALED.labels(self.consumer, source).inc(len(healed))
+            progressed |= self._apply(source, healed) > 0
+            for position in [p for p in pending if p <= self._known[source]]:
+                del pending[position]
+            if self._known[source] <= watermark:
+                break  # the log has nothing past the watermark yet: stop rather than spin
+            watermark = self._known[source]
+        return progressed
 
     # -- the slow path: read the source's log ------------------------------------
 
@@ -138,7 +176,7 @@ class OrderedFeed:
     def catch_up_all(self) -> int:
         total = 0
         for source in self.sources:
-            if self._retry_at.get(source, 0) > time.monotonic():
+            if self._retry_at.get(source, 0) > self.time_source():
                 continue
             try:
                 total += self.catch_up(source)
@@ -159,6 +197,7 @@ class OrderedFeed:
         """Apply a run in one transaction with the watermark; returns how many were new."""
         if not envelopes:
             return 0
+        self._ensure_watermark_rows()  # before the transaction: it needs one of its own
         with self.factory() as session, session.begin():
             watermark = self._lock_watermark(session, source)
             run: list[Envelope] = []
@@ -186,6 +225,17 @@ class OrderedFeed:
         return applied
 
     def _lock_watermark(self, session: Session, source: str) -> int:
+        """Lock every source's watermark row, in one order, and return `source`'s.
+
+        Locking them all makes a consumer's runs apply one at a time, whichever source
+        and whichever instance they come from: a projection that reads what another
+        source's events wrote (a summary over members and meetings) then reads it
+        committed, and cannot overwrite the work of a run committing alongside it."""
+        locked = dict(session.execute(
+            select(feed_watermarks.c.source, feed_watermarks.c.position)
+            .order_by(feed_watermarks.c.source).with_for_update()).all())
+        if source in locked:
+            return int(locked[source])
         query = (select(feed_watermarks.c.position).where(feed_watermarks.c.source == source)
                  .with_for_update())
         value = session.execute(query).scalar()
@@ -198,6 +248,24 @@ class OrderedFeed:
             value = session.execute(query).scalar_one()  # the row exists now, either way
         return int(value)
 
+    def _ensure_watermark_rows(self) -> None:
+        """Every source's row exists before the first run, in a transaction of its own,
+        so that the lock on all of them covers a source not applied yet."""
+        if self._rows_ready:
+            return
+        with self.factory() as session, session.begin():
+            present = set(session.execute(select(feed_watermarks.c.source)).scalars())
+            for source in self.sources:
+                if source in present:
+                    continue
+                try:
+                    with session.begin_nested():
+                        session.execute(insert(feed_watermarks).values(source=source,
+                                                                       position=0))
+                except IntegrityError:
+                    pass  # another instance created it first
+        self._rows_ready = True
+
     def _upcast(self, envelope: Envelope) -> Envelope:
         if not self.catalogue.knows(envelope["type"]):
             return envelope
@@ -209,7 +277,7 @@ class OrderedFeed:
         count = self._failures.get(source, 0) + 1
         self._failures[source] = count
         delay = min(30.0, 0.5 * 2 ** (count - 1))
-        self._retry_at[source] = time.monotonic() + delay
+        self._retry_at[source] = self.time_source() + delay
         metrics.FEED_FAILURES.labels(self.consumer, source).inc()
         log.exception("%s could not apply events from %s (attempt %d); retrying in %.1fs",
                       self.consumer, source, count, delay)
