@@ -102,6 +102,9 @@ class _Run(Touched):
         self.flagged: set[tuple[str, int]] = set()
         self.meetings_touched: set[str] = set()
         self.tasks_touched: set[str] = set()
+        #: Levels confirmed by visits, by meeting: read for the meetings a batch holds,
+        #: and added to as this run projects visits.
+        self.visit_levels: dict[str, str] = {}
 
     def __getattr__(self, table: str) -> _Buffer:
         return self.buffers[table]
@@ -119,6 +122,17 @@ class _Run(Touched):
                     select(members.c.member_id, members.c.standing)
                     .where(members.c.member_id.in_(wanted[start:start + CHUNK]))):
                 self.standings[row.member_id] = standing.decode(row.member_id, row.standing)
+
+    def load_visit_levels(self, meeting_ids: Iterable[str]) -> None:
+        """The levels visits already projected confirmed for these meetings: each source
+        arrives in its own order, but a visit (supervision) may arrive before the meeting
+        it visited (meetings), and its level must not be lost."""
+        wanted = sorted(set(meeting_ids) - set(self.visit_levels))
+        for start in range(0, len(wanted), CHUNK):
+            self.visit_levels.update(self.session.execute(
+                select(visits.c.meeting_id, visits.c.confirmed_level)
+                .where(visits.c.meeting_id.in_(wanted[start:start + CHUNK]),
+                       visits.c.confirmed_level.is_not(None))).tuples().all())
 
     def changed_standing(self, member_id: str) -> None:
         self.standings_changed.add(member_id)
@@ -195,6 +209,8 @@ def _apply(run: _Run, envelopes: list[Envelope]) -> None:
     # The standings this batch changes, read in a few statements rather than one a member.
     run.load_standings({e["data"]["member_id"] for e in envelopes
                         if e["type"] in MEMBER_EVENTS})
+    run.load_visit_levels({e["data"]["meeting_id"] for e in envelopes
+                           if e["type"] == "meeting_held"})
     for envelope in envelopes:
         handler = HANDLERS.get(envelope["type"])
         if handler:
@@ -294,7 +310,8 @@ def _meeting_held(run: _Run, data: dict[str, Any]) -> None:
         "members_present": data["members_present"],
         "unexcused": sum(1 for a in lines
                          if a.get("counted", True) and a["status"] == "absent_unexcused"),
-        "self_level": (data.get("self_score") or {}).get("level"), "visit_level": None,
+        "self_level": (data.get("self_score") or {}).get("level"),
+        "visit_level": run.visit_levels.get(data["meeting_id"]),
         "flags": stored_json(data.get("flags") or [])})
     run.cell_months.add((data["cell_id"], month))
     run.months.update({month, held_on[:7]})
@@ -356,6 +373,7 @@ def _visit_logged(run: _Run, data: dict[str, Any]) -> None:
                        "confirmed_level": data.get("confirmed_level"),
                        "comments": data.get("comments") or ""})
     if data.get("confirmed_level"):
+        run.visit_levels[data["meeting_id"]] = data["confirmed_level"]
         run.meetings.update(data["meeting_id"], visit_level=data["confirmed_level"])
         run.meetings_touched.add(data["meeting_id"])
     run.cell_months.add((data["cell_id"], visited_on[:7]))
