@@ -1,46 +1,23 @@
-"""One HTTP listener per process for nameko services, with JSON entrypoints.
-
-chibo runs its services either one per process or all together in one process
-(several containers in one :class:`nameko.runners.ServiceRunner`). Stock nameko's
-``WebServer`` is a ``SharedExtension`` shared only *within one container*, so two
-containers in one process would each try to bind ``WEB_SERVER_ADDRESS``. Here:
-
-* :class:`ProcessWebServer` is shared by every container in the process that has the
-  same bind address. It opens the socket when the first container starts and closes it
-  when the last one stops or is killed, and it routes each request to the entrypoint
-  that owns the URL, so the request still runs as a worker of *that* container.
-* Because a shared extension is started and stopped anonymously (nameko does not say
-  which container calls ``start()``/``stop()``), each container also binds a
-  :class:`ProcessWebServerLease`. The lease knows its container and is stopped only
-  after that container's workers have finished, which makes it the right point to
-  release the listener without cutting off responses still being written.
-* ``GET /healthz`` and ``GET /metrics`` are answered by the server itself, so every
-  process exposes them whatever services it runs.
-* :class:`JsonHttpEntrypoint` (``http``) turns return values and exceptions into JSON.
-"""
+"""One HTTP listener per process, shared by every nameko container in it that has the
+same bind address, routing each request to the entrypoint that owns its URL; answers
+`/healthz` and `/metrics` itself. Each container holds it through a lease."""
 
 from __future__ import annotations
 
-import abc
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from functools import partial
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 import eventlet
 import prometheus_client
 from eventlet import greenio
-from eventlet.event import Event
 from eventlet.greenpool import GreenPool
 from eventlet.wsgi import STATE_CLOSE, STATE_IDLE
 from nameko.constants import WEB_SERVER_CONFIG_KEY
-from nameko.exceptions import ConfigurationError, ContainerBeingKilled
+from nameko.exceptions import ConfigurationError
 from nameko.extensions import Extension, SharedExtension, iter_extensions
-from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import BindAddress, WebServer, parse_address
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -48,44 +25,17 @@ from werkzeug.wrappers import Request, Response
 
 from chibo.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from chibo.nameko import rejections
-
-__all__ = [
-    "CONTEXT_HEADERS",
-    "DEFAULT_WEB_SERVER_ADDRESS",
-    "HTTP_REQUESTS",
-    "HTTP_REQUEST_SECONDS",
-    "JSON_CONTENT_TYPE",
-    "BadJsonBody",
-    "ClientError",
-    "JsonHttpEntrypoint",
-    "ProcessWebServer",
-    "ProcessWebServerLease",
-    "context_data_from_headers",
-    "http",
-    "json_response",
-    "read_json",
-    "started_service_names",
-]
+from chibo.nameko.web.json_http import (
+    _http_exception_response,
+    context_data_from_headers,
+    json_response,
+)
 
 _log = logging.getLogger(__name__)
-
-# A worker's expected 4xx exception: one line below, not nameko's traceback.
-rejections.install()
 
 #: Used when a container's config has no ``WEB_SERVER_ADDRESS``. Loopback, not nameko's
 #: ``0.0.0.0``, so a forgotten setting never exposes a service on every interface.
 DEFAULT_WEB_SERVER_ADDRESS = "127.0.0.1:8000"
-
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-
-#: HTTP header -> nameko context data key. Only headers present are copied, so a worker
-#: can tell "not sent" (key missing) from "sent empty".
-CONTEXT_HEADERS: Mapping[str, str] = {
-    "X-Actor": "actor",
-    "X-Correlation-Id": "correlation_id",
-    "X-Command-Id": "command_id",
-    "X-Causation-Id": "causation_id",
-}
 
 #: ``service`` label for the routes the server answers itself.
 BUILTIN_SERVICE_LABEL = "_builtin"
@@ -98,111 +48,6 @@ UNMATCHED_SERVICE_LABEL = "_unmatched"
 _COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def context_data_from_headers(request: Request) -> dict[str, str]:
-    """Nameko context data carried by the request's headers (see :data:`CONTEXT_HEADERS`).
-
-    Context data travels with every RPC and event a worker makes, so copying these
-    headers once at the edge is what lets the actor and the correlation/causation chain
-    follow a command through every service it touches. Header values are
-    percent-decoded: HTTP headers are Latin-1, so a Vietnamese actor name
-    travels as percent-encoded UTF-8 (``X-Actor: c%C3%A1n%20b%E1%BB%99``).
-    """
-    return {
-        key: unquote(_utf8_header(request.headers[header]))
-        for header, key in CONTEXT_HEADERS.items()
-        if header in request.headers
-    }
-
-
-def _utf8_header(value: str) -> str:
-    """WSGI hands header bytes over as Latin-1; a client that sent raw UTF-8 meant UTF-8."""
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return value
-
-
-def json_response(
-    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    """A JSON response encoded as UTF-8 with non-ASCII characters kept as they are.
-
-    ``ensure_ascii=False`` keeps Vietnamese names readable in logs and curl output, and
-    ``allow_nan=False`` refuses NaN/Infinity, which are not JSON and break strict clients.
-    A 204/304 gets no body at all, as HTTP requires.
-    """
-    if status in (204, 304):
-        return Response(status=status, headers=dict(headers or {}))
-    body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    return Response(
-        body, status=status, headers=dict(headers or {}), content_type=JSON_CONTENT_TYPE
-    )
-
-
-def _http_status_of(cls_or_exc: Any) -> int | None:
-    status = getattr(cls_or_exc, "http_status", None)
-    if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
-        return status
-    return None
-
-
-class ClientError(abc.ABC):  # noqa: B024 - used only through __subclasshook__
-    """Virtual base class of every exception class with a 4xx ``http_status`` and a
-    ``to_dict()`` method; never subclass it, ``isinstance`` just works.
-
-    :class:`JsonHttpEntrypoint` adds it to ``expected_exceptions``, so nameko logs a
-    caller's mistake as an "(expected)" warning instead of an error, and monitoring
-    extensions that read ``expected_exceptions`` do not count it as a service fault.
-    """
-
-    @classmethod
-    def __subclasshook__(cls, subclass: type) -> bool:
-        if cls is not ClientError or not issubclass(subclass, BaseException):
-            return NotImplemented
-        status = _http_status_of(subclass)
-        if status is not None and status < 500 and callable(getattr(subclass, "to_dict", None)):
-            return True
-        return NotImplemented
-
-
-class BadJsonBody(ValueError):
-    """The request body is not a JSON object; answered as ``400 bad_json``."""
-
-    http_status: ClassVar[int] = 400
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": "bad_json", "message": str(self)}
-
-
-def read_json(request: Request) -> dict[str, Any]:
-    """Parse the request body as a JSON object, or raise :class:`BadJsonBody`.
-
-    Entrypoints take a JSON object because every command has named fields; a list or a
-    bare value is a client mistake worth a clear 400 rather than an AttributeError (500)
-    deep in the handler. The Content-Type header is not checked: clients such as curl
-    default to form encoding, and the body itself is what matters.
-    """
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        raise BadJsonBody("request body is empty; expected a JSON object")
-    try:
-        # bytes input lets json detect UTF-8/16/32 itself.
-        value = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise BadJsonBody(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise BadJsonBody(f"expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-# --------------------------------------------------------------------------- server
 
 # Every ProcessWebServer in the process, by bind address. Instances are kept for the
 # life of the process (one per address, so the map stays small): a container may bind
@@ -555,17 +400,6 @@ class _RoutedRequest(Request):
     path_values: Mapping[str, Any]
 
 
-def _http_exception_response(exc: HTTPException) -> Response:
-    """werkzeug's 404/405 etc. as JSON, keeping headers such as ``Allow``."""
-    code = (exc.name or "error").lower().replace(" ", "_")
-    response = json_response({"error": code, "message": exc.description},
-                             status=exc.code or 500)
-    for name, value in exc.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return rejections.mark(response, code)
-
-
 class ProcessWebServerLease(SharedExtension):
     """One per container: holds the shared :class:`ProcessWebServer` while it runs.
 
@@ -589,98 +423,3 @@ class ProcessWebServerLease(SharedExtension):
             _log.exception("releasing the web server during kill failed")
 
 
-# --------------------------------------------------------------------------- entrypoint
-
-
-class JsonHttpEntrypoint(HttpRequestHandler):
-    """``@http`` entrypoint answering in JSON, served by the process-wide web server.
-
-    Return a werkzeug ``Response`` (sent as is), a ``dict``/``list`` (200 JSON), or
-    ``(status, payload)`` / ``(status, headers, payload)`` (JSON payload). Raise an
-    exception with an int ``http_status`` (400-599) and a ``to_dict()`` method to answer
-    with that status and body; werkzeug ``HTTPException``s keep their status; anything
-    else is a 500 ``{"error": "internal"}`` whose details stay in the server log.
-    """
-
-    server = ProcessWebServer()
-    server_lease = ProcessWebServerLease()
-
-    def __init__(self, method: str, url: str, expected_exceptions: Any = (), **kwargs: Any) -> None:
-        if not isinstance(expected_exceptions, tuple):
-            expected_exceptions = (expected_exceptions,)
-        super().__init__(
-            method, url, expected_exceptions=(*expected_exceptions, ClientError), **kwargs
-        )
-
-    def kill(self) -> None:
-        # Stock handlers only unregister on stop(); a killed container's routes would
-        # otherwise keep matching and fail with ContainerBeingKilled.
-        self.server.unregister_provider(self)
-        super().kill()
-
-    def handle_request(self, request: Request) -> Response:
-        """As nameko's, but logging what nameko does not: worker exceptions are already
-        logged by the container, failures before or after the worker are logged here."""
-        request.shallow = False
-        try:
-            context_data = self.server.context_data_from_headers(request)
-            args, kwargs = self.get_entrypoint_parameters(request)
-            self.check_signature(args, kwargs)
-            event = Event()
-            self.container.spawn_worker(
-                self,
-                args,
-                kwargs,
-                context_data=context_data,
-                handle_result=partial(self.handle_result, event),
-            )
-        except ContainerBeingKilled as exc:
-            return self.response_from_exception(exc)
-        except Exception as exc:
-            _log.exception("could not start a worker for %r", self)
-            return self.response_from_exception(exc)
-        try:
-            result = event.wait()
-        except Exception as exc:
-            return self.response_from_exception(exc)
-        try:
-            return self.response_from_result(result)
-        except Exception as exc:
-            _log.exception("could not turn the result of %r into a response", self)
-            return self.response_from_exception(exc)
-
-    def response_from_result(self, result: Any) -> Response:
-        if isinstance(result, Response):
-            return result
-        if isinstance(result, dict | list):
-            return json_response(result)
-        if isinstance(result, tuple) and len(result) in (2, 3):
-            if len(result) == 3:
-                status, headers, payload = result
-            else:
-                (status, payload), headers = result, None
-            if isinstance(status, int) and not isinstance(status, bool):
-                return json_response(payload, status=status, headers=headers)
-        raise TypeError(
-            "a JSON entrypoint must return a dict, a list, (status, payload), "
-            f"(status, headers, payload) or a Response; got {type(result).__name__}"
-        )
-
-    def response_from_exception(self, exc: BaseException) -> Response:
-        status = _http_status_of(exc)
-        to_dict = getattr(exc, "to_dict", None)
-        if status is not None and callable(to_dict):
-            try:
-                return rejections.describe(json_response(to_dict(), status=status), exc)
-            except Exception:
-                _log.exception("%s.to_dict() failed", type(exc).__name__)
-        elif isinstance(exc, HTTPException) and exc.code:
-            return _http_exception_response(exc)
-        elif isinstance(exc, ContainerBeingKilled):
-            return json_response(
-                {"error": "unavailable", "message": "service is shutting down"}, status=503
-            )
-        return json_response({"error": "internal", "message": "internal server error"}, status=500)
-
-
-http = JsonHttpEntrypoint.decorator
