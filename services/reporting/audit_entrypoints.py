@@ -12,12 +12,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import eventlet
+from eventlet import tpool
 from nameko.rpc import RpcProxy, ServiceProxy, rpc
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from chibo.errors import ChiboError
 from chibo.nameko.providers import WorkerDatabase
 from chibo.nameko.web import http
 from services.reporting import audit_search, audit_trace, source_checks
+from services.reporting.statement_timeout import StatementTimedOut, statement_timeout
 from services.shared.events import SOURCES
 
 
@@ -40,6 +44,7 @@ class AuditEntrypoints:
 
     db: WorkerDatabase
     clock: Any
+    config: Mapping[str, Any]  # optional: AUDIT.search_timeout_seconds
 
     audit_sources = SourceRpc(SOURCES)
     #: Seconds to wait for one call to a source: verifying a long log takes a while, and
@@ -47,6 +52,8 @@ class AuditEntrypoints:
     audit_rpc_timeout = 300.0
     #: Envelopes read from a source per call when comparing with the archive.
     audit_batch = 5000
+    #: Seconds one search may run (config AUDIT.search_timeout_seconds overrides it).
+    audit_search_timeout = 5.0
 
     # -- the data -------------------------------------------------------------------
 
@@ -56,17 +63,31 @@ class AuditEntrypoints:
                      recorded_from: str | None = None, recorded_to: str | None = None,
                      limit: int = 100, before: str | None = None, after: str | None = None,
                      oldest: bool = False) -> dict[str, Any]:
-        with self.db.transaction() as session:
-            return audit_search.search(session, source=source, stream=stream, type=type,
-                                       actor=actor, recorded_from=recorded_from,
-                                       recorded_to=recorded_to, limit=limit, before=before,
-                                       after=after, oldest=oldest)
+        return self._bounded_search(lambda session: audit_search.search(
+            session, source=source, stream=stream, type=type, actor=actor,
+            recorded_from=recorded_from, recorded_to=recorded_to, limit=limit, before=before,
+            after=after, oldest=oldest))
 
     def audit_search_args(self, args: Mapping[str, str]) -> dict[str, Any]:
         """`audit_search` from URL query parameters (`from`, `to`, …), for the JSON API
         and pages alike; errors name the parameters as sent."""
-        with self.db.transaction() as session:
-            return audit_search.search_by_query(session, args)
+        return self._bounded_search(lambda session: audit_search.search_by_query(session,
+                                                                                 args))
+
+    def _bounded_search(self, run: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+        """`run` the search within the time limit, in one of eventlet's OS threads: SQLite
+        and psycopg2 calls block the thread they run in, and on the hub's thread they
+        would stop every other request of every service in the process meanwhile."""
+        configured = (getattr(self, "config", None) or {}).get("AUDIT") or {}
+        seconds = float(configured.get("search_timeout_seconds") or self.audit_search_timeout)
+        with self.db.transaction() as session, statement_timeout(
+                session, seconds, f"Tìm kiếm quá {seconds:g} giây (the search ran past "
+                f"{seconds:g} s and was stopped): narrow the filters, e.g. add actor, type, "
+                "stream or source, or a shorter from/to range, then try again."):
+            if isinstance(session.get_bind().pool, SingletonThreadPool | StaticPool):
+                # An in-memory SQLite database lives in its creating thread's connection.
+                return run(session)
+            return tpool.execute(run, session)
 
     @rpc(expected_exceptions=ChiboError)
     def audit_event(self, event_id: str) -> dict[str, Any]:
@@ -102,8 +123,11 @@ class AuditEntrypoints:
     # -- JSON over HTTP -----------------------------------------------------------------
 
     @http("GET", "/reporting/api/audit/events", expected_exceptions=ChiboError)
-    def audit_events_http(self, request: Any) -> dict[str, Any]:
-        return self.audit_search_args(request.args)
+    def audit_events_http(self, request: Any) -> Any:
+        try:
+            return self.audit_search_args(request.args)
+        except StatementTimedOut as exc:
+            return exc.http_status, {"Retry-After": str(exc.retry_after)}, exc.to_dict()
 
     @http("GET", "/reporting/api/audit/events/<event_id>", expected_exceptions=ChiboError)
     def audit_event_http(self, request: Any, event_id: str) -> dict[str, Any]:

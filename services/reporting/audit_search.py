@@ -7,13 +7,16 @@ import binascii
 import json
 import operator
 import re
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, func, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from chibo.errors import ValidationFailed
 from services.reporting.archive import OLDEST_FIRST, Row, row_summary
@@ -32,7 +35,6 @@ QUERY_PARAMETERS = {"source": "source", "stream": "stream", "type": "type", "act
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-_LIKE_ESCAPE = "/"
 
 
 def search(session: Session, *, source: str | None = None, stream: str | None = None,
@@ -178,8 +180,9 @@ def _stored_form(moment: datetime) -> str:
 
 
 def _conditions(checked: dict[str, Any]) -> list[ColumnElement[bool]]:
-    """SQL conditions, each on an indexed column and exact: the stream prefix is compared
-    as text (LIKE alone is case-blind on SQLite), the actor is its own column."""
+    """SQL conditions, each on an indexed column and exact: the stream prefix is a range
+    of the stream index, the actor is its own column. Every filter but `from`/`to` leads
+    an index that continues in the log's order (`read_model.AUDIT_FILTER_INDEXES`)."""
     conditions: list[ColumnElement[bool]] = []
     if checked["source"]:
         conditions.append(archive.c.source == checked["source"])
@@ -189,8 +192,15 @@ def _conditions(checked: dict[str, Any]) -> list[ColumnElement[bool]]:
     if stream and stream.endswith("*"):
         prefix = stream[:-1]
         if prefix:
-            conditions.append(archive.c.stream_id.like(_escape_like(prefix) + "%",
-                                                       escape=_LIKE_ESCAPE))
+            # A range of the stream index (LIKE cannot use it on SQLite, being case-blind
+            # there), in code point order whatever the database's collation (under a
+            # locale's, texts sharing a prefix need not sort together), with the exact
+            # prefix compared as well.
+            in_code_points = CodePointOrder(archive.c.stream_id)
+            conditions.append(in_code_points >= prefix)
+            following = _following(prefix)
+            if following is not None:
+                conditions.append(in_code_points < following)
             conditions.append(func.substr(archive.c.stream_id, 1, len(prefix)) == prefix)
     elif stream:
         conditions.append(archive.c.stream_id == stream)
@@ -205,10 +215,34 @@ def _conditions(checked: dict[str, Any]) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _escape_like(text: str) -> str:
-    for special in (_LIKE_ESCAPE, "%", "_"):
-        text = text.replace(special, _LIKE_ESCAPE + special)
-    return text
+class CodePointOrder(FunctionElement[str]):
+    """A text column compared in code point order: as is on SQLite (BINARY is its
+    default), with `COLLATE "C"` on PostgreSQL."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(CodePointOrder)
+def _as_is(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(CodePointOrder, "postgresql")
+def _collate_c(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)} COLLATE "C")'
+
+
+def _following(prefix: str) -> str | None:
+    """The first text after every text starting with `prefix` in code point order (None:
+    there is none), the upper end of the prefix's range."""
+    stem = prefix.rstrip(chr(sys.maxunicode))
+    if not stem:
+        return None
+    successor = ord(stem[-1]) + 1
+    if 0xD800 <= successor <= 0xDFFF:  # surrogates are not text: skip over them
+        successor = 0xE000
+    return stem[:-1] + chr(successor)
 
 
 _NEWEST_FIRST = tuple(column.desc() for column in OLDEST_FIRST)

@@ -43,6 +43,18 @@ archive = Table(
 )
 # The audit log's order (newest first) and its pages' cursors: served by one index.
 Index("archive_newest", archive.c.recorded_at, archive.c.source, archive.c.position)
+# One per filter of the audit search, each the filter's column followed by the log's
+# order: a page is a range of one index read in order, stopping after `limit` rows, and
+# never a scan of the log's order that drops the rows not matching (which, for an actor
+# or type nobody used, visits every archived event).
+AUDIT_FILTER_INDEXES = {
+    "archive_actor_newest": ("actor", "recorded_at", "source", "position"),
+    "archive_type_newest": ("type", "recorded_at", "source", "position"),
+    "archive_stream_newest": ("stream_id", "recorded_at", "source", "position"),
+    "archive_source_newest": ("source", "recorded_at", "position"),
+}
+for _name, _columns in AUDIT_FILTER_INDEXES.items():
+    Index(_name, *(archive.c[column] for column in _columns))
 
 #: The archived events that shape the organisation tree (folded into reporting's places).
 TREE_TYPES = ("unit_established", "unit_renamed", "unit_moved", "unit_dissolved")
