@@ -17,7 +17,7 @@ import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 BENCHMARKS = ("simulate", "append", "relay", "rpc", "end_to_end", "roster_file",
-              "import_members", "month_close", "dashboard", "two_instances")
+              "import_members", "month_close", "dashboard", "two_instances", "slow_clients")
 
 
 def main(argv: list[str] | None = None) -> int:

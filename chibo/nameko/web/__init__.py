@@ -17,6 +17,9 @@ containers in one process would each try to bind ``WEB_SERVER_ADDRESS``. Here:
 * ``GET /healthz`` and ``GET /metrics`` are answered by the server itself, so every
   process exposes them whatever services it runs.
 * :class:`JsonHttpEntrypoint` (``http``) turns return values and exceptions into JSON.
+* The server bounds what one client may cost (:mod:`chibo.nameko.web.limits`: body
+  size, header and body deadlines, connections) and adds security headers to every
+  response (:mod:`chibo.nameko.web.security_headers`).
 """
 
 from chibo.nameko.web.entrypoint import JsonHttpEntrypoint, http

@@ -30,6 +30,13 @@ from chibo.nameko.web.json_http import (
     context_data_from_headers,
     json_response,
 )
+from chibo.nameko.web.limits import (
+    LimitedHttpProtocol,
+    LimitedWsgiServer,
+    WebLimits,
+    buffer_body,
+)
+from chibo.nameko.web.security_headers import add_security_headers
 
 _log = logging.getLogger(__name__)
 
@@ -117,6 +124,8 @@ class ProcessWebServer(WebServer):
         self._holders: dict[ProcessWebServerLease, str] = {}
         self._pool: GreenPool | None = None
         self._connections: dict[Any, list[Any]] = {}
+        self.limits = WebLimits()
+        self._serv: LimitedWsgiServer | None = None
 
     # -- binding ------------------------------------------------------------------
 
@@ -125,6 +134,8 @@ class ProcessWebServer(WebServer):
 
         Keyed by the parsed address, so "127.0.0.1:8000" from two configs is one server;
         a misconfigured address fails here, at container construction, not at start.
+        The limits (``WEB_MAX_BODY_BYTES`` etc.) are those of the first container to
+        bind the address.
         """
         address_str = container.config.get(WEB_SERVER_CONFIG_KEY, DEFAULT_WEB_SERVER_ADDRESS)
         address = parse_address(address_str)
@@ -139,6 +150,7 @@ class ProcessWebServer(WebServer):
                 # hit a dead proxy (ReferenceError) while binding later containers.
                 server.container = _NO_SINGLE_CONTAINER
                 server._address = address
+                server.limits = WebLimits.from_config(container.config)
                 _SERVERS[address] = server
             elif type(server) is not type(self):
                 raise ConfigurationError(
@@ -259,7 +271,9 @@ class ProcessWebServer(WebServer):
         sock.settimeout(None)
         self._sock = sock
         self._serv = self.get_wsgi_server(sock, self.get_wsgi_app())
-        self._pool = GreenPool()
+        # Bounded: when every slot is taken, accept() waits and new clients queue in
+        # the listen backlog; the header and body deadlines free slots held by slow ones.
+        self._pool = GreenPool(self.limits.max_connections)
         self._connections = {}
         self._is_accepting = True
         self._gt = eventlet.spawn(self.run)
@@ -303,10 +317,11 @@ class ProcessWebServer(WebServer):
                 _log.exception("accept() failed on %s:%s", *self.bind_addr)
                 eventlet.sleep(0.1)
                 continue
+            # _open() makes the server and the pool before it spawns run()
+            assert serv is not None and pool is not None
             client.settimeout(serv.socket_timeout)
             conn = [address, client, STATE_IDLE]
             connections[address] = conn
-            assert pool is not None  # _open() makes the pool before it spawns run()
             pool.spawn(self._handle_connection, serv, connections, conn)
 
     def _handle_connection(
@@ -332,6 +347,12 @@ class ProcessWebServer(WebServer):
     def get_wsgi_app(self) -> Callable[..., Iterable[bytes]]:
         return self.wsgi_app
 
+    def get_wsgi_server(self, sock: Any, wsgi_app: Any, protocol: Any = LimitedHttpProtocol,
+                        debug: bool = False) -> LimitedWsgiServer:
+        return LimitedWsgiServer(sock, sock.getsockname(), wsgi_app, protocol=protocol,
+                                 debug=debug, log=logging.getLogger("nameko.web.server"),
+                                 limits=self.limits)
+
     def context_data_from_headers(self, request: Request) -> dict[str, str]:
         return context_data_from_headers(request)
 
@@ -344,7 +365,11 @@ class ProcessWebServer(WebServer):
         request = _RoutedRequest(environ, shallow=True)
         service = UNMATCHED_SERVICE_LABEL
         try:
-            response, service = self._dispatch(request, environ)
+            refusal = buffer_body(environ, self.limits)
+            if refusal is not None:
+                response = refusal
+            else:
+                response, service = self._dispatch(request, environ)
         except Exception:
             _log.exception("unhandled error serving %s %s", request.method, request.path)
             response = json_response(
@@ -358,7 +383,7 @@ class ProcessWebServer(WebServer):
         method = request.method if request.method in _COUNTED_METHODS else "OTHER"
         HTTP_REQUESTS.labels(service=service, method=method, status=str(response.status_code)).inc()
         HTTP_REQUEST_SECONDS.labels(service=service).observe(time.perf_counter() - started)
-        return response(environ, start_response)
+        return add_security_headers(response)(environ, start_response)
 
     def _dispatch(self, request: _RoutedRequest, environ: dict[str, Any]
                   ) -> tuple[Response, str]:
