@@ -1,7 +1,7 @@
 """Slow and oversized clients against the embedded services' one web server.
 
 All four services run embedded (`chibo demo`'s mode: one process, one port, SQLite, the
-in-process bus) in a child process with the packaged limits (2 MiB body cap, 10 s for
+in-process bus) in a child process with the packaged limits (8 MiB body cap, 10 s for
 the headers, 30 s for a body). For 20 s (10 s with --quick) a poller GETs `/healthz`
 and a members query (`/members/tree`) one after the other, each with a 5 s deadline,
 while 12 clients send a body one byte every 5 s, 12 send their headers one line every

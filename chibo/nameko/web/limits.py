@@ -26,7 +26,7 @@ CLOSE_CONNECTION_KEY = "chibo.web.close_connection"
 class WebLimits:
     """The server's limits; see docs/operations.md for the settings."""
 
-    max_body_bytes: int = 2 * 1024 * 1024
+    max_body_bytes: int = 8 * 1024 * 1024
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     max_connections: int = 1000
