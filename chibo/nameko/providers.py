@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import metrics
 from chibo.clock import Clock, clock_from_setting
-from chibo.commands import run_in_transaction
-from chibo.contracts import Catalogue, Command
+from chibo.contracts import Catalogue
 from chibo.db import make_engine, session_factory
 from chibo.eventstore import audit
 from chibo.eventstore.feed import Envelope, OrderedFeed, Projector, RunProjector
@@ -155,9 +154,6 @@ def metadata_from_context(data: dict[str, Any]) -> Metadata:
                     causation_id=data.get("causation_id"))
 
 
-Work = Callable[[EventStore], dict[str, Any]]
-
-
 class EventSourcing(DependencyProvider):
     """The service's event store, bound to the worker's session and its metadata."""
 
@@ -192,21 +188,11 @@ class CommandContext:
         self.clock = clock
         self.metadata = metadata_from_context(worker_ctx.data)
         self.source = provider.container.service_name
-        #: True once `run` answered from the command log instead of running.
+        #: True once the pipeline answered from the command log instead of running.
         self.replayed = False
 
     def store(self, session: Session) -> EventStore:
         return EventStore(session, self._provider.catalogue, self.clock, self.metadata)
-
-    def run(self, command: Command, work: Work) -> dict[str, Any]:
-        """One command in one transaction: `work` decides and appends, and its answer is
-        returned and kept in the command log with the events (see
-        `chibo.commands.run_in_transaction`; `replayed` is True when the command id had
-        answered this command before). Services that register their commands on
-        `chibo.commands.Handlers` go through `Commands` (chibo.nameko.commands) instead."""
-        if not isinstance(command, Command):
-            raise TypeError("CommandContext.run needs the Command that load_command returned")
-        return run_in_transaction(self, command, work)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[EventStore]:

@@ -107,19 +107,17 @@ def buffer_body(environ: dict[str, Any], limits: WebLimits) -> Response | None:
     None is returned; otherwise the 413/408/400 response to send, with the connection
     marked to close.
     """
-    declared = environ.get("CONTENT_LENGTH") or ""
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    if not chunked and declared in ("", "0"):
+    # eventlet has already refused a Content-Length that is not a whole number >= 0.
+    declared = 0 if chunked else int(environ.get("CONTENT_LENGTH") or 0)
+    if not chunked and declared == 0:
         return None
-    if not chunked and int(declared) > limits.max_body_bytes:
+    if declared > limits.max_body_bytes:
         return _refuse(environ, _too_large(limits))
     stream = environ["wsgi.input"]
     try:
         with eventlet.Timeout(limits.body_timeout_seconds, _BodyTimeout):
-            if chunked:
-                body = stream.read(limits.max_body_bytes + 1)
-            else:
-                body = stream.read(int(declared))
+            body = stream.read(limits.max_body_bytes + 1 if chunked else declared)
     except _BodyTimeout:
         return _refuse(environ, rejections.mark(json_response(
             {"error": "request_timeout",
@@ -129,7 +127,7 @@ def buffer_body(environ: dict[str, Any], limits: WebLimits) -> Response | None:
         return _refuse(environ, _incomplete())
     if len(body) > limits.max_body_bytes:
         return _refuse(environ, _too_large(limits))
-    if not chunked and len(body) < int(declared):
+    if len(body) < declared:
         return _refuse(environ, _incomplete())
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
