@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -43,7 +45,7 @@ def _sqlite_engine(url: str) -> Engine:
         # transaction handling would defer the write lock).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         # FULL: a committed event survives power loss, even in WAL mode.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -74,6 +76,31 @@ def _sqlite_engine(url: str) -> Engine:
             writer.release()
 
     return engine
+
+
+#: How long a connection keeps trying to put a database into WAL mode (the timeout the
+#: engine's busy handler already gives every other statement).
+WAL_SWITCH_SECONDS = 30.0
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """PRAGMA journal_mode=WAL, retried while another connection holds the file.
+
+    Switching a new database to WAL needs an exclusive lock, and SQLite answers
+    "database is locked" at once rather than calling the busy handler while processes
+    opening the same fresh file all try it together. Once one succeeds the mode is
+    stored in the file and the others' attempts are no-ops."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    pause = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)  # green under eventlet's monkey patching
+        pause = min(pause * 2, 0.25)
 
 
 class SchemaOutdated(RuntimeError):
