@@ -3,8 +3,11 @@
 Every command of every service goes through `Pipeline.run`:
 
 1. look the handler up by name (unknown: `NotFound`, 404);
-2. `load_command` checks the body against the handler's schema (`ValidationFailed`, 422);
-3. the service's `Policy` may refuse the caller (`Forbidden`, 403);
+2. the service's `Policy` admits the caller or not (`Unauthenticated`, 401; `Forbidden`,
+   403 for one whose roles allow the command nowhere);
+3. `load_command` checks the body against the handler's schema (`ValidationFailed`, 422),
+   then the policy checks the caller against the command (in a service, the handler's
+   `access` rule on the unit the command's fields name: 403 outside their scope);
 4. the handler's `prepare(command, deps)`, outside any transaction, for work that may
    talk to another service or sync a replica;
 5. one transaction: claim the command id in the command log (a replayed id answers
@@ -28,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 import marshmallow
 from sqlalchemy.orm import Session
 
+from chibo.access import Access
 from chibo.clock import Clock
 from chibo.contracts import Command, command_name, load_command
 from chibo.errors import ChiboError, NotFound
@@ -79,6 +83,9 @@ class Handler:
     http: bool = True
     #: One line for the API description.
     summary: str = ""
+    #: What the caller needs (a permission over the unit a command field names); None:
+    #: only the service itself may give it.
+    access: Access | None = None
 
 
 DecideT = TypeVar("DecideT", bound=Callable[..., Any])
@@ -93,7 +100,8 @@ class Handlers:
     def command(self, schema: marshmallow.Schema, *, answer: tuple[str, ...] = (),
                 prepare: Prepare | None = None, refresh: Refresh | None = None,
                 status: int = 201, name: str | None = None, http: bool = True,
-                summary: str = "") -> Callable[[DecideT], DecideT]:
+                summary: str = "", access: Access | None = None
+                ) -> Callable[[DecideT], DecideT]:
         """Register the decorated function as the `decide` of the command `schema` checks.
 
         The command's name is the schema's in snake case (`EstablishUnit` →
@@ -101,7 +109,7 @@ class Handlers:
         """
         def register(decide: DecideT) -> DecideT:
             self.add(Handler(name or command_name(schema), schema, decide, prepare, refresh,
-                             tuple(answer), status, http, summary))
+                             tuple(answer), status, http, summary, access))
             return decide
         return register
 
@@ -131,19 +139,26 @@ class Policy(Protocol):
     """Who may give which command: the one place access control goes.
 
     `authorize` runs after the body is checked and before anything else (no prepare,
-    no transaction); raise `chibo.errors.Forbidden` (403 `forbidden`) to refuse.
-    `metadata.actor` is the caller as the edge knows it (`X-Actor`, RPC context data).
-    A service chooses its policy where it declares its commands (in a nameko service,
-    `Commands(handlers, policy=...)`).
+    no transaction); raise `chibo.access.Unauthenticated` (401) or
+    `chibo.errors.Forbidden` (403) to refuse. A nameko service's `Commands` provider
+    uses `chibo.nameko.access.RequireAccess` (the handler's `access` rule, checked
+    against the verified caller) unless given another.
     """
 
-    def authorize(self, metadata: Metadata, handler: Handler, command: Command) -> None: ...
+    def admit(self, runtime: Runtime, handler: Handler) -> None:
+        """Before the body is read: refuse a caller who may give the command nowhere
+        (an anonymous caller learns nothing of the command's fields)."""
+
+    def authorize(self, runtime: Runtime, handler: Handler, command: Command) -> None: ...
 
 
 class AllowEveryone:
-    """The default policy: every caller may give every command."""
+    """Every caller may give every command: for handlers driven directly in tests."""
 
-    def authorize(self, metadata: Metadata, handler: Handler, command: Command) -> None:
+    def admit(self, runtime: Runtime, handler: Handler) -> None:
+        return None
+
+    def authorize(self, runtime: Runtime, handler: Handler, command: Command) -> None:
         return None
 
 
@@ -204,8 +219,9 @@ class Pipeline:
         """Run the command `name` with the caller's `payload`; `deps` is what the service
         gives its handlers (today's date, clients of other services, …)."""
         handler = self.handlers.get(name)
+        self.policy.admit(runtime, handler)
         command = load_command(handler.schema, payload)
-        self.policy.authorize(runtime.metadata, handler, command)
+        self.policy.authorize(runtime, handler, command)
         try:
             return self._decide_and_append(handler, command, deps, runtime)
         except ChiboError as error:

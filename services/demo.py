@@ -59,11 +59,12 @@ def load_sample(config: dict[str, Any], preset: str | Preset, months: int, seed:
     The services already serve while this runs, so the user is told first that the
     dashboard fills in as the sample loads, and told again when it is complete."""
     from chibo.nameko.runtime import rpc_client
+    from services.shared.operator import operator_token
     from clients.simulator.driver import CommandRefused, RpcSender
     from clients.simulator.run import describe, reporting_caught_up, simulate
 
     dashboard = f"{base}/reporting/"
-    with rpc_client(config, timeout=300) as proxy:
+    with rpc_client(config, timeout=300, token=operator_token(config)) as proxy:
         if proxy.members.read_events(after=0, limit=1):
             print("chibo: dùng dữ liệu của lần chạy trước (using the data of an earlier "
                   "run; delete the data files above to load the sample afresh).", flush=True)

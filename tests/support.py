@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chibo import settings
+from chibo.access import Grant, Identity, TokenSigner
 from chibo.clock import FixedClock
 from chibo.eventstore.store import EventStore, Metadata
 from chibo.nameko import memory
@@ -19,6 +20,13 @@ from clients.simulator.run import reporting_caught_up  # noqa: F401 - the tests'
 from services.app import CONFIG_DIR, SERVICES
 
 SERVICE_NAMES = ("members", "meetings", "supervision", "reporting")
+
+#: The cluster secret every test configuration signs and verifies identities with.
+AUTH_SECRET = "chibo-tests-signing-secret-0123456789abcdef"
+#: A provincial administrator (the whole tree), for tests about something else than access.
+ADMIN = Identity("tk-quantri", "Quản trị viên (kiểm thử)", (Grant("admin"),))
+#: Test tokens outlive any clock a test moves: expiry has tests of its own.
+TEST_TOKEN_SECONDS = 20 * 365 * 24 * 3600
 
 # The instant every test runs at unless it sets its own: the services never read the
 # calendar in a test, so the suite gives the same answers on any day of any month.
@@ -91,7 +99,33 @@ def embedded_config(tmp_path: Path, port: int | None = None, **overrides: Any) -
     config["DATABASES"] = {name: f"sqlite:///{tmp_path}/{name}.db" for name in SERVICE_NAMES}
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port or free_port()}"
     config.pop("LOGGING", None)
+    config["AUTH"] = {**config.get("AUTH", {}), "secret": AUTH_SECRET}
     return config
+
+
+def token(identity: Identity = ADMIN, at: datetime = NOW,
+          seconds: int = TEST_TOKEN_SECONDS) -> str:
+    """`identity` signed with the tests' secret, issued at `at`."""
+    return TokenSigner(AUTH_SECRET).issue(identity, at, seconds)
+
+
+def bearer(identity: Identity = ADMIN) -> dict[str, str]:
+    """HTTP headers that authenticate as `identity` (an API client's bearer token)."""
+    return {"Authorization": f"Bearer {token(identity)}"}
+
+
+def as_caller(identity: Identity = ADMIN) -> dict[str, str]:
+    """nameko context data that authenticates an RPC call as `identity`."""
+    return {"identity": token(identity)}
+
+
+def authenticated(identity: Identity = ADMIN) -> Any:
+    """A requests.Session that sends `identity`'s bearer token on every request."""
+    import requests
+
+    session = requests.Session()
+    session.headers.update(bearer(identity))
+    return session
 
 
 def services_config(pg_url_factory: Callable[[str], str], amqp_uri: str,
@@ -103,6 +137,7 @@ def services_config(pg_url_factory: Callable[[str], str], amqp_uri: str,
     config["DATABASES"] = {name: pg_url_factory(name) for name in SERVICE_NAMES}
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port or free_port()}"
     config.pop("LOGGING", None)
+    config["AUTH"] = {**config.get("AUTH", {}), "secret": AUTH_SECRET}
     return config
 
 
@@ -138,7 +173,7 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
     modules = {"members": "MembersService", "meetings": "MeetingsService",
                "supervision": "SupervisionService", "reporting": "ReportingService"}
     env_base = {**os.environ, "CHIBO_AMQP_URI": amqp_uri, "CHIBO_LOG_LEVEL": "INFO",
-                "CHIBO_CLOCK": NOW.isoformat()}
+                "CHIBO_CLOCK": NOW.isoformat(), "CHIBO_AUTH_SECRET": AUTH_SECRET}
     for name in SERVICE_NAMES:
         env_base[f"CHIBO_{name.upper()}_DATABASE_URL"] = pg_url_factory(name)
     ports = iter(free_ports(len(modules)))

@@ -24,9 +24,11 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from werkzeug.wrappers import Request
 
+from chibo.access import AUTHENTICATED
 from chibo.commands import Answer, Handlers, Index, Pipeline, Policy
 from chibo.errors import ChiboError
 from chibo.eventstore.command_log import MAX_COMMAND_ID_LENGTH
+from chibo.nameko.access import RequireAccess, access
 from chibo.nameko.providers import CommandContext, EventSourcing
 from chibo.nameko.web import http, read_json
 
@@ -42,7 +44,8 @@ class Commands(DependencyProvider):
     def __init__(self, handlers: Handlers, index: Index | None = None,
                  policy: Policy | None = None) -> None:
         self.handlers = handlers
-        self.pipeline = Pipeline(handlers, index, policy)
+        # Secure by default: each command's own access rule, for the verified caller.
+        self.pipeline = Pipeline(handlers, index, policy or RequireAccess())
 
     def setup(self) -> None:
         found = [d for d in self.container.dependencies if isinstance(d, EventSourcing)]
@@ -156,6 +159,7 @@ def _rpc_method(attribute: str, command: str, summary: str) -> Callable[..., Ans
     def run(self: Any, payload: dict[str, Any]) -> Answer:
         return getattr(self, attribute).handle(command, payload, self.command_deps())
     run.__doc__ = summary or None
+    run.__chibo_command__ = True  # type: ignore[attr-defined]  # the pipeline checks access
     return command_rpc(expected_exceptions=ChiboError)(run)
 
 
@@ -165,11 +169,13 @@ def _http_method(attribute: str, service: str) -> Callable[..., Any]:
         commands: WorkerCommands = getattr(self, attribute)
         commands.pipeline.handlers.get(name, over_http=True)  # an unknown name: 404 first
         return commands.respond(name, read_json(request), self.command_deps())
+    command_http.__chibo_command__ = True  # type: ignore[attr-defined]
     return http("POST", f"/{service}/commands/<name>",
                 expected_exceptions=ChiboError)(command_http)
 
 
 def _add_openapi_route(cls: type[ServesOpenApi], openapi: Callable[[], dict[str, Any]]) -> None:
+    @access(AUTHENTICATED)  # documentation, not data: any account may read it
     def openapi_http(self: Any, request: Request) -> dict[str, Any]:
         return openapi()
     _add(cls, "openapi_http", http("GET", f"/{cls.name}/openapi.json")(openapi_http))

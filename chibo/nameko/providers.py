@@ -21,7 +21,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import Engine, MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chibo import metrics
+from chibo import metrics, settings
 from chibo.clock import Clock, clock_from_setting
 from chibo.contracts import Catalogue
 from chibo.db import make_engine, session_factory
@@ -33,6 +33,7 @@ from chibo.eventstore.tables import event_head
 from chibo.eventstore.tables import events as events_table
 from chibo.migrate import migrate, scripts_for
 from chibo.nameko import rejections
+from chibo.nameko.access import Caller, WorkerCaller
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,13 @@ DATABASES_KEY = "DATABASES"
 
 
 def database_url(config: dict[str, Any], service_name: str) -> str:
-    try:
-        return config[DATABASES_KEY][service_name]
-    except KeyError:
+    """The service's database URL; MissingSetting (naming the variable) when the config
+    reads it from an unset environment variable."""
+    url = settings.required_database(config, service_name)
+    if url is None:
         raise KeyError(f"no database configured for {service_name!r}: set "
-                       f"{DATABASES_KEY}.{service_name} in the configuration") from None
+                       f"{DATABASES_KEY}.{service_name} in the configuration")
+    return url
 
 
 def _find(container: Any, kind: type) -> Any:
@@ -68,6 +71,8 @@ class Database(DependencyProvider):
         self.sessions: dict[Any, Session] = {}
 
     def setup(self) -> None:
+        # A required setting left unset stops the service here, before nameko connects.
+        settings.require_broker(self.container.config, self.container.service_name)
         url = database_url(self.container.config, self.container.service_name)
         self.engine = engine = make_engine(url, pool_size=self.container.max_workers + 4)
         # To head under a lock on the database: instances starting at once wait in turn.
@@ -147,11 +152,20 @@ class LoadedSettings(DependencyProvider):
         return self.loaded
 
 
-def metadata_from_context(data: dict[str, Any]) -> Metadata:
-    """Who asked and why, from nameko context data (HTTP headers, RPC context, events)."""
-    return Metadata(actor=data.get("actor") or "anonymous", command_id=data.get("command_id"),
+def metadata_from_context(data: dict[str, Any], caller: WorkerCaller | None = None,
+                          clock: Clock | None = None) -> Metadata:
+    """Who asked and why: the verified caller (account id as the actor, with their
+    name, kind and roles), and the command and correlation ids from nameko context data
+    (HTTP headers, RPC context, events). No verified caller: "anonymous"."""
+    identity = caller.identity if caller is not None else None
+    if identity is None:
+        actor, extra = "anonymous", {}
+    else:
+        day = (clock or clock_from_setting(None)).now().date()
+        actor, extra = identity.account_id, identity.event_metadata(day)
+    return Metadata(actor=actor, command_id=data.get("command_id"),
                     correlation_id=data.get("correlation_id"),
-                    causation_id=data.get("causation_id"))
+                    causation_id=data.get("causation_id"), extra=extra)
 
 
 class EventSourcing(DependencyProvider):
@@ -186,7 +200,10 @@ class CommandContext:
         self._provider = provider
         self._worker_ctx = worker_ctx
         self.clock = clock
-        self.metadata = metadata_from_context(worker_ctx.data)
+        callers: Caller | None = _find(provider.container, Caller)
+        #: Who calls (the pipeline's policy checks them); None in a service without Caller.
+        self.caller = callers.get_dependency(worker_ctx) if callers is not None else None
+        self.metadata = metadata_from_context(worker_ctx.data, self.caller, clock)
         self.source = provider.container.service_name
         #: True once the pipeline answered from the command log instead of running.
         self.replayed = False

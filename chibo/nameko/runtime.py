@@ -89,13 +89,18 @@ def service_schemas(services: Sequence[type]
 
 
 @contextmanager
-def rpc_client(config: dict[str, Any], timeout: float = 30) -> Iterator[Any]:
+def rpc_client(config: dict[str, Any], timeout: float = 30, token: str | None = None
+               ) -> Iterator[Any]:
+    """A cluster RPC proxy; with `token` (a signed identity, see chibo.access), every
+    call carries it, as a service's worker carries its caller's."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     from chibo.nameko import memory
+    from chibo.nameko.web.json_http import IDENTITY_KEY
 
     memory.register()
-    with ClusterRpcProxy(config, timeout=timeout) as proxy:
+    context = {IDENTITY_KEY: token} if token else None
+    with ClusterRpcProxy(config, timeout=timeout, context_data=context) as proxy:
         yield proxy
 
 

@@ -13,6 +13,7 @@ from nameko.timer import timer
 
 from chibo.errors import ChiboError, NotFound
 from chibo.eventstore.store import StreamAppend
+from chibo.nameko.access import Caller
 from chibo.nameko.commands import Commands, ServesCommands
 from chibo.nameko.providers import (
     ClockProvider,
@@ -26,6 +27,7 @@ from chibo.nameko.providers import (
 from chibo.nameko.web import http
 from services.meetings import api, domain, handlers, read_model, replica
 from services.shared import settings
+from services.shared.access_roles import ROLES
 from services.shared.events.meetings import catalogue
 from services.shared.events.members import catalogue as members_catalogue
 
@@ -37,6 +39,7 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     events = EventSourcing(catalogue)
     commands = Commands(handlers.registry, index=read_model.index)
     clock = ClockProvider()
+    caller = Caller(ROLES)  # who calls, and what their roles let them do
     relay = OutboxRelay()
     roster_feed = Feed(["members"], replica.apply_member_event, members_catalogue)
     shared = LoadedSettings(settings.from_config)  # unit kinds, score sheets

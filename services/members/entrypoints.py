@@ -11,6 +11,7 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from chibo.errors import ChiboError
+from chibo.nameko.access import Caller
 from chibo.nameko.commands import Commands, ServesCommands
 from chibo.nameko.providers import (
     ClockProvider,
@@ -23,6 +24,7 @@ from chibo.nameko.providers import (
 from chibo.nameko.web import http, read_json
 from services.members import api, domain, handlers, read_model, state, views
 from services.members import commands as command_schemas
+from services.shared.access_roles import ROLES
 from services.shared.events.members import catalogue
 from services.shared.membership import add_months, roll
 
@@ -34,6 +36,7 @@ class MembersService(EventSource, ServesCommands, openapi=api.openapi):
     events = EventSourcing(catalogue)
     commands = Commands(handlers.registry, index=read_model.index)
     clock = ClockProvider()
+    caller = Caller(ROLES)  # who calls, and what their roles let them do
     relay = OutboxRelay()
     shared = LoadedSettings(command_schemas.configured)  # unit kinds, score sheets
 

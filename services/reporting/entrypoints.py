@@ -17,6 +17,7 @@ from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
 
 from chibo.errors import ChiboError, ValidationFailed, from_remote
+from chibo.nameko.access import Caller
 from chibo.nameko.commands import ServesOpenApi
 from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
 from chibo.nameko.web import http, read_json
@@ -28,6 +29,7 @@ from services.reporting.pages import DashboardPages, grace_days, whole_number
 from services.reporting.rebuild import rebuild_if_requested
 from services.reporting.source_checks import audit_metadata
 from services.shared import settings
+from services.shared.access_roles import ROLES
 from services.shared.events import SOURCES, catalogue
 
 log = logging.getLogger(__name__)
@@ -173,6 +175,7 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, Serve
 
     db = Database(read_model.metadata, audit_metadata)
     clock = ClockProvider()
+    caller = Caller(ROLES)  # who calls, and what their roles let them do
     config = Config()  # SUPERVISION.grace_days: when a month without a meeting is missed
     shared = LoadedSettings(settings.from_config)  # unit kinds, score sheets
     feed = ProjectingFeed(SOURCES, projector.project, catalogue,

@@ -17,6 +17,7 @@ from nameko.timer import timer
 
 from chibo import inputs
 from chibo.errors import ChiboError
+from chibo.nameko.access import Caller
 from chibo.nameko.commands import Commands, ServesCommands
 from chibo.nameko.providers import (
     ClockProvider,
@@ -29,6 +30,7 @@ from chibo.nameko.providers import (
 )
 from chibo.nameko.web import http, read_json
 from services.shared import settings as shared_settings
+from services.shared.access_roles import ROLES
 from services.shared.events.meetings import catalogue as meetings_catalogue
 from services.shared.events.members import catalogue as members_catalogue
 from services.shared.events.supervision import catalogue
@@ -56,6 +58,7 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
     events = EventSourcing(catalogue)
     commands = Commands(handlers.registry, index=read_model.index)
     clock = ClockProvider()
+    caller = Caller(ROLES)  # who calls, and what their roles let them do
     relay = OutboxRelay()
     facts_feed = Feed(SOURCES, replica.apply, _feed_catalogue)
     meetings = RpcProxy("meetings")

@@ -18,8 +18,10 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 #: HTTP header -> nameko context data key. Only headers present are copied, so a worker
 #: can tell "not sent" (key missing) from "sent empty".
+#: No header names the actor: who calls is the verified identity (`identity`, from the
+#: session cookie or `Authorization: Bearer`), and an `X-Actor` sent from outside is
+#: ignored.
 CONTEXT_HEADERS: Mapping[str, str] = {
-    "X-Actor": "actor",
     "X-Correlation-Id": "correlation_id",
     "X-Command-Id": "command_id",
     "X-Causation-Id": "causation_id",
@@ -34,11 +36,35 @@ def context_data_from_headers(request: Request) -> dict[str, str]:
     percent-decoded: HTTP headers are Latin-1, so a Vietnamese actor name
     travels as percent-encoded UTF-8 (``X-Actor: c%C3%A1n%20b%E1%BB%99``).
     """
-    return {
+    data = {
         key: unquote(_utf8_header(request.headers[header]))
         for header, key in CONTEXT_HEADERS.items()
         if header in request.headers
     }
+    token, _ = presented_token(request)
+    if token:
+        data[IDENTITY_KEY] = token
+    return data
+
+
+#: The browser's session: a signed token (see chibo.access.tokens) in an HttpOnly cookie.
+SESSION_COOKIE = "chibo_session"
+#: Context data key of the caller's token (chibo.nameko.access reads it).
+IDENTITY_KEY = "identity"
+
+
+def presented_token(request: Request) -> tuple[str | None, str]:
+    """The caller's token and how it came: ("...", "bearer") from `Authorization:
+    Bearer`, ("...", "cookie") from the session cookie, (None, "") without either. A
+    bearer token wins: API clients never carry a browser's cookie by accident."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), "bearer"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, "cookie"
+    return None, ""
 
 
 def _utf8_header(value: str) -> str:
@@ -101,14 +127,28 @@ class BadJsonBody(ValueError):
         return {"error": "bad_json", "message": str(self)}
 
 
+class NotJson(ValueError):
+    """A command body not sent as application/json; answered as ``415 not_json``."""
+
+    http_status: ClassVar[int] = 415
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": "not_json", "message": str(self)}
+
+
 def read_json(request: Request) -> dict[str, Any]:
     """Parse the request body as a JSON object, or raise :class:`BadJsonBody`.
 
     Entrypoints take a JSON object because every command has named fields; a list or a
     bare value is a client mistake worth a clear 400 rather than an AttributeError (500)
-    deep in the handler. The Content-Type header is not checked: clients such as curl
-    default to form encoding, and the body itself is what matters.
+    deep in the handler. The body must say it is JSON (`Content-Type:
+    application/json`): a cross-site HTML form can only send form encodings and
+    text/plain, so this keeps a logged-in browser from being made to post a command.
     """
+    if request.mimetype != "application/json":
+        raise NotJson(f"Content-Type must be application/json (got "
+                      f"{request.mimetype or 'none'}); send the body as JSON, e.g. "
+                      "curl --json '{...}' or -H 'Content-Type: application/json'.")
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise BadJsonBody("request body is empty; expected a JSON object")

@@ -37,6 +37,7 @@ from chibo.nameko.web.limits import (
     buffer_body,
 )
 from chibo.nameko.web.security_headers import add_security_headers
+from chibo.nameko.web.sessions import WebAuth
 
 _log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class ProcessWebServer(WebServer):
         self._pool: GreenPool | None = None
         self._connections: dict[Any, list[Any]] = {}
         self.limits = WebLimits()
+        self.auth = WebAuth(None, {})
         self._serv: LimitedWsgiServer | None = None
 
     # -- binding ------------------------------------------------------------------
@@ -151,8 +153,11 @@ class ProcessWebServer(WebServer):
                 server.container = _NO_SINGLE_CONTAINER
                 server._address = address
                 server.limits = WebLimits.from_config(container.config)
+                server.auth = WebAuth.from_container(container)
                 _SERVERS[address] = server
-            elif type(server) is not type(self):
+            elif type(server) is type(self):
+                server.auth.adopt(container)
+            else:
                 raise ConfigurationError(
                     f"{address_str} is already served by {type(server).__name__}; "
                     f"a {type(self).__name__} cannot share the port"
@@ -397,6 +402,9 @@ class ProcessWebServer(WebServer):
             if endpoint == "healthz":
                 body = {"status": "ok", "services": started_service_names()}
                 return json_response(body), BUILTIN_SERVICE_LABEL
+            refused = self.auth.metrics_refusal(request)
+            if refused is not None:
+                return refused, BUILTIN_SERVICE_LABEL
             return Response(
                 prometheus_client.generate_latest(prometheus_client.REGISTRY),
                 content_type=prometheus_client.CONTENT_TYPE_LATEST,
@@ -408,6 +416,9 @@ class ProcessWebServer(WebServer):
             return _http_exception_response(exc), UNMATCHED_SERVICE_LABEL
         request.path_values = values
         service = provider.container.service_name
+        refused = self.auth.csrf_refusal(request)
+        if refused is not None:
+            return refused, service
         return provider.handle_request(request), service
 
 

@@ -1,0 +1,213 @@
+"""The nameko edge of access control (`chibo.access`).
+
+* `Caller(roles, locate=...)`: a dependency provider. Its worker object knows who is
+  calling, from the signed token in the worker's context data (`identity`): the HTTP
+  edge puts the session cookie's or bearer token there, and nameko carries it on with
+  every RPC the worker makes, so a service called by another checks the original
+  caller. Workers of the service's own timers and event handlers act as the service
+  (a token it signs itself). `require(access, values)` is the check.
+* `access(rule)`: declares what an `@rpc` or `@http` method needs and checks it first.
+  Every entrypoint method of a service must say (`PUBLIC` for the few open ones):
+  `undeclared_entrypoints` lists those that do not, and a service with any refuses to
+  start.
+* `RequireAccess`: the command pipeline's policy: a command's `Handler.access`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
+from nameko.web.handlers import HttpRequestHandler
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Request
+
+from chibo.access import (
+    AUTHENTICATED,
+    Access,
+    Identity,
+    RoleBook,
+    TokenSigner,
+    Unauthenticated,
+    authorize,
+)
+from chibo.access.identity import SERVICE, Claims
+from chibo.access.secret import auth_settings, load_secret
+from chibo.access.tokens import InvalidToken, service_identity
+from chibo.clock import Clock, clock_from_setting
+from chibo.commands import Handler, Runtime
+from chibo.contracts import Command
+from chibo.errors import Forbidden
+from chibo.nameko.web.json_http import IDENTITY_KEY
+
+#: Seconds a service's own token lives; it is signed again when half of it is gone.
+SERVICE_TOKEN_SECONDS = 3600
+#: A service whose entrypoints do not all declare an access rule refuses to start.
+REFUSE_UNDECLARED = False
+#: What a method declaring access is marked with (read by the route test and start-up).
+ACCESS_ATTRIBUTE = "__chibo_access__"
+
+#: locate(session, kind, id): see `chibo.access.Locate`, with the service's session.
+SessionLocate = Callable[[Session, str, str | None], Sequence[str] | None]
+
+
+class Caller(DependencyProvider):
+    """Who calls each worker of the service, and the check of what they may do."""
+
+    def __init__(self, roles: RoleBook, locate: SessionLocate | None = None) -> None:
+        self.roles = roles
+        self.locate = locate
+        self._service_token: tuple[str, int] | None = None
+        self._lock = threading.Lock()
+
+    def setup(self) -> None:
+        from chibo.nameko.providers import ClockProvider, Database, _find
+        self.signer = TokenSigner(load_secret(self.container.config))
+        self.settings = auth_settings(self.container.config)
+        clock = _find(self.container, ClockProvider)
+        self._clock_provider = clock
+        self.database = _find(self.container, Database)
+        undeclared = undeclared_entrypoints(self.container.service_cls)
+        if undeclared and REFUSE_UNDECLARED:
+            raise RuntimeError(
+                f"{self.container.service_name}: entrypoints without an access rule: "
+                f"{', '.join(undeclared)}; declare one with chibo.nameko.access.access(...)")
+
+    @property
+    def clock(self) -> Clock:
+        provider = self._clock_provider
+        return provider.clock if provider is not None else clock_from_setting(None)
+
+    def service_token(self) -> str:
+        now = int(self.clock.now().timestamp())
+        with self._lock:
+            if self._service_token is None or self._service_token[1] - now < \
+                    SERVICE_TOKEN_SECONDS // 2:
+                token = self.signer.issue(service_identity(self.container.service_name),
+                                          self.clock.now(), SERVICE_TOKEN_SECONDS)
+                self._service_token = (token, now + SERVICE_TOKEN_SECONDS)
+            return self._service_token[0]
+
+    def get_dependency(self, worker_ctx: Any) -> WorkerCaller:
+        if not isinstance(worker_ctx.entrypoint, Rpc | HttpRequestHandler):
+            # A timer or an event: the service acts on its own, whatever the event's
+            # publisher carried, and says so to every service it calls.
+            worker_ctx.data[IDENTITY_KEY] = self.service_token()
+        return WorkerCaller(self, worker_ctx.data.get(IDENTITY_KEY))
+
+
+class WorkerCaller:
+    """The caller of one worker: `identity` (None: anonymous), `require(access, values)`."""
+
+    def __init__(self, provider: Caller, token: str | None) -> None:
+        self._provider = provider
+        self._token = token
+        self._claims: Claims | None = None
+        self._error: str | None = None
+        if token:
+            try:
+                self._claims = provider.signer.verify(str(token), provider.clock.now())
+            except InvalidToken as error:
+                self._error = str(error)
+
+    @property
+    def identity(self) -> Identity | None:
+        return self._claims.identity if self._claims else None
+
+    @property
+    def now(self) -> datetime:
+        return self._provider.clock.now()
+
+    def require(self, rule: Access, values: Mapping[str, Any]) -> Identity | None:
+        if self._error and not rule.public:
+            raise Unauthenticated(f"Phiên đăng nhập không hợp lệ ({self._error}).")
+        provider = self._provider
+        authorize(self.identity, rule, values, self._locate, provider.roles,
+                  provider.clock.now().date())
+        return self.identity
+
+    def _locate(self, kind: str, value: str | None) -> Sequence[str] | None:
+        provider = self._provider
+        if provider.locate is None or provider.database is None:
+            return None
+        with provider.database.factory() as session:
+            return provider.locate(session, kind, value)
+
+
+def access(rule: Access) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare what calling the decorated entrypoint method needs, and check it before
+    the method runs. Values for the rule's scope come from the method's arguments by
+    name (route segments, RPC arguments), then from a werkzeug request's query string.
+    Put it below `@rpc` / `@http`."""
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not rule.public:
+                self.caller.require(rule, call_values(signature, self, args, kwargs))
+            return method(self, *args, **kwargs)
+        setattr(checked, ACCESS_ATTRIBUTE, rule)
+        return checked
+    return decorate
+
+
+def call_values(signature: inspect.Signature, service: Any, args: Sequence[Any],
+                kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    bound = signature.bind_partial(service, *args, **kwargs)
+    values: dict[str, Any] = {}
+    for value in bound.arguments.values():
+        if isinstance(value, Request):
+            values.update(value.args.items())
+    values.update((name, value) for name, value in list(bound.arguments.items())[1:]
+                  if not isinstance(value, Request))
+    return values
+
+
+class RequireAccess:
+    """The pipeline's policy in a service: the handler's `access`, on the command's
+    fields. A handler without one is refused to everyone but the service itself."""
+
+    def admit(self, runtime: Runtime, handler: Handler) -> None:
+        self.authorize(runtime, handler, None)
+
+    def authorize(self, runtime: Runtime, handler: Handler, command: Command | None) -> None:
+        """With `command` None (before the body is read), the permission alone."""
+        caller: WorkerCaller | None = getattr(runtime, "caller", None)
+        if caller is None:
+            raise Unauthenticated("Cần đăng nhập (authentication required).")
+        rule = handler.access
+        if rule is None:
+            caller.require(AUTHENTICATED, {})
+            identity = caller.identity
+            if identity is not None and identity.kind == SERVICE:
+                return
+            raise Forbidden(f"Lệnh {handler.name} không mở cho người dùng (the command "
+                            f"{handler.name!r} declares no access rule).")
+        if command is None:
+            caller.require(Access(rule.permission, public=rule.public), {})
+            return
+        caller.require(rule, command)
+
+
+def declared_access(method: Any) -> Access | None:
+    return getattr(method, ACCESS_ATTRIBUTE, None)
+
+
+def undeclared_entrypoints(service_cls: type) -> list[str]:
+    """Names of the class's RPC and HTTP entrypoint methods that declare no access rule.
+    Command entrypoints (generated by ServesCommands) are checked by the pipeline."""
+    missing = []
+    for name, method in inspect.getmembers(service_cls, callable):
+        entrypoints = getattr(method, "nameko_entrypoints", ())
+        if not any(isinstance(e, Rpc | HttpRequestHandler) for e in entrypoints):
+            continue
+        if declared_access(method) is None and not getattr(method, "__chibo_command__", False):
+            missing.append(name)
+    return sorted(missing)
