@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chibo import settings
+from chibo.provision import PROVISION_COMMAND
 
 
 class Command(Protocol):
@@ -80,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     command = by_name[args.command]
     config = (_config(getattr(args, "config", None), command.config_mode)
               if command.config_mode else {})
-    return command.run(args, config)
+    try:
+        return command.run(args, config)
+    except settings.MissingSetting as exc:
+        print(f"chibo {command.name}: {exc}", file=sys.stderr)
+        return 2
 
 
 def registered_commands(application: Any) -> list[Command]:
@@ -153,7 +158,7 @@ MIGRATE_COMMAND: Command = _Migrate()
 #: The name deploy scripts and older notes use: the same as `migrate`.
 INIT_DB_COMMAND: Command = _Migrate(name="init-db", help="the same as migrate")
 KERNEL_COMMANDS: Sequence[Command] = (DEMO_COMMAND, AUDIT_COMMAND, MIGRATE_COMMAND,
-                                      INIT_DB_COMMAND)
+                                      INIT_DB_COMMAND, PROVISION_COMMAND)
 
 
 def _demo_hooks() -> DemoHooks | None:
@@ -243,6 +248,7 @@ def run_migrate(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from chibo.application import app
     from chibo.db import SchemaOutdated, make_engine
     from chibo.migrate import revisions, tracks_of
+    from chibo.nameko.providers import database_url
     from chibo.nameko.runtime import migrate_databases, service_schemas
 
     services = [service for service in app().SERVICES
@@ -252,7 +258,7 @@ def run_migrate(args: argparse.Namespace, config: dict[str, Any]) -> int:
         return _new_revision(args, schemas)
     if args.current:
         for name, metadatas, scripts in schemas:
-            engine = make_engine(config["DATABASES"][name])
+            engine = make_engine(database_url(config, name))
             try:
                 found = revisions(engine, tracks_of(name, metadatas, scripts))
             except OperationalError as exc:
@@ -264,7 +270,10 @@ def run_migrate(args: argparse.Namespace, config: dict[str, Any]) -> int:
                 f"{track} {current or '—'}" + ("" if current == head else f" (newest: {head})")
                 for track, current, head in found))
         return 0
-    settings.ensure_databases(config)
+    # Only the chosen services' databases: a process provisioned for one service has
+    # that service's credentials alone.
+    settings.ensure_databases({"DATABASES": {
+        name: database_url(config, name) for name, _tables, _scripts in schemas}})
     try:
         done = migrate_databases(services, config)
     except SchemaOutdated as exc:

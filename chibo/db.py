@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect
@@ -37,6 +39,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
+    protect_sqlite_file(make_url(url).database)
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -76,6 +79,33 @@ def _sqlite_engine(url: str) -> Engine:
             writer.release()
 
     return engine
+
+
+#: The files beside a SQLite database that hold its data too.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def protect_sqlite_file(database: str | None) -> None:
+    """A SQLite database file (personal data) readable by its owner alone: a missing file
+    is created empty with mode 0600 (in a new folder of mode 0700) before SQLite opens it,
+    and an existing one, with its -wal, -shm and -journal files, is set to 0600. SQLite
+    gives the files it creates beside a database the database file's mode, so they
+    follow. In-memory databases and URI filenames are left alone."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for candidate in (path, *(Path(f"{path}{suffix}") for suffix in SQLITE_COMPANIONS)):
+        try:
+            if candidate.stat().st_mode & 0o077:
+                os.chmod(candidate, 0o600)
+        except (FileNotFoundError, PermissionError):
+            continue  # absent, or another user's file this process only reads
 
 
 #: How long a connection keeps trying to put a database into WAL mode (the timeout the

@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -99,14 +100,16 @@ class Caller(DependencyProvider):
             # A timer or an event: the service acts on its own, whatever the event's
             # publisher carried, and says so to every service it calls.
             worker_ctx.data[IDENTITY_KEY] = self.service_token()
-        return WorkerCaller(self, worker_ctx.data.get(IDENTITY_KEY))
+        return WorkerCaller(self, worker_ctx)
 
 
 class WorkerCaller:
     """The caller of one worker: `identity` (None: anonymous), `require(access, values)`."""
 
-    def __init__(self, provider: Caller, token: str | None) -> None:
+    def __init__(self, provider: Caller, worker_ctx: Any) -> None:
         self._provider = provider
+        self._worker_ctx = worker_ctx
+        token = worker_ctx.data.get(IDENTITY_KEY)
         self._token = token
         self._claims: Claims | None = None
         self._error: str | None = None
@@ -119,6 +122,30 @@ class WorkerCaller:
     @property
     def identity(self) -> Identity | None:
         return self._claims.identity if self._claims else None
+
+    @property
+    def csrf(self) -> str | None:
+        """The session's CSRF token, for the forms a page renders."""
+        return self._claims.csrf if self._claims else None
+
+    @property
+    def signer(self) -> TokenSigner:
+        return self._provider.signer
+
+    @contextmanager
+    def acting_as_service(self) -> Iterator[None]:
+        """RPCs made inside the block carry the service's own identity, not the caller's:
+        for what the service does on its own account (signing a visitor in)."""
+        data = self._worker_ctx.data
+        before = data.get(IDENTITY_KEY)
+        data[IDENTITY_KEY] = self._provider.service_token()
+        try:
+            yield
+        finally:
+            if before is None:
+                data.pop(IDENTITY_KEY, None)
+            else:
+                data[IDENTITY_KEY] = before
 
     @property
     def now(self) -> datetime:

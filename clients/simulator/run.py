@@ -121,8 +121,9 @@ def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
                                args.seed, today, args.window)
         else:
             from chibo.nameko.runtime import rpc_client
+            from services.shared.operator import operator_token
 
-            with rpc_client(config, timeout=300) as proxy:
+            with rpc_client(config, timeout=300, token=operator_token(config)) as proxy:
                 outcome = simulate(RpcSender(proxy), args.preset, args.months, args.seed,
                                    today, args.window)
     except CommandRefused as exc:
