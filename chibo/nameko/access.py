@@ -20,7 +20,7 @@ import inspect
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from nameko.extensions import DependencyProvider
@@ -54,8 +54,9 @@ REFUSE_UNDECLARED = False
 #: What a method declaring access is marked with (read by the route test and start-up).
 ACCESS_ATTRIBUTE = "__chibo_access__"
 
-#: locate(session, kind, id): see `chibo.access.Locate`, with the service's session.
-SessionLocate = Callable[[Session, str, str | None], Sequence[str] | None]
+#: locate(session, kind, id, today): see `chibo.access.Locate`, with the service's session
+#: and today's date by the service's clock (the tree as it stands today).
+SessionLocate = Callable[[Session, str, str | None, date], Sequence[str] | None]
 
 
 class Caller(DependencyProvider):
@@ -164,7 +165,7 @@ class WorkerCaller:
         if provider.locate is None or provider.database is None:
             return None
         with provider.database.factory() as session:
-            return provider.locate(session, kind, value)
+            return provider.locate(session, kind, value, provider.clock.now().date())
 
 
 def access(rule: Access) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
