@@ -110,8 +110,14 @@ def test_a_validation_error_writes_nothing(factory):
 
 
 class RefuseAnonymous:
-    def authorize(self, metadata: Metadata, handler: Handler, command: Command) -> None:
-        if metadata.actor == "anonymous":
+    def __init__(self) -> None:
+        self.admitted: list[str] = []
+
+    def admit(self, runtime: Any, handler: Handler) -> None:
+        self.admitted.append(handler.name)
+
+    def authorize(self, runtime: Any, handler: Handler, command: Command) -> None:
+        if runtime.metadata.actor == "anonymous":
             raise Forbidden(f"{handler.name} needs a known actor.")
 
 
@@ -122,15 +128,29 @@ def test_a_refusing_policy_stops_before_prepare_and_writes_nothing(factory):
         prepared.append(command)
         return deps
     handler = Handler("name_thing", NameThing(), name_thing, prepare=prepare)
-    run = pipeline(handler, policy=RefuseAnonymous()).run
+    policy = RefuseAnonymous()
+    run = pipeline(handler, policy=policy).run
     with pytest.raises(Forbidden) as refused:
         run("name_thing", {"thing_id": "a", "name": "x"}, None,
             runtime(factory, "cmd-1", actor="anonymous"))
     assert refused.value.http_status == 403
+    assert policy.admitted == ["name_thing"]
     assert prepared == [] and written(factory) == NOTHING
     # A known actor passes, and prepare runs.
     run("name_thing", {"thing_id": "a", "name": "x"}, None, runtime(factory, "cmd-1"))
     assert len(prepared) == 1
+
+
+def test_a_caller_the_policy_does_not_admit_learns_nothing_of_the_body(factory):
+    class AdmitNobody(RefuseAnonymous):
+        def admit(self, runtime: Any, handler: Handler) -> None:
+            raise Forbidden("no")
+
+    handler = Handler("name_thing", NameThing(), name_thing)
+    with pytest.raises(Forbidden):  # not ValidationFailed: the body is never read
+        pipeline(handler, policy=AdmitNobody()).run("name_thing", {"bogus": 1}, None,
+                                                    runtime(factory, "cmd-1"))
+    assert written(factory) == NOTHING
 
 
 def test_the_default_policy_allows_everyone(factory):

@@ -7,6 +7,7 @@ eventlet.monkey_patch()  # tests/conftest.py does this too; kept so --noconftest
 import json  # noqa: E402
 import logging  # noqa: E402
 import socket  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -17,10 +18,20 @@ from nameko.runners import ServiceRunner  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 from werkzeug.wrappers import Request  # noqa: E402
 
+from chibo.access import Grant, Identity, RoleBook, TokenSigner  # noqa: E402
+from chibo.nameko.access import Caller  # noqa: E402
+from chibo.nameko.providers import ClockProvider  # noqa: E402
 from chibo.nameko.web import BadJsonBody, context_data_from_headers, http, read_json  # noqa: E402
+from chibo.nameko.web.json_http import NotJson  # noqa: E402
 
 CELL = "Chi bộ Bản Máy"
 TIMEOUT = 10  # seconds; a deadline for each HTTP call, not a timing assertion
+SECRET = "web-tests-signing-secret-0123456789abcdef"
+JSON = {"Content-Type": "application/json"}
+#: The beta service's clock (config CLOCK): tokens are issued and checked at this instant.
+NOW = datetime(2026, 6, 17, 9, 30, tzinfo=UTC)
+#: Who may read /metrics here: the role book of the beta service's Caller.
+OPERATOR = Identity("ops-1", "Vận hành", (Grant("ops"),))
 
 
 class Actor(ContextDataProvider):
@@ -68,6 +79,9 @@ class AlphaService:
 class BetaService:
     name = "beta"
 
+    clock = ClockProvider()
+    caller = Caller(RoleBook({"ops": ["operate"]}))
+
     @http("GET", "/beta/ping")
     def ping(self, request):
         return ["pong"]
@@ -105,7 +119,8 @@ def port_is_free(port: int) -> bool:
 
 
 def config_for(port: int) -> dict:
-    return {"AMQP_URI": "memory://", "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+    return {"AMQP_URI": "memory://", "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+            "AUTH": {"secret": SECRET}, "CLOCK": NOW.isoformat()}
 
 
 @pytest.fixture
@@ -128,6 +143,10 @@ def runner(port) -> Iterator[ServiceRunner]:
 @pytest.fixture
 def base(port, runner) -> str:
     return f"http://127.0.0.1:{port}"
+
+
+def bearer(identity: Identity) -> dict[str, str]:
+    return {"Authorization": "Bearer " + TokenSigner(SECRET).issue(identity, NOW, 600)}
 
 
 def get(url: str, **kwargs) -> requests.Response:
@@ -157,15 +176,25 @@ def test_tuple_result_sets_status_and_read_json_round_trips(base):
     resp = requests.post(
         f"{base}/alpha/echo",
         data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-        timeout=TIMEOUT,
+        headers=JSON, timeout=TIMEOUT,
     )
     assert resp.status_code == 201
     assert resp.json() == {"received": body}
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_not_sent_as_json_is_415(base, content_type):
+    # A cross-site form can send only form encodings and text/plain: none reaches a command.
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = requests.post(f"{base}/alpha/echo", data=b'{"a": 1}', headers=headers,
+                         timeout=TIMEOUT)
+    assert resp.status_code == 415
+    assert resp.json()["error"] == "not_json"
+
+
 @pytest.mark.parametrize("payload", [b"{not json", b"", b"[1, 2]", b"\xff\xfe\xfa"])
 def test_bad_json_body_is_400(base, payload):
-    resp = requests.post(f"{base}/alpha/echo", data=payload, timeout=TIMEOUT)
+    resp = requests.post(f"{base}/alpha/echo", data=payload, headers=JSON, timeout=TIMEOUT)
     assert resp.status_code == 400
     assert resp.json()["error"] == "bad_json"
 
@@ -218,9 +247,18 @@ def test_healthz_lists_both_services(base):
     assert resp.json() == {"status": "ok", "services": ["alpha", "beta"]}
 
 
+def test_metrics_need_the_operate_permission(base):
+    assert get(f"{base}/metrics").status_code == 401
+    viewer = Identity("v-1", "Người xem", (Grant("viewer"),))
+    assert get(f"{base}/metrics", headers=bearer(viewer)).status_code == 403
+    forged = TokenSigner(SECRET + "-other-key").issue(OPERATOR, NOW, 600)
+    assert get(f"{base}/metrics", headers={"Authorization": f"Bearer {forged}"}
+               ).status_code == 401
+
+
 def test_metrics_exposes_request_counter(base):
     get(f"{base}/beta/ping")
-    resp = get(f"{base}/metrics")
+    resp = get(f"{base}/metrics", headers=bearer(OPERATOR))
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     assert "chibo_http_requests_total" in resp.text
@@ -228,11 +266,12 @@ def test_metrics_exposes_request_counter(base):
     assert "chibo_http_request_seconds_bucket" in resp.text
 
 
-def test_context_headers_reach_the_worker(base):
+def test_context_headers_reach_the_worker_but_never_an_actor(base):
+    # Who calls is the verified identity alone: an X-Actor from outside names nobody.
     resp = get(
         f"{base}/alpha/whoami", headers={"X-Actor": "bi-thu-01", "X-Correlation-Id": "corr-42"}
     )
-    assert resp.json() == {"actor": "bi-thu-01", "correlation_id": "corr-42"}
+    assert resp.json() == {"actor": None, "correlation_id": "corr-42"}
     assert get(f"{base}/alpha/whoami").json() == {"actor": None, "correlation_id": None}
 
 
@@ -345,18 +384,30 @@ def test_context_data_from_headers_copies_only_present_headers():
         ).get_environ()
     )
     assert context_data_from_headers(request) == {
-        "actor": "bi-thu-01",
         "command_id": "cmd-1",
         "causation_id": "ev-9",
     }
+    carried = Request(EnvironBuilder(headers={"Authorization": "Bearer abc.def.ghi",
+                                              "Cookie": "chibo_session=from-cookie"}
+                                     ).get_environ())
+    assert context_data_from_headers(carried) == {"identity": "abc.def.ghi"}
+    browser = Request(EnvironBuilder(headers={"Cookie": "chibo_session=from-cookie"}
+                                     ).get_environ())
+    assert context_data_from_headers(browser) == {"identity": "from-cookie"}
     empty = Request(EnvironBuilder().get_environ())
     assert context_data_from_headers(empty) == {}
 
 
 def test_read_json_accepts_only_objects():
-    ok = Request(EnvironBuilder(method="POST", data=json.dumps({"a": CELL})).get_environ())
+    ok = Request(EnvironBuilder(method="POST", data=json.dumps({"a": CELL}),
+                                content_type="application/json").get_environ())
     assert read_json(ok) == {"a": CELL}
-    bad = Request(EnvironBuilder(method="POST", data="42").get_environ())
+    plain = Request(EnvironBuilder(method="POST", data=json.dumps({"a": CELL}),
+                                   content_type="text/plain").get_environ())
+    with pytest.raises(NotJson):
+        read_json(plain)
+    bad = Request(EnvironBuilder(method="POST", data="42",
+                                 content_type="application/json").get_environ())
     with pytest.raises(BadJsonBody) as info:
         read_json(bad)
     assert info.value.http_status == 400

@@ -120,7 +120,7 @@ def test_chunked_body_under_the_cap_reaches_the_entrypoint(port, runner):
     payload = json.dumps({"name": "Chi bộ Bản Máy"}).encode()
     with connect(port) as sock:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                     b"Connection: close\r\n\r\n"
+                     b"Content-Type: application/json\r\nConnection: close\r\n\r\n"
                      + b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload))
         status, body, _ = status_and_body(read_until_closed(sock))
     assert (status, body) == (200, {"received": {"name": "Chi bộ Bản Máy"}})
