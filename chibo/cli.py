@@ -311,7 +311,7 @@ def run_audit_verify(args: argparse.Namespace, config: dict[str, Any]) -> int:
     services = args.service or sorted(config["DATABASES"])
     problems = 0
     for service in services:
-        url = config["DATABASES"].get(service)
+        url = settings.required_database(config, service)
         if url is None:
             print(f"{service}: no database configured (DATABASES.{service})", file=sys.stderr)
             return 2

@@ -74,7 +74,7 @@ def ensure_databases(config: dict[str, Any]) -> None:
     from sqlalchemy.engine import make_url
 
     for service in config.get("DATABASES", {}):
-        parsed = make_url(required_database(config, service))
+        parsed = make_url(str(required_database(config, service)))
         if parsed.get_backend_name() == "sqlite":
             if parsed.database:
                 # The folder of files holding personal data: its owner's alone.

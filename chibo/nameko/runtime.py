@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,3 +123,22 @@ def rpc_caller(proxy: Any, patience_seconds: float = 15.0
                     raise
                 time.sleep(0.05)
     return call
+
+
+def services_access(service_classes: Iterable[type]) -> list[Any]:
+    """Each nameko service class's name and the sources of its event handlers."""
+    from nameko.constants import ENTRYPOINT_EXTENSIONS_ATTR
+    from nameko.events import EventHandler
+
+    from chibo.provision import ServiceAccess
+
+    found = []
+    for cls in service_classes:
+        sources: set[str] = set()
+        for attribute in dir(cls):
+            method = getattr(cls, attribute, None)
+            for extension in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ()):
+                if isinstance(extension, EventHandler):
+                    sources.add(extension.source_service)
+        found.append(ServiceAccess(cls.name, tuple(sorted(sources))))  # type: ignore[attr-defined]
+    return found

@@ -37,12 +37,12 @@ def test_no_kernel_module_imports_a_service_module() -> None:
 
 def test_an_application_that_registers_no_commands_gets_the_kernels() -> None:
     names = [command.name for command in registered_commands(SimpleNamespace())]
-    assert names == ["demo", "audit", "migrate", "init-db"]
+    assert names == ["demo", "audit", "migrate", "init-db", "provision"]
 
 
 def test_the_kernels_commands_go_where_the_application_lists_them() -> None:
-    demo, audit, migrate, init_db = KERNEL_COMMANDS
+    demo, audit, migrate, init_db, provision = KERNEL_COMMANDS
     own = SimpleNamespace(name="extra", help="", config_mode=None)
     application = SimpleNamespace(COMMANDS=[own, init_db])
     names = [command.name for command in registered_commands(application)]
-    assert names == ["extra", "init-db", "demo", "audit", "migrate"]
+    assert names == ["extra", "init-db", "demo", "audit", "migrate", "provision"]
