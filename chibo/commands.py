@@ -145,9 +145,10 @@ class Policy(Protocol):
     against the verified caller) unless given another.
     """
 
-    def admit(self, runtime: Runtime, handler: Handler) -> None:
-        """Before the body is read: refuse a caller who may give the command nowhere
-        (an anonymous caller learns nothing of the command's fields)."""
+    def admit(self, runtime: Runtime, handler: Handler, payload: Any) -> None:
+        """Before the body is checked: refuse a caller who may not give the command
+        here (the permission, and the target the raw body names, if it names one), so
+        a caller refused learns nothing of the command's fields."""
 
     def authorize(self, runtime: Runtime, handler: Handler, command: Command) -> None: ...
 
@@ -155,7 +156,7 @@ class Policy(Protocol):
 class AllowEveryone:
     """Every caller may give every command: for handlers driven directly in tests."""
 
-    def admit(self, runtime: Runtime, handler: Handler) -> None:
+    def admit(self, runtime: Runtime, handler: Handler, payload: Any) -> None:
         return None
 
     def authorize(self, runtime: Runtime, handler: Handler, command: Command) -> None:
@@ -219,7 +220,7 @@ class Pipeline:
         """Run the command `name` with the caller's `payload`; `deps` is what the service
         gives its handlers (today's date, clients of other services, …)."""
         handler = self.handlers.get(name)
-        self.policy.admit(runtime, handler)
+        self.policy.admit(runtime, handler, payload)
         command = load_command(handler.schema, payload)
         self.policy.authorize(runtime, handler, command)
         try:

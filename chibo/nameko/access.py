@@ -43,7 +43,6 @@ from chibo.access.secret import auth_settings, load_secret
 from chibo.access.tokens import InvalidToken, service_identity
 from chibo.clock import Clock, clock_from_setting
 from chibo.commands import Handler, Runtime
-from chibo.contracts import Command
 from chibo.errors import Forbidden
 from chibo.nameko.web.json_http import IDENTITY_KEY
 
@@ -202,10 +201,16 @@ class RequireAccess:
     """The pipeline's policy in a service: the handler's `access`, on the command's
     fields. A handler without one is refused to everyone but the service itself."""
 
-    def admit(self, runtime: Runtime, handler: Handler) -> None:
-        self.authorize(runtime, handler, None)
+    def admit(self, runtime: Runtime, handler: Handler, payload: Any) -> None:
+        """The permission, and the scope when the raw body names its target as text;
+        the checked command is authorized again once loaded."""
+        rule = handler.access
+        named = (rule is not None and rule.scope is not None and isinstance(payload, dict)
+                 and isinstance(payload.get(rule.scope.field), str))
+        self.authorize(runtime, handler, payload if named else None)
 
-    def authorize(self, runtime: Runtime, handler: Handler, command: Command | None) -> None:
+    def authorize(self, runtime: Runtime, handler: Handler,
+                  command: Mapping[str, Any] | None) -> None:
         """With `command` None (before the body is read), the permission alone."""
         caller: WorkerCaller | None = getattr(runtime, "caller", None)
         if caller is None:

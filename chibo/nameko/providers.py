@@ -33,7 +33,8 @@ from chibo.eventstore.tables import event_head
 from chibo.eventstore.tables import events as events_table
 from chibo.migrate import migrate, scripts_for
 from chibo.nameko import rejections
-from chibo.nameko.access import Caller, WorkerCaller
+from chibo.access import Access
+from chibo.nameko.access import Caller, WorkerCaller, access
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +320,7 @@ class Feed(DependencyProvider):
         self._rpc_lock = Semaphore(1)
         self._rpc_context: ClusterRpcProxy | None = None
         self._rpc: Any = None
+        self._rpc_token: str | None = None
         self.feed: OrderedFeed | None = None
 
     def start(self) -> None:
@@ -353,9 +355,18 @@ class Feed(DependencyProvider):
 
     def _fetch(self, source: str, after: int, limit: int) -> list[Envelope]:
         with self._rpc_lock:
+            # The service reads other logs as itself: its own token, signed again
+            # (and the proxy made again) when half of it is gone.
+            caller: Caller | None = _find(self.container, Caller)
+            token = caller.service_token() if caller is not None else None
+            if self._rpc is not None and token != self._rpc_token:
+                self._close_rpc()
             if self._rpc is None:
-                self._rpc_context = ClusterRpcProxy(self.container.config, timeout=30)
+                self._rpc_context = ClusterRpcProxy(
+                    self.container.config, timeout=30,
+                    context_data={"identity": token} if token else None)
                 self._rpc = self._rpc_context.start()
+                self._rpc_token = token
             try:
                 return getattr(self._rpc, source).read_events(after=after, limit=limit)
             except Exception:
@@ -393,9 +404,15 @@ class Feed(DependencyProvider):
     kill = stop
 
 
+#: Reading a service's log back and checking its chain: the application's permission
+#: for the audit log, named here as a literal so the kernel imports no application.
+LOG_PERMISSION = "view_audit"
+
+
 class EventSource:
     """Mixin for a service whose log others consume: serves its log over RPC, which
-    is how consumers heal gaps. Expects the service's EventSourcing as `events`."""
+    is how consumers heal gaps (as themselves: the service role) and how auditors read
+    it (`LOG_PERMISSION`, whole tree). Expects the service's EventSourcing as `events`."""
 
     events: CommandContext
 
@@ -403,10 +420,12 @@ class EventSource:
     verify_findings_limit = 100
 
     @rpc
+    @access(Access(LOG_PERMISSION))
     def read_events(self, after: int, limit: int = 500) -> list[Envelope]:
         return self.events.read_envelopes(after, limit)
 
     @rpc
+    @access(Access(LOG_PERMISSION))
     def verify_log(self) -> dict[str, Any]:
         """The service checks its own hash chain, as `chibo audit verify` does, for an
         auditor that may not read this service's database.

@@ -16,7 +16,7 @@ from chibo.commands import AllowEveryone, Decision, Handler, Handlers, Pipeline
 from chibo.contracts import Catalogue, Command
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.errors import CommandIdReused, DomainRuleViolated, Forbidden, NotFound, ValidationFailed
-from chibo.eventstore.store import EventStore, Metadata, NewEvent, StreamAppend
+from chibo.eventstore.store import EventStore, NewEvent, StreamAppend
 from chibo.eventstore.tables import command_log, events
 from tests.support import SessionRuntime
 
@@ -113,7 +113,7 @@ class RefuseAnonymous:
     def __init__(self) -> None:
         self.admitted: list[str] = []
 
-    def admit(self, runtime: Any, handler: Handler) -> None:
+    def admit(self, runtime: Any, handler: Handler, payload: Any) -> None:
         self.admitted.append(handler.name)
 
     def authorize(self, runtime: Any, handler: Handler, command: Command) -> None:
@@ -143,7 +143,7 @@ def test_a_refusing_policy_stops_before_prepare_and_writes_nothing(factory):
 
 def test_a_caller_the_policy_does_not_admit_learns_nothing_of_the_body(factory):
     class AdmitNobody(RefuseAnonymous):
-        def admit(self, runtime: Any, handler: Handler) -> None:
+        def admit(self, runtime: Any, handler: Handler, payload: Any) -> None:
             raise Forbidden("no")
 
     handler = Handler("name_thing", NameThing(), name_thing)
