@@ -1,14 +1,19 @@
-"""Slow and oversized clients against the embedded services' one web server.
+"""Slow, oversized and heavy clients against the embedded services' one web server.
 
 All four services run embedded (`chibo demo`'s mode: one process, one port, SQLite, the
 in-process bus) in a child process with the packaged limits (8 MiB body cap, 10 s for
-the headers, 30 s for a body). For 20 s (10 s with --quick) a poller GETs `/healthz`
-and a members query (`/members/tree`) one after the other, each with a 5 s deadline,
-while 12 clients send a body one byte every 5 s, 12 send their headers one line every
-5 s, and one client sends a 50 MB body. Figures: the poller's p50/p99/max latency and
-its failures (errors, timeouts, non-200), whether the 50 MB client was answered 413,
-how many slow-header connections the server closed, and the server's resident memory
-(VmRSS) before and after, and its peak (VmHWM).
+the headers, 30 s for a body, 5 s per audit search), reporting's archive filled with
+ARCHIVED events. For 20 s (10 s with --quick) a poller, logged in, GETs `/healthz` and
+a members query (`/members/tree`) one after the other, each with a 5 s deadline, while
+12 clients send a body one byte every 5 s, 12 send their headers one line every 5 s,
+one client sends a 50 MB body, and AUDIT_CLIENTS clients, logged in as an inspector,
+run the worst audit searches back to back (a filter that matches nothing, on a value
+no index narrows: `actor=causation_id`, and the widest page of the commonest type).
+Figures: the poller's p50/p99/max latency and its failures (errors, timeouts,
+non-200), the audit searches answered and how (200, 503 stopped at the time limit),
+whether the 50 MB client was answered 413, how many slow-header connections the
+server closed, and the server's resident memory (VmRSS) before and after, and its peak
+(VmHWM).
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ import requests
 from bench._support import Row, peak_rss_mib, percentile, progress
 
 SLOW_BODIES = 12
+AUDIT_CLIENTS = 4
+ARCHIVED = 200_000
+#: The cluster secret of the child's services; the bench signs its clients' tokens with it.
+SECRET = "bench-slow-clients-signing-secret-0123456789"
+CLOCK = "2026-06-01T08:00:00+00:00"
+#: The audit searches that once took all four services down for minutes.
+WORST_SEARCHES = ({"actor": "causation_id", "limit": "1"},
+                  {"actor": "causation_id", "limit": "200"},
+                  {"type": "meeting_held", "limit": "200", "oldest": "true"},
+                  {"stream": "bulk-0001", "type": "visit_logged", "limit": "200"})
 SLOW_HEADERS = 12
 BIG_BODY_BYTES = 50 * 1000 * 1000
 DRIP_SECONDS = 5.0
@@ -95,10 +110,38 @@ def _big_body(port: int, answer: list[str]) -> None:
         answer[0] = f"error: {exc}"
 
 
+def bearer(role: str) -> dict[str, str]:
+    from datetime import datetime
+
+    from chibo.access import Grant, Identity, TokenSigner
+
+    identity = Identity(f"bench-{role}", f"Bench {role}", (Grant(role),))
+    token = TokenSigner(SECRET).issue(identity, datetime.fromisoformat(CLOCK), 3600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _audit(base: str, stop: list[bool], answers: dict[int, int], seconds: list[float]) -> None:
+    session = requests.Session()
+    session.headers.update(bearer("inspector"))
+    index = 0
+    while not stop[0]:
+        started = time.perf_counter()
+        try:
+            status = session.get(f"{base}/reporting/api/audit/events",
+                                 params=WORST_SEARCHES[index % len(WORST_SEARCHES)],
+                                 timeout=60).status_code
+        except requests.RequestException:
+            status = 0
+        seconds.append(time.perf_counter() - started)
+        answers[status] = answers.get(status, 0) + 1
+        index += 1
+
+
 def _poll(base: str, seconds: float) -> tuple[list[float], int]:
     latencies: list[float] = []
     failures = 0
     session = requests.Session()
+    session.headers.update(bearer("viewer"))
     deadline = time.perf_counter() + seconds
     paths = ("/healthz", "/members/tree?on=2026-01-01")
     index = 0
@@ -116,7 +159,8 @@ def _poll(base: str, seconds: float) -> tuple[list[float], int]:
 
 
 def _start_server(tmp: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CHIBO_LOG_LEVEL": "ERROR", "CHIBO_CLOCK": "2026-06-01"}
+    env = {**os.environ, "CHIBO_LOG_LEVEL": "ERROR", "CHIBO_CLOCK": CLOCK,
+           "CHIBO_AUTH_SECRET": SECRET}
     # Patched before anything imports socket, as the services' own entrypoints do.
     code = ("import warnings; warnings.filterwarnings('ignore', message=r'\\s*Eventlet');"
             "import eventlet; eventlet.monkey_patch();"
@@ -144,15 +188,22 @@ def run(quick: bool) -> list[Row]:
         child = _start_server(tmp, port)
         try:
             base = f"http://127.0.0.1:{port}"
-            requests.get(f"{base}/members/tree?on=2026-01-01", timeout=10)  # warm up
+            requests.get(f"{base}/members/tree?on=2026-01-01", headers=bearer("viewer"),
+                         timeout=10)  # warm up
             rss_before = rss_mib(child.pid)
             stop, closed, answer = [False], [0], ["none"]
+            audit_answers: dict[int, int] = {}
+            audit_seconds: list[float] = []
             threads = [eventlet.spawn(_slow_body, port, stop) for _ in range(SLOW_BODIES)]
             threads += [eventlet.spawn(_slow_headers, port, stop, closed)
                         for _ in range(SLOW_HEADERS)]
             threads.append(eventlet.spawn(_big_body, port, answer))
+            threads += [eventlet.spawn(_audit, base, stop, audit_answers, audit_seconds)
+                        for _ in range(AUDIT_CLIENTS)]
             progress(f"slow_clients: polling for {seconds:g} s under "
-                     f"{SLOW_BODIES}+{SLOW_HEADERS} slow clients and a 50 MB body")
+                     f"{SLOW_BODIES}+{SLOW_HEADERS} slow clients, a 50 MB body and "
+                     f"{AUDIT_CLIENTS} clients running the worst audit searches over "
+                     f"{ARCHIVED:,} archived events")
             latencies, failures = _poll(base, seconds)
             stop[0] = True
             rss_after = rss_mib(child.pid)
@@ -165,13 +216,19 @@ def run(quick: bool) -> list[Row]:
                 child.wait(30)
             except subprocess.TimeoutExpired:
                 child.kill()
-    progress(f"slow_clients: 50 MB body answered {answer[0]!r}")
+    progress(f"slow_clients: 50 MB body answered {answer[0]!r}; audit searches answered "
+             f"{dict(sorted(audit_answers.items()))}")
     return [
         ("slow_clients: poller requests", float(len(latencies)), "requests"),
         ("slow_clients: poller p50", percentile(latencies, 0.5), "ms"),
         ("slow_clients: poller p99", percentile(latencies, 0.99), "ms"),
         ("slow_clients: poller max", max(latencies), "ms"),
         ("slow_clients: poller failures", float(failures), "requests"),
+        ("slow_clients: worst audit searches answered", float(sum(audit_answers.values())),
+         "searches"),
+        ("slow_clients: of which stopped at the time limit (503)",
+         float(audit_answers.get(503, 0)), "searches"),
+        ("slow_clients: audit search max", max(audit_seconds, default=0.0) * 1000, "ms"),
         ("slow_clients: 50 MB body answered 413", float(" 413 " in f"{answer[0]} "), "yes=1"),
         ("slow_clients: slow-header connections closed", float(closed[0]),
          f"of {SLOW_HEADERS}"),
@@ -192,8 +249,33 @@ def serve(tmp: str, port: str) -> None:
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port}"
     config["DATABASES"] = {name: f"sqlite:///{tmp}/{name}.db" for name in config["DATABASES"]}
     runner = start_embedded(SERVICES, config)
+    fill_archive(config["DATABASES"]["reporting"])
     stopped = eventlet.event.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.send(None))
     stopped.wait()
     runner.stop()
 
+
+
+def fill_archive(url: str) -> None:
+    """ARCHIVED events straight into reporting's archive, under a source of their own so
+    no feed or source check takes them for its own: what the audit search reads."""
+    from sqlalchemy import insert
+
+    from chibo.db import make_engine
+    from services.reporting.read_model import archive
+
+    types = ("member_admitted", "meeting_held", "visit_logged")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for start in range(1, ARCHIVED + 1, 20_000):
+            connection.execute(insert(archive), [
+                {"source": "filled", "position": n, "event_id": f"filled-{n:08d}",
+                 "stream_id": f"bulk-{n % 700:04d}", "type": types[n % 3], "version": 1,
+                 "data": "{}", "metadata": "{}",
+                 "recorded_at": f"2026-05-{1 + n % 28:02d}T{n // 3600 % 24:02d}:"
+                                f"{n // 60 % 60:02d}:{n % 60:02d}.{n % 1_000_000:06d}+00:00",
+                 "hash": "0" * 64, "actor": ("Lò Thị Xuân", "Hà Văn Thành")[n % 2],
+                 "correlation_id": None}
+                for n in range(start, min(start + 20_000, ARCHIVED + 1))])
+    engine.dispose()

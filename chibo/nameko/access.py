@@ -74,6 +74,12 @@ class Caller(DependencyProvider):
         clock = _find(self.container, ClockProvider)
         self._clock_provider = clock
         self.database = _find(self.container, Database)
+        for entrypoint in self.container.entrypoints:
+            if isinstance(entrypoint, Rpc | HttpRequestHandler):
+                # A refused caller is the caller's business: one log line, not a traceback.
+                expected = entrypoint.expected_exceptions
+                expected = expected if isinstance(expected, tuple) else (expected,)
+                entrypoint.expected_exceptions = (*expected, Unauthenticated, Forbidden)
         undeclared = undeclared_entrypoints(self.container.service_cls)
         if undeclared and REFUSE_UNDECLARED:
             raise RuntimeError(

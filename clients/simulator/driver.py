@@ -84,12 +84,16 @@ class RpcSender:
 class HttpSender:
     """Commands as POSTs to each service's `/<service>/commands/<name>` endpoint.
 
-    `base_urls` is one address serving every service (embedded mode) or one per service.
+    `base_urls` is one address serving every service (embedded mode) or one per service;
+    `token` is the bearer token every request carries (who sends the commands).
     """
 
-    def __init__(self, base_urls: str | dict[str, str], size: int = 32) -> None:
+    def __init__(self, base_urls: str | dict[str, str], size: int = 32,
+                 token: str | None = None) -> None:
         self.base_urls = base_urls
         self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=size))
         self.pool = eventlet.GreenPool(size)
 

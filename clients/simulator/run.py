@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -100,6 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None,
                         help="send commands over HTTP to this base URL (e.g. the demo's "
                         "http://127.0.0.1:8000); default: RPC over the configured broker")
+    parser.add_argument("--token", default=None,
+                        help="with --url: the bearer token the commands are sent with "
+                        "(default: $CHIBO_TOKEN, else the operator's, signed with the "
+                        "configured secret)")
     parser.add_argument("--config", default=None,
                         help="YAML config for RPC (default: distributed)")
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
@@ -117,7 +122,11 @@ def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
         return 2
     try:
         if args.url:
-            outcome = simulate(HttpSender(args.url, args.window), args.preset, args.months,
+            from services.shared.operator import operator_token
+
+            token = args.token or os.environ.get("CHIBO_TOKEN") or operator_token(config)
+            outcome = simulate(HttpSender(args.url, args.window, token), args.preset,
+                               args.months,
                                args.seed, today, args.window)
         else:
             from chibo.nameko.runtime import rpc_client
