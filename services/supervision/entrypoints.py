@@ -1,6 +1,10 @@
 """The supervision service: entrypoints only. Commands are registered in handlers.py
 (their RPC methods and `POST /supervision/commands/<name>` come from `ServesCommands`);
-rules live in domain.py, rules.py and quality.py; a day's close in closing.py."""
+rules live in domain.py, rules.py and quality.py; a day's close in closing.py.
+
+Every RPC and HTTP method declares what it needs (`@access`), and each command its
+`access` rule in handlers.py; where a call's target sits in the tree is answered from
+supervision's own data (scope.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from chibo import inputs
+from chibo.access import AUTHENTICATED, Access, Scope
 from chibo.errors import ChiboError
-from chibo.nameko.access import Caller
+from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import Commands, ServesCommands
 from chibo.nameko.providers import (
     ClockProvider,
@@ -30,11 +35,11 @@ from chibo.nameko.providers import (
 )
 from chibo.nameko.web import http, read_json
 from services.shared import settings as shared_settings
-from services.shared.access_roles import ROLES
+from services.shared.access_roles import OPERATE, ROLES, VIEW_REPORTS
 from services.shared.events.meetings import catalogue as meetings_catalogue
 from services.shared.events.members import catalogue as members_catalogue
 from services.shared.events.supervision import catalogue
-from services.supervision import api, closing, handlers, quality, read_model, replica
+from services.supervision import api, closing, handlers, quality, read_model, replica, scope
 from services.supervision.notify import outbox
 from services.supervision.notify.channels import load_channels_config
 from services.supervision.rules import settings_from
@@ -43,6 +48,12 @@ SOURCES = ("members", "meetings")
 _feed_catalogue = members_catalogue.__class__()
 _feed_catalogue.include(members_catalogue)
 _feed_catalogue.include(meetings_catalogue)
+
+#: The service's own running: closes and deliveries asked for over RPC.
+OPERATING = Access(OPERATE)
+#: Figures of a subtree (`unit`; none: the whole tree), and of one cell.
+REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit", "unit"))
+REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
 
 
 @functools.lru_cache(maxsize=4)
@@ -58,7 +69,7 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
     events = EventSourcing(catalogue)
     commands = Commands(handlers.registry, index=read_model.index)
     clock = ClockProvider()
-    caller = Caller(ROLES)  # who calls, and what their roles let them do
+    caller = Caller(ROLES, locate=scope.locate)  # who calls, and what they may do where
     relay = OutboxRelay()
     facts_feed = Feed(SOURCES, replica.apply, _feed_catalogue)
     meetings = RpcProxy("meetings")
@@ -68,7 +79,8 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
     def command_deps(self) -> handlers.Deps:
         return handlers.Deps(today=self._today(), kinds=self.shared.kinds,
                              sheets=self.shared.sheets, meeting=self._meeting,
-                             sync_members=functools.partial(self.facts_feed.sync, "members"))
+                             sync_members=functools.partial(self.facts_feed.sync, "members"),
+                             identity=self.caller.identity)
 
     def _today(self) -> date:
         return self.clock.now().date()
@@ -100,6 +112,7 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
 
     @timer(interval=600, eager=True)
     @rpc
+    @access(OPERATING)
     def close_periods(self, since: str | None = None) -> int:
         """Close every day that has ended since the last close (and the months and
         quarters whose grace period ends with it); returns how many days were closed.
@@ -127,6 +140,7 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
 
     @timer(interval=15)
     @rpc
+    @access(OPERATING)
     def deliver_notifications(self) -> dict[str, int]:
         """Send what is due; failures are retried with backoff and recorded."""
         return outbox.deliver_due(self.db.factory, self.clock.now(), self._channels())
@@ -134,22 +148,33 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
     # -- questions ------------------------------------------------------------------
 
     @rpc
-    def escalations(self, state: str | None = None, target_unit_id: str | None = None
-                    ) -> list[dict[str, Any]]:
+    @access(REPORTS_OF_UNIT)
+    def escalations(self, state: str | None = None, target_unit_id: str | None = None,
+                    unit: str | None = None) -> list[dict[str, Any]]:
+        """Escalations in a state ("open": any but resolved), of one target committee
+        when given, of the cells in the subtree of `unit` today (None: every cell)."""
         with self.db.transaction() as session:
-            return read_model.escalation_list(session, state, target_unit_id)
+            found = read_model.escalation_list(session, state, target_unit_id)
+            if unit:
+                inside = scope.within(scope.current_tree(session), unit, self._today())
+                found = [e for e in found if inside(e["cell_id"])]
+        return found
 
     @rpc(expected_exceptions=ChiboError)
-    def coverage(self, quarter: str) -> dict[str, Any]:
-        """Share of cells visited at least once in the quarter, by committee and by follower."""
+    @access(REPORTS_OF_UNIT)
+    def coverage(self, quarter: str, unit: str | None = None) -> dict[str, Any]:
+        """Share of cells visited at least once in the quarter, by committee and by
+        follower; of the subtree of `unit` today when given."""
         first, last = quality.quarter_asked(quarter)
         with self.db.transaction() as session:
             tree = replica.load_tree(session, replica.EVERYTHING, self.shared.kinds)
             visited = read_model.visited_cells(session, first, last, replica.EVERYTHING)
             assignments = read_model.follower_assignments(session)
-        return quality.coverage(quarter, tree, visited, assignments)
+        inside = scope.within(tree, unit, self._today()) if unit else None
+        return quality.coverage(quarter, tree, visited, assignments, inside)
 
     @rpc(expected_exceptions=ChiboError)
+    @access(REPORTS_OF_CELL)
     def annual_quality(self, cell_id: str, year: int) -> dict[str, Any]:
         """Whether the cell's year was good (see quality.annual_quality)."""
         year = int(inputs.year(year, required=True))
@@ -164,18 +189,24 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
     # -- HTTP -----------------------------------------------------------------------
 
     @http("POST", "/supervision/visits", expected_exceptions=ChiboError)
+    # The pipeline checks the command's own rule (SUPERVISE on the body's cell).
+    @access(AUTHENTICATED)
     def log_visit_http(self, request: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
         return self.commands.respond("log_visit", read_json(request), self.command_deps())
 
     @http("GET", "/supervision/escalations", expected_exceptions=ChiboError)
+    @access(REPORTS_OF_UNIT)
     def escalations_http(self, request: Any) -> list[dict[str, Any]]:
-        return self.escalations(request.args.get("state"), request.args.get("target"))
+        return self.escalations(request.args.get("state"), request.args.get("target"),
+                                request.args.get("unit"))
 
     @http("GET", "/supervision/coverage", expected_exceptions=ChiboError)
+    @access(REPORTS_OF_UNIT)
     def coverage_http(self, request: Any) -> dict[str, Any]:
-        return self.coverage(request.args.get("quarter", ""))
+        return self.coverage(request.args.get("quarter", ""), request.args.get("unit"))
 
     @http("GET", "/supervision/cells/<cell_id>/quality/<year>",
           expected_exceptions=ChiboError)
+    @access(REPORTS_OF_CELL)
     def annual_quality_http(self, request: Any, cell_id: str, year: str) -> dict[str, Any]:
         return self.annual_quality(cell_id, year)

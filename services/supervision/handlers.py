@@ -5,6 +5,11 @@ Registered on `registry`; the pipeline (`chibo.commands`) checks the body, runs
 function itself inside it, appends what it returns and answers. The rules live in
 domain.py; what talks to other services reaches the handlers as plain callables in
 `Deps`.
+
+Who may give each command is its `access` rule (services/shared/access_roles.py),
+checked by the pipeline against the verified caller before anything is read. The
+person a visit or an action on an escalation records (`visitor`, `by`) is that caller,
+from `Deps.identity`: a name in the body is ignored.
 """
 
 from __future__ import annotations
@@ -14,10 +19,17 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from chibo.commands import Handlers
+from chibo.access import Access, Identity, Scope, Unauthenticated
+from chibo.commands import Decision, Handlers
 from chibo.contracts import Command
 from chibo.eventstore.store import EventStore, NewEvent, RecordedEvent, StreamAppend
+from services.shared.access_roles import (
+    HANDLE_ESCALATIONS,
+    MANAGE_ORGANISATION,
+    SUPERVISE,
+)
 from services.shared.score_sheet import ScoreSheet, sheet_for
+from services.shared.text import nfc
 from services.shared.tree import UnitKinds
 from services.supervision import commands, domain, replica
 
@@ -37,6 +49,9 @@ class Deps:
     meeting: MeetingLookup
     #: Brings the replica of members' events up to date.
     sync_members: Callable[[], None]
+    #: The verified caller (None: nobody signed in): who a visit or an action on an
+    #: escalation records.
+    identity: Identity | None = None
     #: Set by `log_visit`'s prepare: the visited meeting as recorded, and the sheet a
     #: visitor's changed scores are scored on (None when they changed none).
     visited_meeting: dict[str, Any] | None = None
@@ -45,6 +60,14 @@ class Deps:
 
 registry = Handlers()
 command = registry.command
+
+
+def signed_in_name(deps: Deps) -> str:
+    """The name of the person giving the command, as their login has it."""
+    if deps.identity is None:
+        raise Unauthenticated("Cần đăng nhập (authentication required): the person who "
+                              "visits or handles an escalation is the one signed in.")
+    return nfc(deps.identity.name)[:200]
 
 
 def _on_stream(store: EventStore, stream: str,
@@ -64,11 +87,16 @@ def _visited_meeting(c: Command, deps: Deps) -> Deps:
 
 
 @command(commands.LogVisit(), answer=("visit_id",), prepare=_visited_meeting,
+         access=Access(SUPERVISE, Scope("cell_id", "cell")),
          summary="Dự sinh hoạt chi bộ, xác nhận/điều chỉnh điểm (log a visit, confirm the score)")
-def log_visit(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
-    return _on_stream(store, domain.visit_stream(c["visit_id"]),
-                      lambda history: domain.log_visit(history, c, deps.visited_meeting,
-                                                       deps.sheet))
+def log_visit(store: EventStore, c: Command, deps: Deps) -> Decision:
+    # The visited meeting must be the named cell's (domain.log_visit), so the scope on
+    # `cell_id` covers the meeting too.
+    visit = {**c, "visitor": signed_in_name(deps)}
+    appends = _on_stream(store, domain.visit_stream(c["visit_id"]),
+                         lambda history: domain.log_visit(history, visit,
+                                                          deps.visited_meeting, deps.sheet))
+    return Decision(appends, {"visitor": visit["visitor"]})
 
 
 def _members_synced(c: Command, deps: Deps) -> Deps:
@@ -78,6 +106,8 @@ def _members_synced(c: Command, deps: Deps) -> Deps:
 
 
 @command(commands.AssignFollower(), answer=("assignment_id",), prepare=_members_synced,
+         # Several cells at once, anywhere: the organisation's whole tree.
+         access=Access(MANAGE_ORGANISATION),
          summary="Phân công theo dõi chi bộ (assign a follower to cells)")
 def assign_follower(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     tree = replica.load_tree(store.session, replica.EVERYTHING, deps.kinds)
@@ -91,15 +121,22 @@ def assign_follower(store: EventStore, c: Command, deps: Deps) -> list[StreamApp
 ESCALATION = ("escalation_id",)
 
 
-@command(commands.AcknowledgeEscalation(), answer=ESCALATION,
+ESCALATION_ACCESS = Access(HANDLE_ESCALATIONS, Scope("escalation_id", "escalation"))
+
+
+@command(commands.AcknowledgeEscalation(), answer=ESCALATION, access=ESCALATION_ACCESS,
          summary="Tiếp nhận cảnh báo (acknowledge an escalation)")
-def acknowledge_escalation(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
-    return _on_stream(store, domain.escalation_stream(c["escalation_id"]),
-                      lambda history: domain.acknowledge(history, c, deps.today))
+def acknowledge_escalation(store: EventStore, c: Command, deps: Deps) -> Decision:
+    action = {**c, "by": signed_in_name(deps)}
+    return Decision(_on_stream(store, domain.escalation_stream(c["escalation_id"]),
+                               lambda history: domain.acknowledge(history, action, deps.today)),
+                    {"by": action["by"]})
 
 
-@command(commands.ResolveEscalation(), answer=ESCALATION,
+@command(commands.ResolveEscalation(), answer=ESCALATION, access=ESCALATION_ACCESS,
          summary="Xử lý xong cảnh báo (resolve an escalation)")
-def resolve_escalation(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
-    return _on_stream(store, domain.escalation_stream(c["escalation_id"]),
-                      lambda history: domain.resolve(history, c, deps.today))
+def resolve_escalation(store: EventStore, c: Command, deps: Deps) -> Decision:
+    action = {**c, "by": signed_in_name(deps)}
+    return Decision(_on_stream(store, domain.escalation_stream(c["escalation_id"]),
+                               lambda history: domain.resolve(history, action, deps.today)),
+                    {"by": action["by"]})

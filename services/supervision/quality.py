@@ -4,7 +4,7 @@ follow-up assignments and the meetings' levels are inputs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -40,16 +40,18 @@ def _share(seen: int, of: int) -> float:
 
 
 def coverage(quarter: str, tree: Tree, visited: set[str],
-             assignments: Iterable[Assignment]) -> dict[str, Any]:
+             assignments: Iterable[Assignment],
+             inside: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """Share of cells visited at least once in the quarter: by committee (every
     committee standing at the quarter's end, over the cells under it then, in
     Vietnamese alphabetical order) and by follower (the cells they followed at any
-    time in the quarter)."""
+    time in the quarter). With `inside`, only the committees and the followed cells
+    it admits (a subtree's)."""
     first, last = quarter_asked(quarter)
     by_committee = []
     for unit in sorted(tree.as_of(last).values(),
                        key=lambda v: (text_sort_key(v.name), v.unit_id)):
-        if tree.kinds[unit.kind].meets:
+        if tree.kinds[unit.kind].meets or (inside is not None and not inside(unit.unit_id)):
             continue
         cells = tree.cells_covered(unit.unit_id, last)
         if cells:
@@ -59,7 +61,8 @@ def coverage(quarter: str, tree: Tree, visited: set[str],
                                  "share": _share(seen, len(cells))})
     followed: dict[str, set[str]] = {}
     for row in assignments:
-        if row.from_date <= last and (row.until_date is None or row.until_date >= first):
+        if row.from_date <= last and (row.until_date is None or row.until_date >= first) \
+                and (inside is None or inside(row.cell_id)):
             followed.setdefault(row.follower, set()).add(row.cell_id)
     by_follower = []
     for name, their_cells in sorted(followed.items(), key=lambda f: name_sort_key(f[0])):

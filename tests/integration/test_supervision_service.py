@@ -15,7 +15,15 @@ from werkzeug.wrappers import Request, Response
 
 from chibo.clock import FixedClock
 from services.supervision.notify.webhook import verify_signature
-from tests.support import embedded_config, free_port, running, two_cells_of_three
+from tests.support import (
+    ADMIN,
+    as_caller,
+    authenticated,
+    embedded_config,
+    free_port,
+    running,
+    two_cells_of_three,
+)
 
 SECRET = "bí-mật-của-xã"
 
@@ -50,7 +58,8 @@ def system(tmp_path_factory, receiver):
     clock = FixedClock(datetime(2025, 3, 10, 8, 0))
     config = embedded_config(folder, CLOCK=clock, NOTIFICATION_CHANNELS=str(channels),
                              SUPERVISION={"grace_days": 5, "start_date": "2025-03-01"})
-    with running(config), ClusterRpcProxy(config, timeout=60) as rpc:
+    with running(config), ClusterRpcProxy(config, timeout=60,
+                                          context_data=as_caller(ADMIN)) as rpc:
         two_cells_of_three(rpc, "Hà Văn Thành")
         rpc.meetings.record_meeting_held({
             "meeting_id": "c1-03", "cell_id": "c1", "held_on": "2025-03-05",
@@ -80,21 +89,23 @@ def test_the_escalation_reaches_the_committee_webhook_once_and_signed(system, re
 def test_a_visit_confirms_or_changes_the_cells_score(system):
     config, rpc, _ = system
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
-    confirmed = requests.post(f"{base}/supervision/commands/log_visit", json={
-        "visitor": "Đồng chí Lê Văn Hùng", "cell_id": "c1", "meeting_id": "c1-03",
+    confirmed = authenticated(ADMIN).post(f"{base}/supervision/commands/log_visit", json={
+        "cell_id": "c1", "meeting_id": "c1-03",
         "visited_on": "2025-03-05", "confirm_score": True}, timeout=10)
     assert confirmed.status_code == 201, confirmed.text
     changed = rpc.supervision.log_visit({
-        "visitor": "Đồng chí Trần Thị Mai", "cell_id": "c1", "meeting_id": "c1-03",
+        "cell_id": "c1", "meeting_id": "c1-03",
         "visited_on": "2025-03-05",
         "changed_scores": {"preparation": 10, "attendance": 15, "conduct": 30, "closing": 10}})
     log = rpc.supervision.read_events(after=0, limit=1000)
     levels = [(e["data"]["self_level"], e["data"]["confirmed_level"]) for e in log
               if e["type"] == "visit_logged"]
     assert levels == [("good", "good"), ("good", "average")]
+    # The visitor is whoever is signed in.
+    assert {e["data"]["visitor"] for e in log if e["type"] == "visit_logged"} == {ADMIN.name}
     assert changed["visit_id"]
-    refused = requests.post(f"{base}/supervision/commands/log_visit", json={
-        "visitor": "Đồng chí Lê Văn Hùng", "cell_id": "c2", "meeting_id": "c2-03",
+    refused = authenticated(ADMIN).post(f"{base}/supervision/commands/log_visit", json={
+        "cell_id": "c2", "meeting_id": "c2-03",
         "visited_on": "2025-03-05"}, timeout=10)
     assert refused.status_code == 409 and "not held" in refused.json()["message"]
 
@@ -111,10 +122,12 @@ def test_coverage_and_annual_quality(system):
 def test_acknowledging_over_http(system):
     config, rpc, _ = system
     (escalation,) = rpc.supervision.escalations(state="open")
-    response = requests.post(
-        f"http://{config['WEB_SERVER_ADDRESS']}/supervision/commands/acknowledge_escalation",
-        json={"escalation_id": escalation["escalation_id"], "by": "Ban Tổ chức Huyện ủy"},
-        timeout=10)
+    url = f"http://{config['WEB_SERVER_ADDRESS']}/supervision/commands/acknowledge_escalation"
+    body = {"escalation_id": escalation["escalation_id"], "by": "Ban Tổ chức Huyện ủy"}
+    assert requests.post(url, json=body, timeout=10).status_code == 401
+    assert rpc.supervision.escalations(state="acknowledged") == []
+    response = authenticated(ADMIN).post(url, json=body, timeout=10)
     assert response.status_code == 201, response.text
+    assert response.json()["by"] == ADMIN.name
     (after,) = rpc.supervision.escalations(state="acknowledged")
-    assert after["acknowledged_by"] == "Ban Tổ chức Huyện ủy"
+    assert after["acknowledged_by"] == ADMIN.name  # the login's name, not the body's

@@ -16,7 +16,7 @@ from chibo.eventstore.store import EventStore
 from services.shared.events import catalogue
 from services.supervision.replay import is_system_decision, normalised, replay
 from services.supervision.rules import Settings
-from tests.support import embedded_config, running
+from tests.support import ADMIN, as_caller, embedded_config, running
 
 CELLS = 200
 YEAR = 2025
@@ -50,7 +50,8 @@ def year(tmp_path_factory):
     clock = FixedClock(datetime(YEAR, 1, 2, 8, 0))
     config = embedded_config(tmp_path_factory.mktemp("year"), CLOCK=clock,
                              SUPERVISION=SETTINGS, max_workers=20)
-    with running(config), ClusterRpcProxy(config, timeout=120) as rpc:
+    with running(config), ClusterRpcProxy(config, timeout=120,
+                                          context_data=as_caller(ADMIN)) as rpc:
         build_tree(rpc)
         simulate(rpc, clock)
         escalations = {(e["rule"], e["subject_id"], e["period"]): e

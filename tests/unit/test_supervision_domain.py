@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from chibo.access import Identity, Unauthenticated
 from chibo.contracts import load_command
 from chibo.errors import DomainRuleViolated, ValidationFailed
 from chibo.eventstore.store import NewEvent, RecordedEvent
 from services.meetings.domain import meeting_state
-from services.supervision import domain
+from services.shared.tree import default_kinds
+from services.supervision import domain, handlers
 from services.supervision.commands import LogVisit
 
 MEETING = {
@@ -121,10 +123,10 @@ def test_logging_twice_is_refused_even_if_the_meeting_is_gone():
 
 
 def test_schema_names_every_bad_field():
+    # `visitor` is not the body's to say (the signed-in caller is recorded): never refused.
     with pytest.raises(ValidationFailed) as excinfo:
         load_command(LogVisit(), {"visitor": " ", "visited_on": "tháng 10", "visit_id": ""})
-    assert set(excinfo.value.fields) == {"visitor", "cell_id", "meeting_id", "visited_on",
-                                         "visit_id"}
+    assert set(excinfo.value.fields) == {"cell_id", "meeting_id", "visited_on", "visit_id"}
 
 
 def test_schema_limits_comments():
@@ -133,11 +135,20 @@ def test_schema_limits_comments():
     assert set(excinfo.value.fields) == {"comments"}
 
 
-def test_visitor_is_nfc_normalised():
+def test_the_signed_in_name_is_nfc_normalised():
     decomposed = unicodedata.normalize("NFD", "Đồng chí Nguyễn Quyết")
     assert decomposed != "Đồng chí Nguyễn Quyết"
-    [event] = domain.log_visit([], visit(visitor=decomposed), MEETING)
-    assert event.data["visitor"] == "Đồng chí Nguyễn Quyết"
+    deps = handlers.Deps(today=date(2025, 10, 5), kinds=default_kinds(), sheets=(),
+                         meeting=lambda _: None, sync_members=lambda: None,
+                         identity=Identity("tk-quyet", decomposed))
+    assert handlers.signed_in_name(deps) == "Đồng chí Nguyễn Quyết"
+
+
+def test_nobody_signed_in_records_nobody():
+    deps = handlers.Deps(today=date(2025, 10, 5), kinds=default_kinds(), sheets=(),
+                         meeting=lambda _: None, sync_members=lambda: None)
+    with pytest.raises(Unauthenticated):
+        handlers.signed_in_name(deps)
 
 
 def test_visit_id_is_generated_when_missing():

@@ -11,17 +11,21 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
+from chibo.access import Grant, Identity, Unauthenticated
 from chibo.commands import Pipeline
 from chibo.db import create_schema, make_engine, session_factory
 from chibo.errors import DomainRuleViolated, ValidationFailed
+from chibo.eventstore.store import NewEvent, StreamAppend
 from chibo.eventstore.tables import events
 from services.shared.events.supervision import catalogue
 from services.shared.score_sheet import default_sheets
 from services.shared.tree import default_kinds
-from services.supervision import handlers, read_model, replica
+from services.supervision import domain, handlers, read_model, replica
 from tests.support import TODAY, SessionRuntime
 
 VISITOR = "Đồng chí Lê Văn Hùng"
+#: Who gives the commands: a supervisor of the commune, signed in.
+SIGNED_IN = Identity("tk-hung", VISITOR, (Grant("supervisor", "x"),))
 HELD = {"meeting_id": "c1-03", "cell_id": "c1", "held_on": "2026-03-05", "status": "held",
         "self_score": {"level": "good"}}
 UNITS = [("p", "Tỉnh ủy", "province", None), ("x", "Đảng ủy xã Sơn Thủy", "committee", "p"),
@@ -43,8 +47,8 @@ def factory():
     engine.dispose()
 
 
-def deps(factory: Any, asked: list[str], meetings: dict[str, dict[str, Any]] | None = None
-         ) -> handlers.Deps:
+def deps(factory: Any, asked: list[str], meetings: dict[str, dict[str, Any]] | None = None,
+         identity: Identity | None = SIGNED_IN) -> handlers.Deps:
     """Deps whose meeting lookup answers from `meetings` and whose members sync brings
     the province's units into the replica (once), each noting in `asked` that it was
     called."""
@@ -64,7 +68,7 @@ def deps(factory: Any, asked: list[str], meetings: dict[str, dict[str, Any]] | N
                 for n, (u, name, kind, parent) in enumerate(UNITS, start=1)])
 
     return handlers.Deps(today=TODAY, kinds=default_kinds(), sheets=default_sheets(),
-                         meeting=meeting, sync_members=sync_members)
+                         meeting=meeting, sync_members=sync_members, identity=identity)
 
 
 def run(factory: Any, name: str, payload: dict[str, Any], given: handlers.Deps
@@ -95,11 +99,66 @@ def test_the_commands_are_the_services_four():
 def test_a_visit_asks_meetings_for_the_meeting_then_logs_and_indexes_it(factory):
     asked: list[str] = []
     answer = run(factory, "log_visit", {
-        "visit_id": "v1", "visitor": VISITOR, "cell_id": "c1", "meeting_id": "c1-03",
+        "visit_id": "v1", "cell_id": "c1", "meeting_id": "c1-03",
         "visited_on": "2026-03-05", "confirm_score": True}, deps(factory, asked, {"c1-03": HELD}))
     assert asked == ["meeting c1-03"]
     assert answer["visit_id"] == "v1" and len(answer["events"]) == 1
     assert read(factory, read_model.confirmed_levels, "c1") == {"c1-03": "good"}
+
+
+def logged(factory: Any, event_type: str) -> list[dict[str, Any]]:
+    with factory() as session:
+        return [json.loads(data) for data in session.execute(
+            select(events.c.data).where(events.c.type == event_type)
+            .order_by(events.c.position)).scalars()]
+
+
+def test_the_visitor_is_the_signed_in_caller_whatever_the_body_says(factory):
+    answer = run(factory, "log_visit", {
+        "visit_id": "v1", "visitor": "Chánh thanh tra (forged)", "cell_id": "c1",
+        "meeting_id": "c1-03", "visited_on": "2026-03-05", "confirm_score": True},
+        deps(factory, [], {"c1-03": HELD}))
+    assert answer["visitor"] == VISITOR
+    assert [e["visitor"] for e in logged(factory, "visit_logged")] == [VISITOR]
+    with factory() as session:
+        assert session.execute(select(read_model.visits.c.visitor)).scalars().all() == [VISITOR]
+
+
+def raised(factory: Any, escalation_id: str) -> None:
+    """An escalation of cell c1 to the commune, in the log and the index, as a close
+    raises it."""
+    data = {"escalation_id": escalation_id, "rule": "missed_regular_meeting", "level": 1,
+            "target_unit_id": "x", "target_name": "Đảng ủy xã Sơn Thủy", "subject_id": "c1",
+            "subject_name": "Chi bộ Bản Máy", "cell_id": "c1", "period": "2026-02",
+            "raised_on": "2026-03-06", "closed_period": "2026-03-05",
+            "details": {"months_in_a_row": 1}}
+    with runtime(factory).unit_of_work() as store:
+        recorded = store.append_many([StreamAppend(domain.escalation_stream(escalation_id), 0,
+                                                   [NewEvent("escalation_raised", data)])])
+        read_model.index(store.session, recorded)
+
+
+def test_acknowledging_and_resolving_record_the_signed_in_caller(factory):
+    raised(factory, "e1")
+    forged = "Chánh thanh tra (forged)"
+    acknowledged = run(factory, "acknowledge_escalation",
+                       {"escalation_id": "e1", "by": forged}, deps(factory, []))
+    resolved = run(factory, "resolve_escalation",
+                   {"escalation_id": "e1", "by": forged, "how": "Đã họp bù"}, deps(factory, []))
+    assert acknowledged["by"] == resolved["by"] == VISITOR
+    assert [e["by"] for e in logged(factory, "escalation_acknowledged")] == [VISITOR]
+    assert [(e["by"], e["how"]) for e in logged(factory, "escalation_resolved")] == [
+        (VISITOR, "Đã họp bù")]
+    (row,) = read(factory, read_model.escalation_list, None, None)
+    assert (row["state"], row["acknowledged_by"]) == ("resolved", VISITOR)
+
+
+def test_without_a_signed_in_caller_nothing_is_recorded(factory):
+    raised(factory, "e1")
+    with pytest.raises(Unauthenticated):
+        run(factory, "resolve_escalation", {"escalation_id": "e1", "how": "Đã họp bù"},
+            deps(factory, [], identity=None))
+    assert logged(factory, "escalation_resolved") == []
 
 
 def test_changed_scores_are_scored_on_the_sheet_of_the_visits_day(factory):
