@@ -10,10 +10,12 @@ from typing import Any
 from nameko.events import event_handler
 from nameko.rpc import rpc
 from nameko.timer import timer
+from sqlalchemy.orm import Session
 
+from chibo.access import Access, Scope
 from chibo.errors import ChiboError, NotFound
 from chibo.eventstore.store import StreamAppend
-from chibo.nameko.access import Caller
+from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import Commands, ServesCommands
 from chibo.nameko.providers import (
     ClockProvider,
@@ -27,9 +29,34 @@ from chibo.nameko.providers import (
 from chibo.nameko.web import http
 from services.meetings import api, domain, handlers, read_model, replica
 from services.shared import settings
-from services.shared.access_roles import ROLES
+from services.shared.access_roles import OPERATE, ROLES, VIEW_PERSONAL
 from services.shared.events.meetings import catalogue
 from services.shared.events.members import catalogue as members_catalogue
+
+#: A meeting's page and its record list members by name, with their attendance.
+MEETING_RECORD = Access(VIEW_PERSONAL, Scope("meeting_id", "meeting"))
+#: A task names its assignee.
+TASK_RECORD = Access(VIEW_PERSONAL, Scope("task_id", "task"))
+CELL_TASKS = Access(VIEW_PERSONAL, Scope("cell_id", "cell"))
+#: Running the service: its timers called over RPC.
+OPERATIONS = Access(OPERATE)
+
+
+def locate(session: Session, kind: str, value: str | None, today: date) -> list[str] | None:
+    """Where a unit, cell, meeting or task sits in the tree as it stands `today`, from
+    meetings' own data: the roster replica's tree, and the cell each meeting and task
+    belongs to (`chibo.nameko.access.Caller`)."""
+    if kind in ("unit", "cell"):
+        unit_id = value
+    elif kind == "meeting" and value is not None:
+        unit_id = read_model.meeting_cell(session, value)
+    elif kind == "task" and value is not None:
+        unit_id = read_model.task_cell(session, value)
+    else:
+        return None
+    if unit_id is None and value is not None:
+        return None
+    return replica.unit_path(session, unit_id, today)
 
 
 class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
@@ -39,7 +66,7 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     events = EventSourcing(catalogue)
     commands = Commands(handlers.registry, index=read_model.index)
     clock = ClockProvider()
-    caller = Caller(ROLES)  # who calls, and what their roles let them do
+    caller = Caller(ROLES, locate=locate)  # who calls, and what their roles let them do
     relay = OutboxRelay()
     roster_feed = Feed(["members"], replica.apply_member_event, members_catalogue)
     shared = LoadedSettings(settings.from_config)  # unit kinds, score sheets
@@ -69,7 +96,8 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     # -- the clock --------------------------------------------------------------------
 
     @timer(interval=3600, eager=True)
-    @rpc
+    @rpc(expected_exceptions=ChiboError)
+    @access(OPERATIONS)
     def flag_overdue_tasks(self) -> int:
         """Tasks past their due date and still open become overdue, once."""
         today = self._today()
@@ -88,35 +116,50 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     # -- questions ------------------------------------------------------------------
 
     @rpc(expected_exceptions=ChiboError)
+    @access(MEETING_RECORD)
     def get_meeting(self, meeting_id: str) -> dict[str, Any]:
+        return self._meeting(meeting_id)
+
+    @rpc(expected_exceptions=ChiboError)
+    @access(TASK_RECORD)
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        return self._task(task_id)
+
+    @rpc(expected_exceptions=ChiboError)
+    @access(CELL_TASKS)
+    def open_tasks(self, cell_id: str) -> list[dict[str, Any]]:
+        return self._open_tasks(cell_id)
+
+    def _open_tasks(self, cell_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as session:
+            ids = read_model.open_task_ids(session, cell_id)
+        return [self._task(task_id) for task_id in ids]
+
+    def _meeting(self, meeting_id: str) -> dict[str, Any]:
         state = domain.meeting_state(self.events.read_stream(domain.meeting_stream(meeting_id)))
         if state is None:
             raise NotFound(f"Meeting {meeting_id} was not recorded.", field="meeting_id")
         return state
 
-    @rpc(expected_exceptions=ChiboError)
-    def get_task(self, task_id: str) -> dict[str, Any]:
+    def _task(self, task_id: str) -> dict[str, Any]:
         state = domain.task_state(self.events.read_stream(domain.task_stream(task_id)))
         if state is None:
             raise NotFound(f"Task {task_id} does not exist.", field="task_id")
         return state
 
-    @rpc
-    def open_tasks(self, cell_id: str) -> list[dict[str, Any]]:
-        with self.db.transaction() as session:
-            ids = read_model.open_task_ids(session, cell_id)
-        return [self.get_task(task_id) for task_id in ids]
-
     # -- HTTP -----------------------------------------------------------------------
 
     @http("GET", "/meetings/meetings/<meeting_id>", expected_exceptions=ChiboError)
+    @access(MEETING_RECORD)
     def get_meeting_http(self, request: Any, meeting_id: str) -> dict[str, Any]:
-        return self.get_meeting(meeting_id)
+        return self._meeting(meeting_id)
 
     @http("GET", "/meetings/tasks/<task_id>", expected_exceptions=ChiboError)
+    @access(TASK_RECORD)
     def get_task_http(self, request: Any, task_id: str) -> dict[str, Any]:
-        return self.get_task(task_id)
+        return self._task(task_id)
 
     @http("GET", "/meetings/cells/<cell_id>/open-tasks", expected_exceptions=ChiboError)
+    @access(CELL_TASKS)
     def open_tasks_http(self, request: Any, cell_id: str) -> list[dict[str, Any]]:
-        return self.open_tasks(cell_id)
+        return self._open_tasks(cell_id)

@@ -4,6 +4,11 @@ Registered on `registry`; the pipeline (`chibo.commands`) checks the body, runs 
 handler's `prepare` before the command's transaction (the cell and its roll from the
 roster replica, which may first sync from members' log over RPC), then its `decide`
 in the transaction, appends what it returns and answers.
+
+Every command needs RECORD_MEETINGS over the cell it concerns: the cell it names, or
+the cell of the meeting or task it names (where that is, the service's `locate` says).
+Who sent a command is not a field of any: the event's metadata records the verified
+caller (`chibo.nameko.providers.metadata_from_context`).
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from chibo.access import Access, Scope
 from chibo.commands import Handlers
 from chibo.contracts import Command
 from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, NewEvent, RecordedEvent, StreamAppend
 from services.meetings import commands, domain, read_model, replica
+from services.shared.access_roles import RECORD_MEETINGS
 from services.shared.score_sheet import ScoreSheet, sheet_for
 from services.shared.tree import UnitKinds
 
@@ -58,6 +65,11 @@ command = registry.command
 
 MEETING = ("meeting_id",)
 TASK = ("task_id",)
+
+#: Who may send each command: a cell's recorders, over the cell the command concerns.
+OF_CELL = Access(RECORD_MEETINGS, Scope("cell_id", "cell"))
+OF_MEETING = Access(RECORD_MEETINGS, Scope("meeting_id", "meeting"))
+OF_TASK = Access(RECORD_MEETINGS, Scope("task_id", "task"))
 
 
 # -- what prepare reads -------------------------------------------------------------
@@ -127,31 +139,36 @@ def _on_task(store: EventStore, c: Command,
 # -- a meeting's life ---------------------------------------------------------------
 
 @command(commands.ScheduleMeeting(), answer=MEETING, prepare=_cell_planned,
-         summary="Lên lịch sinh hoạt (schedule a meeting)")
+         summary="Lên lịch sinh hoạt (schedule a meeting)",
+         access=OF_CELL)
 def schedule_meeting(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_meeting(store, c, lambda history: domain.schedule(history, c, deps.cell))
 
 
 @command(commands.RecordPreparation(), answer=MEETING,
-         summary="Họp chuẩn bị, gửi tài liệu (preparation, materials)")
+         summary="Họp chuẩn bị, gửi tài liệu (preparation, materials)",
+         access=OF_MEETING)
 def record_preparation(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_meeting(store, c,
                        lambda history: domain.record_preparation(history, c, deps.today))
 
 
-@command(commands.PostponeMeeting(), answer=MEETING, summary="Hoãn (postpone, with a reason)")
+@command(commands.PostponeMeeting(), answer=MEETING, summary="Hoãn (postpone, with a reason)",
+         access=OF_MEETING)
 def postpone_meeting(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_meeting(store, c, lambda history: domain.postpone(history, c))
 
 
-@command(commands.CancelMeeting(), answer=MEETING, summary="Hủy (cancel, with a reason)")
+@command(commands.CancelMeeting(), answer=MEETING, summary="Hủy (cancel, with a reason)",
+         access=OF_MEETING)
 def cancel_meeting(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_meeting(store, c, lambda history: domain.cancel(history, c))
 
 
 @command(commands.RecordMeetingHeld(), answer=MEETING, prepare=_cell_roll_and_sheet,
          refresh=_sync_roster_and_retry,
-         summary="Ghi biên bản buổi sinh hoạt (record a meeting held)")
+         summary="Ghi biên bản buổi sinh hoạt (record a meeting held)",
+         access=OF_CELL)
 def record_meeting_held(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     stream = domain.meeting_stream(c["meeting_id"])
     history = store.read_stream(stream)
@@ -169,7 +186,8 @@ def record_meeting_held(store: EventStore, c: Command, deps: Deps) -> list[Strea
 
 
 @command(commands.CorrectMeeting(), answer=MEETING, prepare=_roll_if_held,
-         summary="Đính chính biên bản (correct the minutes; nothing is edited)")
+         summary="Đính chính biên bản (correct the minutes; nothing is edited)",
+         access=OF_MEETING)
 def correct_meeting(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     # Without a roll (the meeting was not held when prepare looked), the rule refuses
     # or, if it was held since, checks the changes without the roll.
@@ -178,7 +196,8 @@ def correct_meeting(store: EventStore, c: Command, deps: Deps) -> list[StreamApp
 
 @command(commands.AdoptResolution(), answer=("meeting_id", "resolution_id"),
          prepare=_roll_if_held,
-         summary="Thông qua nghị quyết, giao nhiệm vụ (adopt a resolution, tasks)")
+         summary="Thông qua nghị quyết, giao nhiệm vụ (adopt a resolution, tasks)",
+         access=OF_MEETING)
 def adopt_resolution(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     history = store.read_stream(domain.meeting_stream(c["meeting_id"]))
     return domain.adopt_resolution(history, len(history), c,
@@ -188,16 +207,19 @@ def adopt_resolution(store: EventStore, c: Command, deps: Deps) -> list[StreamAp
 # -- tasks --------------------------------------------------------------------------
 
 @command(commands.NoteProgress(), answer=TASK, name="note_task_progress",
-         summary="Ghi tiến độ nhiệm vụ (task progress)")
+         summary="Ghi tiến độ nhiệm vụ (task progress)",
+         access=OF_TASK)
 def note_task_progress(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_task(store, c, lambda history: domain.note_progress(history, c, deps.today))
 
 
-@command(commands.CompleteTask(), answer=TASK, summary="Hoàn thành nhiệm vụ (complete a task)")
+@command(commands.CompleteTask(), answer=TASK, summary="Hoàn thành nhiệm vụ (complete a task)",
+         access=OF_TASK)
 def complete_task(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_task(store, c, lambda history: domain.complete_task(history, c, deps.today))
 
 
-@command(commands.CancelTask(), answer=TASK, summary="Hủy nhiệm vụ (cancel a task)")
+@command(commands.CancelTask(), answer=TASK, summary="Hủy nhiệm vụ (cancel a task)",
+         access=OF_TASK)
 def cancel_task(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_task(store, c, lambda history: domain.cancel_task(history, c, deps.today))

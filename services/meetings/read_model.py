@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chibo.errors import ConcurrencyError
+from chibo.eventstore.tables import events
+from services.meetings.domain import meeting_stream, task_stream
 
 metadata = MetaData()
 
@@ -118,3 +121,29 @@ def open_task_ids(session: Session, cell_id: str) -> list[str]:
 def due_task_ids(session: Session, before: date) -> list[str]:
     return list(session.execute(select(open_tasks.c.task_id).where(
         open_tasks.c.state == "assigned", open_tasks.c.due_on < before)).scalars())
+
+
+# -- where a meeting or a task belongs ----------------------------------------------
+
+def meeting_cell(session: Session, meeting_id: str) -> str | None:
+    """The cell a meeting is of: its stream's first event (scheduled or held) names it;
+    no later event changes it. None: no such meeting."""
+    return _first_cell(session, meeting_stream(meeting_id))
+
+
+def task_cell(session: Session, task_id: str) -> str | None:
+    """The cell a task was assigned by. None: no such task."""
+    found = session.execute(select(open_tasks.c.cell_id)
+                            .where(open_tasks.c.task_id == task_id)).scalar()
+    if found is not None:
+        return str(found)
+    return _first_cell(session, task_stream(task_id))
+
+
+def _first_cell(session: Session, stream_id: str) -> str | None:
+    data = session.execute(select(events.c.data).where(events.c.stream_id == stream_id)
+                           .order_by(events.c.stream_version).limit(1)).scalar()
+    if data is None:
+        return None
+    cell_id = json.loads(data).get("cell_id")
+    return str(cell_id) if cell_id else None

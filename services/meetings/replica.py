@@ -1,11 +1,12 @@
-"""Meetings' replica of the members service: the units and every member event,
-built through an ordered feed. Rolls are answered by the same pure code the
-members service uses (services.shared.membership), so both agree."""
+"""Meetings' replica of the members service: the units, their history in the tree and
+every member event, built through an ordered feed. Rolls are answered by the same pure
+code the members service uses (services.shared.membership), and a unit's place in the
+tree by the same tree (services.shared.tree), so both agree."""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from services.shared.membership import fold, roll
-from services.shared.tree import UnitKinds
+from services.shared.tree import Tree, UnitKinds
 
 metadata = MetaData()
 
@@ -26,6 +27,16 @@ units = Table(
     Column("established_on", Date, nullable=False),
     Column("dissolved_on", Date, nullable=True),
 )
+
+#: The tree's own events (established, renamed, moved, dissolved) as members published
+#: them: the tree through time, for where a unit sits today (`unit_path`).
+unit_events = Table(
+    "replica_unit_events", metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(60), nullable=False),
+    Column("data", Text, nullable=False),
+)
+TREE_EVENTS = ("unit_established", "unit_renamed", "unit_moved", "unit_dissolved")
 
 member_events = Table(
     "replica_member_events", metadata,
@@ -46,6 +57,10 @@ _CELL_FIELDS = ("cell_id", "to_cell_id")
 
 def apply_member_event(session: Session, envelope: dict[str, Any]) -> None:
     data, kind = envelope["data"], envelope["type"]
+    if kind in TREE_EVENTS:
+        session.execute(insert(unit_events).values(
+            position=envelope["position"], type=kind,
+            data=json.dumps(data, ensure_ascii=False, default=str)))
     if kind == "unit_established":
         session.execute(insert(units).values(
             unit_id=data["unit_id"], name=data["name"], kind=data["kind"],
@@ -104,3 +119,53 @@ def knows_members(session: Session, member_ids: list[str]) -> bool:
                             .where(member_events.c.member_id.in_(member_ids))
                             .distinct()).scalars().all()
     return set(found) >= set(member_ids)
+
+
+# -- the tree ------------------------------------------------------------------------
+
+def load_tree(session: Session, kinds: UnitKinds | None = None) -> Tree:
+    """The organisation tree through time, from the unit events the replica holds."""
+    rows = session.execute(select(unit_events).order_by(unit_events.c.position)).all()
+    return Tree.from_events((SimpleNamespace(type=r.type, data=json.loads(r.data))
+                             for r in rows), kinds)
+
+
+def unit_path(session: Session, unit_id: str | None, today: date) -> list[str] | None:
+    """The ids of the units from the top of the tree down to `unit_id`, as the tree
+    stands `today`: after every restructure in effect by then, before any dated later.
+
+    A unit dissolved by today is placed where its history belongs now: under its
+    successor when it was merged into one, else under the unit it last sat in (itself
+    last on the path). None: a unit the replica does not know, or not yet established.
+    `unit_id` None: the root's path (`[root]`, or `[]` when there is no single root)."""
+    tree = load_tree(session)
+    if unit_id is None:
+        roots = [v.unit_id for v in tree.as_of(today).values() if v.parent_id is None]
+        return roots if len(roots) == 1 else []
+    return _path_today(tree, unit_id, today, set())
+
+
+def _path_today(tree: Tree, unit_id: str, today: date, seen: set[str]) -> list[str] | None:
+    path = tree.path(unit_id, today)
+    if path:
+        return [version.unit_id for version in path]
+    latest = tree.latest(unit_id)
+    if latest is None or unit_id in seen:
+        return None
+    seen.add(unit_id)
+    if not latest.dissolved:
+        return None  # established after today
+    if latest.successor_id:
+        found = _path_today(tree, latest.successor_id, today, seen)
+        if found:
+            return found
+    before = tree.version(unit_id, latest.valid_from - timedelta(days=1))
+    return _under_parent(tree, before.parent_id if before else None, unit_id, today, seen)
+
+
+def _under_parent(tree: Tree, parent_id: str | None, unit_id: str, today: date,
+                  seen: set[str]) -> list[str] | None:
+    if parent_id is None:
+        return [unit_id]
+    above = _path_today(tree, parent_id, today, seen)
+    return [*above, unit_id] if above else None

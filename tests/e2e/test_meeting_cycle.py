@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import NOW, TODAY, distributed, embedded_config, running, wait_until
+from tests.support import (
+    ADMIN,
+    AUTH_SECRET,
+    NOW,
+    TODAY,
+    bearer,
+    distributed,
+    embedded_config,
+    running,
+    wait_until,
+)
 
 CHIBO = str(Path(sys.executable).parent / "chibo")
 HELD_ON = TODAY - timedelta(days=2)
@@ -30,7 +40,8 @@ ROSTER = "\n".join([
 
 
 def command(url: str, service: str, name: str, body: dict) -> dict:
-    response = requests.post(f"{url}/{service}/commands/{name}", json=body, timeout=20)
+    response = requests.post(f"{url}/{service}/commands/{name}", json=body, headers=bearer(ADMIN),
+                             timeout=20)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -48,7 +59,8 @@ def exercise(urls: dict[str, str], tmp_path: Path) -> None:
     imported = subprocess.run([CHIBO, "import", "members", str(roster), "--url", members,
                                "--no-progress"], capture_output=True, text=True, timeout=120,
                               env={**os.environ, "PYTHONWARNINGS": "ignore",
-                                   "CHIBO_CLOCK": NOW.isoformat()})
+                                   "CHIBO_CLOCK": NOW.isoformat(),
+                                   "CHIBO_AUTH_SECRET": AUTH_SECRET})
     assert imported.returncode == 0, imported.stdout + imported.stderr
 
     attendance = [{"member_id": f"DV{n}", "status": "present"} for n in range(4)]
@@ -75,9 +87,11 @@ def exercise(urls: dict[str, str], tmp_path: Path) -> None:
 
     def reported() -> tuple | None:
         months = requests.get(f"{reporting}/reporting/cell-months",
-                              params={"month": HELD_ON.strftime("%Y-%m")}, timeout=10).json()
+                              params={"month": HELD_ON.strftime("%Y-%m")},
+                              headers=bearer(ADMIN), timeout=10).json()
         row = next((c for c in months["cells"] if c["cell_id"] == "CB-MAY"), None)
-        tasks = requests.get(f"{reporting}/reporting/cells/CB-MAY/tasks", timeout=10).json()
+        tasks = requests.get(f"{reporting}/reporting/cells/CB-MAY/tasks",
+                             headers=bearer(ADMIN), timeout=10).json()
         states = {t["task_id"]: t["state"] for t in tasks["tasks"]}
         return (row, states) if row and row["regular_held"] and states.get("T1") == "completed" \
             else None

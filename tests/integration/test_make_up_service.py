@@ -13,6 +13,9 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from chibo.clock import FixedClock
 from tests.support import (
+    ADMIN,
+    as_caller,
+    bearer,
     embedded_config,
     reporting_caught_up,
     running,
@@ -33,7 +36,8 @@ def system(tmp_path_factory):
     clock = FixedClock(datetime(2026, 2, 10, 8, 0))
     config = embedded_config(tmp_path_factory.mktemp("make-up"), CLOCK=clock,
                              SUPERVISION={"grace_days": 5, "start_date": "2026-02-01"})
-    with running(config), ClusterRpcProxy(config, timeout=60) as rpc:
+    with running(config), ClusterRpcProxy(config, timeout=60,
+                                                 context_data=as_caller(ADMIN)) as rpc:
         two_cells_of_three(rpc, "Lò Văn Hùng")
         rpc.meetings.record_meeting_held({"meeting_id": "c1-02", "cell_id": "c1",
                                           "held_on": "2026-02-06", "attendance": attendance("c1")})
@@ -44,7 +48,8 @@ def system(tmp_path_factory):
 
 
 def record(base: str, **payload) -> requests.Response:
-    return requests.post(f"{base}/meetings/commands/record_meeting_held", timeout=TIMEOUT,
+    return requests.post(f"{base}/meetings/commands/record_meeting_held",
+                         headers=bearer(ADMIN), timeout=TIMEOUT,
                          json={"cell_id": "c2", "attendance": attendance("c2"), **payload})
 
 
@@ -64,7 +69,8 @@ def test_a_make_up_resolves_the_missed_month_and_shows_as_held_late(system):
     made_up = record(base, meeting_id="c2-bu-02", held_on="2026-03-12",
                      makes_up_month="2026-02")
     assert made_up.status_code == 201, made_up.text
-    meeting = requests.get(f"{base}/meetings/meetings/c2-bu-02", timeout=TIMEOUT).json()
+    meeting = requests.get(f"{base}/meetings/meetings/c2-bu-02", headers=bearer(ADMIN),
+                           timeout=TIMEOUT).json()
     assert (meeting["makes_up_month"], meeting["flags"]) == ("2026-02", [])
 
     again = record(base, meeting_id="c2-bu-02b", held_on="2026-03-12",
@@ -80,28 +86,29 @@ def test_a_make_up_resolves_the_missed_month_and_shows_as_held_late(system):
     # The make-up counts for February only: March's own meeting is not an extra one.
     own = record(base, meeting_id="c2-03", held_on="2026-03-13")
     assert own.status_code == 201, own.text
-    assert requests.get(f"{base}/meetings/meetings/c2-03", timeout=TIMEOUT).json()[
-        "flags"] == []
+    assert requests.get(f"{base}/meetings/meetings/c2-03", headers=bearer(ADMIN),
+                        timeout=TIMEOUT).json()["flags"] == []
 
     wait_until(lambda: reporting_caught_up(rpc), timeout=60,
                message="reporting to read every source's log")
     grid = requests.get(f"{base}/reporting/api/heatmap?unit=x&year=2026",
-                        timeout=TIMEOUT).json()
+                        headers=bearer(ADMIN), timeout=TIMEOUT).json()
     states = {row["unit_id"]: row["months"] for row in grid["rows"]}
     assert states["c2"]["2026-02"]["state"] == "held_late"
     assert states["c1"]["2026-02"]["state"] == "held"
     assert states["c2"]["2026-03"]["state"] == "held"
     assert states["c1"]["2026-03"]["state"] == "not_due"  # March is still running
 
-    page = requests.get(f"{base}/reporting/units/x/heatmap?year=2026", timeout=TIMEOUT).text
+    page = requests.get(f"{base}/reporting/units/x/heatmap?year=2026", headers=bearer(ADMIN),
+                        timeout=TIMEOUT).text
     assert 'class="hm held-late level-unscored" data-state="held_late"' in page
     assert "Sinh hoạt bù (muộn)" in visible_text(page)
     english = visible_text(requests.get(f"{base}/reporting/escalations?state=&lang=en",
-                                        timeout=TIMEOUT).text)
+                                        headers=bearer(ADMIN), timeout=TIMEOUT).text)
     assert "Chi bộ Bản Ngàm: no regular meeting in 02/2026" in english
     assert "Made up by a make-up meeting" in english
     minutes = visible_text(requests.get(f"{base}/reporting/meetings/c2-bu-02",
-                                        timeout=TIMEOUT).text)
+                                        headers=bearer(ADMIN), timeout=TIMEOUT).text)
     assert "Sinh hoạt bù cho tháng 02/2026" in minutes
 
 

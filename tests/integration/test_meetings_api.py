@@ -21,7 +21,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from chibo.nameko import memory
 from services.meetings.handlers import registry
-from tests.support import embedded_config, running, wait_until
+from tests.support import ADMIN, as_caller, bearer, embedded_config, running, wait_until
 
 NOW = "2025-10-15T09:00:00+00:00"
 TODAY = date(2025, 10, 15)
@@ -51,7 +51,7 @@ def system(tmp_path_factory):
 
 def post(system, service: str, name: str, body: dict) -> requests.Response:
     return requests.post(f"http://{system['WEB_SERVER_ADDRESS']}/{service}/commands/{name}",
-                         json=body, timeout=30)
+                         json=body, headers=bearer(ADMIN), timeout=30)
 
 
 def ok(system, service: str, name: str, body: dict) -> dict:
@@ -68,14 +68,15 @@ def refused(system, name: str, body: dict, status: int, error: str) -> dict:
 
 
 def get(system, path: str) -> Any:
-    response = requests.get(f"http://{system['WEB_SERVER_ADDRESS']}{path}", timeout=10)
+    response = requests.get(f"http://{system['WEB_SERVER_ADDRESS']}{path}",
+                            headers=bearer(ADMIN), timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def meetings_log(system) -> list[dict]:
     out: list[dict] = []
-    with ClusterRpcProxy(system) as proxy:
+    with ClusterRpcProxy(system, context_data=as_caller(ADMIN)) as proxy:
         while batch := proxy.meetings.read_events(after=out[-1]["position"] if out else 0,
                                                   limit=5000):
             out.extend(batch)
@@ -198,7 +199,7 @@ def test_a_meeting_from_schedule_to_tasks_done(system):
             409, "rule_violated")
     assert [t["task_id"] for t in get(system, "/meetings/cells/cb1/open-tasks")] == ["cb1-t2"]
 
-    with ClusterRpcProxy(system) as proxy:
+    with ClusterRpcProxy(system, context_data=as_caller(ADMIN)) as proxy:
         proxy.meetings.flag_overdue_tasks()
     assert get(system, "/meetings/tasks/cb1-t2")["state"] == "assigned"  # due 30/11/2025
 
@@ -233,7 +234,7 @@ def test_a_task_past_its_due_day_is_marked_overdue_once(system):
                    "due_on": due}
                   for name, due in (("late", "2025-10-01"), ("today", "2025-10-15"),
                                     ("later", "2025-10-20"))]})
-    with ClusterRpcProxy(system) as proxy:
+    with ClusterRpcProxy(system, context_data=as_caller(ADMIN)) as proxy:
         first = proxy.meetings.flag_overdue_tasks()
         second = proxy.meetings.flag_overdue_tasks()
     assert first >= 1 and second == 0
