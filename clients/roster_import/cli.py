@@ -5,9 +5,11 @@ Streams read → validate → send: good rows go in batches to
 with their line numbers, together with the rows the server rejected. Memory stays flat
 however long the file is (bad rows wait in temporary files, not in lists).
 
-Each batch carries an `X-Command-Id` derived from the file's bytes, the batch's index and
-its rows, so retrying a batch (after a timeout, or by running the same file again) is
-safe: the server acts on it once.
+Each batch carries the caller's bearer token (`--token`, or CHIBO_TOKEN; without
+either, the operator's token signed with the configured secret, for whoever can read
+the config and its secret file) and an `X-Command-Id` derived from the file's bytes,
+the batch's index and its rows, so retrying a batch (after a timeout, or by running the
+same file again) is safe: the server acts on it once.
 
 Exit codes: 0 every row imported; 1 some rows bad (the good ones were still imported);
 2 the file cannot be read or the server cannot be reached.
@@ -19,6 +21,7 @@ import argparse
 import hashlib
 import heapq
 import json
+import os
 import sys
 import tempfile
 import time
@@ -27,7 +30,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote
 
 from clients.roster_import.reading import RosterFileError, fingerprint, read_rows
 from clients.roster_import.rows import validate_rows
@@ -35,7 +37,7 @@ from clients.roster_import.rows import validate_rows
 DEFAULT_URL = "http://127.0.0.1:8000"
 ENDPOINT = "/members/import-batches"
 DEFAULT_BATCH_SIZE = 1000
-DEFAULT_ACTOR = "roster-import"
+TOKEN_VARIABLE = "CHIBO_TOKEN"
 #: Seconds to wait before each retry of a batch (connection lost, timeout, 409, 5xx).
 RETRY_DELAYS: tuple[float, ...] = (0.5, 2.0, 5.0)
 #: (connect, read) timeouts in seconds for one batch.
@@ -54,17 +56,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
                         metavar="N", help=f"số dòng mỗi lần gửi (rows per request; default "
                                           f"{DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--actor", default=DEFAULT_ACTOR,
-                        help=f"người nhập, ghi vào nhật ký (who imports, recorded with every "
-                             f"event; default {DEFAULT_ACTOR})")
+    parser.add_argument("--token", default=None,
+                        help=f"mã truy cập (bearer token, from POST /members/auth/token; default "
+                             f"${TOKEN_VARIABLE}, else the operator's, signed with the secret "
+                             "of --config)")
+    parser.add_argument("--config", default=None,
+                        help="YAML config whose signing secret makes the operator's token when "
+                             "no token is given (default: embedded)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="hiện/ẩn thanh tiến độ (show/hide the progress bar; default: "
                              "shown when stderr is a terminal)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    return run_import(args.file, args.url, args.batch_size, args.actor,
+    try:
+        bearer = resolve_token(getattr(args, "token", None), getattr(args, "config", None))
+    except Exception as exc:  # noqa: BLE001 - no secret to read: say how to give a token
+        print(f"chibo: không có mã truy cập (no token): {exc}; pass --token or set "
+              f"{TOKEN_VARIABLE} (POST /members/auth/token gives one)", file=sys.stderr)
+        return 2
+    return run_import(args.file, args.url, args.batch_size, bearer,
                       progress=getattr(args, "progress", None))
+
+
+def resolve_token(given: str | None, config_path: str | None,
+                  environ: Any = os.environ) -> str:
+    """--token, else $CHIBO_TOKEN, else the operator's token from the config's secret."""
+    if given:
+        return given
+    if environ.get(TOKEN_VARIABLE):
+        return str(environ[TOKEN_VARIABLE])
+    from chibo import settings
+    from services.app import CONFIG_DIR
+    from services.shared.operator import operator_token
+
+    config = settings.load(Path(config_path) if config_path else CONFIG_DIR / "embedded.yaml")
+    return operator_token(config)
 
 
 def _positive_int(text: str) -> int:
@@ -123,7 +150,7 @@ class _Spool:
 
 
 def run_import(path: Path, base_url: str, batch_size: int = DEFAULT_BATCH_SIZE,
-               actor: str = DEFAULT_ACTOR, out: TextIO | None = None, *,
+               token: str = "", out: TextIO | None = None, *,
                err: TextIO | None = None, progress: bool | None = None,
                today: date | None = None, timeout: tuple[float, float] = TIMEOUT) -> int:
     """Import the roster at `path` into the members service at `base_url`; the exit code.
@@ -154,7 +181,7 @@ def run_import(path: Path, base_url: str, batch_size: int = DEFAULT_BATCH_SIZE,
     show = progress if progress is not None else _isatty(err)
     bar = tqdm(desc="đọc dòng (reading rows)", unit=" dòng", file=err, disable=not show,
                mininterval=0.5, leave=False, dynamic_ncols=True)
-    sender = _Sender(requests, requests.Session(), f"{base_url}{ENDPOINT}", base_url, actor,
+    sender = _Sender(requests, requests.Session(), f"{base_url}{ENDPOINT}", base_url, token,
                      file_digest, timeout)
     failure: str | None = None
     try:
@@ -205,13 +232,13 @@ def _isatty(stream: TextIO) -> bool:
 
 
 class _Sender:
-    def __init__(self, requests: Any, session: Any, url: str, base_url: str, actor: str,
+    def __init__(self, requests: Any, session: Any, url: str, base_url: str, token: str,
                  file_digest: str, timeout: tuple[float, float]) -> None:
         self.requests = requests
         self.session = session
         self.url = url
         self.base_url = base_url
-        self.actor = quote(actor, safe="")
+        self.token = token
         self.file_digest = file_digest
         self.timeout = timeout
         self.index = 0
@@ -227,7 +254,9 @@ class _Sender:
             f"{self.file_digest}:{self.index}:{rows_digest}".encode()).hexdigest()
 
     def send(self, rows: list[dict[str, Any]], totals: Totals, rejected: _Spool) -> None:
-        headers = {"X-Actor": self.actor, "X-Command-Id": self.command_id(rows)}
+        headers = {"X-Command-Id": self.command_id(rows)}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         reply, replayed = self._post(rows, headers)
         try:
             counts = {key: int(reply[key])

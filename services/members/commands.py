@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from chibo import inputs
 from services.shared import settings
+from services.shared.access_roles import GRANTABLE
 from services.shared.events.members import RATING_LEVELS, REMOVAL_KINDS, ROLES
 from services.shared.text import Name, new_id
 from services.shared.tree import UnitKinds, default_kinds
@@ -179,3 +180,59 @@ class ImportRow(Schema):
 class ImportBatch(Schema):
     rows = fields.List(fields.Nested(ImportRow), required=True,
                        validate=validate.Length(max=5000))
+
+
+# -- accounts -----------------------------------------------------------------------
+# Passwords are not fields of these schemas: the entrypoints take them out of the body
+# before the command runs (a command's body digest is kept in the command log), and the
+# handlers check them against the password policy.
+
+Login = lambda **kw: fields.String(  # noqa: E731
+    validate=[validate.Length(min=3, max=100),
+              validate.Regexp(r"^[A-Za-z0-9._@+-]+$",
+                              error="Chữ, số và . _ @ + - (letters, digits and . _ @ + -).")],
+    **kw)
+
+
+class OpenAccount(Schema):
+    account_id = Id(load_default=new_id)
+    login = Login(required=True)
+    display_name = Name()
+    member_id = Id(load_default=None, allow_none=True)
+
+
+class ResetPassword(Schema):
+    account_id = Id(required=True)
+
+
+class ChangePassword(Schema):
+    """The signed-in account's own password (old and new travel beside the body)."""
+
+
+class GrantRole(Schema):
+    account_id = Id(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(GRANTABLE))
+    unit_id = Id(load_default=None, allow_none=True)
+    valid_from = inputs.Date(required=True)
+    valid_until = inputs.Date(load_default=None, allow_none=True)
+
+
+class RevokeRole(Schema):
+    account_id = Id(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(GRANTABLE))
+    unit_id = Id(load_default=None, allow_none=True)
+    on = inputs.Date(required=True)
+
+
+class CloseAccount(Schema):
+    account_id = Id(required=True)
+
+
+class ConfirmSecondFactor(Schema):
+    """The first code the authenticator app shows after enrolment."""
+
+    code = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$"))
+
+
+class DisableSecondFactor(Schema):
+    account_id = Id(required=True)

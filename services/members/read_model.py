@@ -11,6 +11,8 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    DateTime,
+    Integer,
     MetaData,
     String,
     Table,
@@ -40,6 +42,31 @@ member_cells = Table(
     "member_cells", metadata,
     Column("member_id", String(100), primary_key=True),
     Column("cell_id", String(100), primary_key=True),
+)
+
+#: What signing in checks, beside the account's events: the password's argon2 hash,
+#: the second factor's secret (and one being enrolled), failed logins in a row and the
+#: lockout they caused. Written in the transaction of the event that changes them;
+#: nothing here is ever published.
+account_secrets = Table(
+    "account_secrets", metadata,
+    Column("account_id", String(100), primary_key=True),
+    Column("login", String(100), nullable=False, unique=True),
+    Column("external_id", String(400), nullable=True, unique=True),
+    Column("password_hash", String(300), nullable=True),
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_pending", String(64), nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("closed", Boolean, nullable=False, default=False),
+)
+
+#: Sign-in attempts of the last minute per login, for the rate limit.
+sign_in_attempts = Table(
+    "sign_in_attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("login", String(100), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -115,3 +142,10 @@ def unconfirmed_member_ids(session: Session, admitted_by: date) -> list[str]:
         members_index.c.full_since.is_(None), members_index.c.removed_on.is_(None),
         members_index.c.reminded.is_(False), members_index.c.admitted_on <= admitted_by))
     return list(rows.scalars())
+
+
+def cells_of_member(session: Session, member_id: str) -> list[str]:
+    """Every cell the member ever belonged to or attended."""
+    rows = session.execute(select(member_cells.c.cell_id)
+                           .where(member_cells.c.member_id == member_id)).scalars()
+    return sorted(set(rows))

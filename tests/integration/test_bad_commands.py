@@ -19,7 +19,7 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from chibo.nameko import memory
-from tests.support import embedded_config, running, wait_until
+from tests.support import ADMIN, as_caller, bearer, embedded_config, running, wait_until
 
 LOGGED = ("members", "meetings", "supervision")  # the services that keep an event log
 TIMEOUT = 30
@@ -37,7 +37,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 @pytest.fixture(scope="module")
 def proxy(system: dict[str, Any]) -> Iterator[Any]:
     memory.register()
-    with ClusterRpcProxy(system["config"], timeout=TIMEOUT) as rpc:
+    with ClusterRpcProxy(system["config"], timeout=TIMEOUT, context_data=as_caller()) as rpc:
         yield rpc
 
 
@@ -80,8 +80,11 @@ def nothing_written(proxy: Any, before: dict[str, int]) -> None:
     assert written_since(proxy, before) == {service: [] for service in LOGGED}
 
 
-def post(base: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
-    return requests.post(f"{base}{path}", json=body, timeout=TIMEOUT, **kwargs)
+def post(base: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+         **kwargs: Any) -> requests.Response:
+    """As the tests' administrator, unless `headers` says otherwise (None: anonymous)."""
+    sent = bearer() if headers is None else headers
+    return requests.post(f"{base}{path}", json=body, timeout=TIMEOUT, headers=sent, **kwargs)
 
 
 def province(unit_id: str) -> dict[str, Any]:
@@ -110,7 +113,7 @@ def test_a_unit_without_name_and_with_a_bad_kind_is_422_naming_both(base, proxy)
 def test_a_body_that_is_not_a_json_object_is_400(base, proxy, raw):
     before = heads(proxy)
     resp = requests.post(f"{base}/members/commands/establish_unit", data=raw, timeout=TIMEOUT,
-                         headers={"Content-Type": "application/json"})
+                         headers={"Content-Type": "application/json", **bearer()})
     assert resp.status_code == 400
     assert resp.json()["error"] == "bad_json"
     nothing_written(proxy, before)
@@ -134,11 +137,12 @@ def test_a_bad_attendance_status_is_422_naming_attendance_index_status(base, pro
 
 def test_a_bad_visit_is_422_and_writes_nothing(base, proxy):
     before = heads(proxy)
-    resp = post(base, "/supervision/visits", {"visitor": "", "cell_id": unique("cb"),
+    # The visitor is the signed-in caller, not a field of the body.
+    resp = post(base, "/supervision/visits", {"cell_id": unique("cb"),
                                               "meeting_id": unique("m"),
                                               "visited_on": "2025-02-30"})
     assert resp.status_code == 422
-    assert set(resp.json()["fields"]) == {"visitor", "visited_on"}
+    assert set(resp.json()["fields"]) == {"visited_on"}
     nothing_written(proxy, before)
 
 
@@ -172,7 +176,8 @@ def test_an_import_row_for_a_full_member_without_the_date_is_rejected_by_line(ba
     assert (rejected["line"], rejected["member_code"]) == (7, code)
     assert rejected["reason"].startswith("full_member_on: Đảng viên chính thức phải có ngày")
     nothing_written(proxy, before)
-    assert requests.get(f"{base}/members/members/{code}", timeout=TIMEOUT).status_code == 404
+    assert requests.get(f"{base}/members/members/{code}", headers=bearer(),
+                        timeout=TIMEOUT).status_code == 404
 
 
 def test_a_rule_violation_writes_nothing(base, proxy):
@@ -220,29 +225,39 @@ def test_bad_commands_then_one_good_one_writes_exactly_one_event(base, proxy):
     assert len(written_since(proxy, before)["members"]) == 1
 
 
-def test_actor_and_correlation_headers_reach_the_event_metadata(base, proxy):
+def test_the_signed_in_account_and_the_correlation_header_reach_the_event_metadata(
+        base, proxy):
     before = heads(proxy)
     unit_id = unique("tinh")
     correlation_id = str(uuid.uuid4())
     resp = post(base, "/members/commands/establish_unit", province(unit_id), headers={
-        # HTTP headers are Latin-1: Vietnamese travels as percent-encoded UTF-8.
-        "X-Actor": quote("cán bộ Hà"),
+        # A forged actor (percent-encoded UTF-8, as headers are Latin-1) is ignored.
+        "X-Actor": quote("cán bộ Hà"), **bearer(),
         "X-Correlation-Id": correlation_id})
     assert resp.status_code == 201, resp.text
     [event] = written_since(proxy, before)["members"]
     assert event["data"]["unit_id"] == unit_id
     assert event["metadata"]["correlation_id"] == correlation_id
-    assert event["metadata"]["actor"] == "cán bộ Hà"
+    assert event["metadata"]["actor"] == ADMIN.account_id
+    assert event["metadata"]["actor_name"] == ADMIN.name
 
 
-def test_without_headers_the_actor_is_anonymous_and_ids_are_made_up(base, proxy):
+def test_without_correlation_headers_ids_are_made_up(base, proxy):
     before = heads(proxy)
     resp = post(base, "/members/commands/establish_unit", province(unique("tinh")))
     assert resp.status_code == 201, resp.text
     [event] = written_since(proxy, before)["members"]
     meta = event["metadata"]
-    assert meta["actor"] == "anonymous"
     assert meta["command_id"] and meta["correlation_id"] == meta["command_id"]
+
+
+def test_an_anonymous_command_is_401_and_writes_nothing(base, proxy):
+    before = heads(proxy)
+    resp = post(base, "/members/commands/establish_unit", province(unique("tinh")),
+                headers={"X-Actor": "quan-tri"})
+    assert resp.status_code == 401
+    assert resp.json()["error"] == "unauthenticated"
+    nothing_written(proxy, before)
 
 
 # --------------------------------------------------------------------------- RPC

@@ -9,7 +9,7 @@ import requests
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.support import embedded_config, running
+from tests.support import ADMIN, as_caller, bearer, embedded_config, running
 
 
 @pytest.fixture(scope="module")
@@ -23,20 +23,21 @@ def test_retried_command_is_applied_once(system):
     url = f"http://{system['WEB_SERVER_ADDRESS']}/members/commands/establish_unit"
     body = {"unit_id": "p-1", "name": "Tỉnh ủy Nghệ An", "kind": "province",
             "effective_date": "2025-07-01"}
-    headers = {"X-Command-Id": "cmd-42", "X-Actor": "chuyen-vien-1"}
+    # A forged X-Actor is ignored: the actor is the bearer token's account.
+    headers = {"X-Command-Id": "cmd-42", "X-Actor": "chuyen-vien-1", **bearer()}
     first = requests.post(url, json=body, headers=headers, timeout=10)
     again = requests.post(url, json=body, headers=headers, timeout=10)
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json() == again.json()
 
-    with ClusterRpcProxy(system) as proxy:
+    with ClusterRpcProxy(system, context_data=as_caller()) as proxy:
         log = proxy.members.read_events(after=0, limit=10)
     assert len(log) == 1
     assert log[0]["metadata"]["command_id"] == "cmd-42"
-    assert log[0]["metadata"]["actor"] == "chuyen-vien-1"
+    assert log[0]["metadata"]["actor"] == ADMIN.account_id
 
     # Without the command id, the same body is a second command, refused by the rules.
-    third = requests.post(url, json=body, timeout=10)
+    third = requests.post(url, json=body, headers=bearer(), timeout=10)
     assert third.status_code == 409
     assert third.json()["error"] == "rule_violated"
 
@@ -45,12 +46,12 @@ def test_retried_command_is_applied_once(system):
 
 
 def _members_log(config) -> list[dict]:
-    with ClusterRpcProxy(config) as proxy:
+    with ClusterRpcProxy(config, context_data=as_caller()) as proxy:
         return proxy.members.read_events(after=0, limit=5000)
 
 
 def _post(config, path: str, body: dict, command_id: str | None = None) -> requests.Response:
-    headers = {"X-Command-Id": command_id} if command_id else {}
+    headers = {"X-Command-Id": command_id, **bearer()} if command_id else bearer()
     return requests.post(f"http://{config['WEB_SERVER_ADDRESS']}{path}", json=body,
                          headers=headers, timeout=10)
 
@@ -85,8 +86,9 @@ def test_an_id_used_by_another_command_is_refused_and_nothing_is_done(system):
 
     assert _members_log(system) == before
     base = f"http://{system['WEB_SERVER_ADDRESS']}/members"
-    assert requests.get(f"{base}/units/p-other", timeout=10).status_code == 404
-    assert requests.get(f"{base}/members/dv-reused", timeout=10).status_code == 404
+    assert requests.get(f"{base}/units/p-other", headers=bearer(), timeout=10).status_code == 404
+    assert requests.get(f"{base}/members/dv-reused", headers=bearer(),
+                        timeout=10).status_code == 404
     # The id still answers its own command, with the first answer.
     again = _establish(system, "p-reused", command_id="cmd-reused")
     assert (again.status_code, again.json()) == (201, first.json())
@@ -101,7 +103,7 @@ def test_a_retry_answers_the_generated_ids_of_the_first_time(system):
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert "Idempotent-Replayed" not in first.headers
     unit = requests.get(f"http://{system['WEB_SERVER_ADDRESS']}/members/units/"
-                        f"{first.json()['unit_id']}", timeout=10)
+                        f"{first.json()['unit_id']}", headers=bearer(), timeout=10)
     assert unit.status_code == 200
     established = [e for e in _members_log(system) if e["metadata"]["command_id"]
                    == "cmd-generated"]
@@ -128,7 +130,7 @@ def test_a_command_that_changed_nothing_still_answers_its_first_result(system):
 
 
 def test_a_reused_id_over_rpc_raises_command_id_reused(system):
-    with ClusterRpcProxy(system, context_data={"command_id": "cmd-rpc"}) as proxy:
+    with ClusterRpcProxy(system, context_data={**as_caller(), "command_id": "cmd-rpc"}) as proxy:
         first = proxy.members.establish_unit({"unit_id": "p-rpc", "name": "Tỉnh ủy Lào Cai",
                                               "kind": "province",
                                               "effective_date": "2025-07-01"})
@@ -164,7 +166,8 @@ def test_meetings_and_supervision_commands_answer_a_retry_the_same(system):
                    {"meeting_id": first.json()["meeting_id"], "reason": "Lũ"}, "cmd-meeting")
     assert cancel.status_code == 409 and cancel.json()["error"] == "command_id_reused"
     meeting = requests.get(f"http://{system['WEB_SERVER_ADDRESS']}/meetings/meetings/"
-                           f"{first.json()['meeting_id']}", timeout=10).json()
+                           f"{first.json()['meeting_id']}", headers=bearer(),
+                           timeout=10).json()
     assert meeting["status"] == "scheduled"
 
     follow = {"follower": "Đồng chí Hà Thị Lan", "cell_ids": ["cb-m"],

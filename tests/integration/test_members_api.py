@@ -12,7 +12,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from chibo.db import make_engine, session_factory
 from chibo.eventstore.store import EventStore
 from services.shared.events.members import catalogue
-from tests.support import TODAY, embedded_config, running
+from tests.support import TODAY, as_caller, bearer, embedded_config, running
 
 START = date(2024, 1, 1)
 REORG = date(2025, 7, 1)
@@ -27,14 +27,14 @@ def system(tmp_path_factory):
 
 def command(system, name: str, body: dict) -> dict:
     response = requests.post(f"http://{system['WEB_SERVER_ADDRESS']}/members/commands/{name}",
-                             json=body, timeout=10)
+                             json=body, headers=bearer(), timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def get(system, path: str, **params) -> dict:
     response = requests.get(f"http://{system['WEB_SERVER_ADDRESS']}{path}", params=params,
-                            timeout=10)
+                            headers=bearer(), timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -110,17 +110,17 @@ def test_import_batch_is_idempotent_and_keeps_personal_data_private(system):
              "birth_date": None, "gender": "male", "cell_code": "nowhere",
              "admitted_on": "2012-01-01", "full_member_on": None, "status": "probationary"}]
     url = f"http://{system['WEB_SERVER_ADDRESS']}/members/import-batches"
-    first = requests.post(url, json={"rows": rows}, timeout=10).json()
+    first = requests.post(url, json={"rows": rows}, headers=bearer(), timeout=10).json()
     assert (first["admitted"], first["unchanged"]) == (1, 0)
     assert [r["line"] for r in first["rejected"]] == [3]
-    again = requests.post(url, json={"rows": rows[:1]}, timeout=10).json()
+    again = requests.post(url, json={"rows": rows[:1]}, headers=bearer(), timeout=10).json()
     assert (again["admitted"], again["changed"], again["unchanged"], again["events"]) \
         == (0, 0, 1, 0)
     renamed = requests.post(url, json={"rows": [{**rows[0], "full_name": "Nguyễn Thị Hạnh Mai"}]},
-                            timeout=10).json()
+                            headers=bearer(), timeout=10).json()
     assert (renamed["changed"], renamed["events"]) == (1, 1)
 
-    with ClusterRpcProxy(system) as proxy:
+    with ClusterRpcProxy(system, context_data=as_caller()) as proxy:
         published = proxy.members.read_events(after=0, limit=1000)
     personal = [e for e in published if e["type"] == "member_personal_data_recorded"]
     assert personal and personal[0]["data"]["birth_date"] is None
@@ -151,7 +151,7 @@ def test_a_confirmation_reminder_is_issued_once_when_probation_ends(system):
                                      "cell_id": "c5",
                                      "admitted_on": (TODAY - timedelta(days=30))
                                      .isoformat()})
-    with ClusterRpcProxy(system) as proxy:
+    with ClusterRpcProxy(system, context_data=as_caller()) as proxy:
         first = proxy.members.issue_confirmation_reminders()
         second = proxy.members.issue_confirmation_reminders()
         log = proxy.members.read_events(after=0, limit=5000)

@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.support import NOW, embedded_config, running
+from tests.support import NOW, as_caller, bearer, embedded_config, running, token
 
 CHIBO = str(Path(sys.executable).parent / "chibo")
 NFD_NAME = unicodedata.normalize("NFD", "Nguyễn Thị Hạnh")
@@ -30,7 +30,8 @@ DV005;Hà Văn Thành;01/01/1960;Nam;CB1;01/01/1990;01/01/1991;Miễn sinh hoạ
 
 def run_import(path: Path, url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CHIBO, "import", "members", str(path), "--url", url,
-                           "--no-progress"], capture_output=True, text=True, timeout=120,
+                           "--no-progress", "--token", token()],
+                          capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONWARNINGS": "ignore",
                                    "CHIBO_CLOCK": NOW.isoformat()})
 
@@ -47,7 +48,8 @@ def test_import_reports_bad_rows_and_is_idempotent(tmp_path):
                      {"unit_id": "CB1", "name": "Chi bộ Bản Máy", "kind": "cell",
                       "parent_id": "X"}):
             response = requests.post(f"{url}/members/commands/establish_unit",
-                                     json={**body, "effective_date": "2024-01-01"}, timeout=10)
+                                     json={**body, "effective_date": "2024-01-01"},
+                                     headers=bearer(), timeout=10)
             assert response.status_code == 201, response.text
 
         first = run_import(roster, url)
@@ -56,12 +58,15 @@ def test_import_reports_bad_rows_and_is_idempotent(tmp_path):
         assert "dòng 5 (line 5)" in first.stdout
         assert "dòng 2 " not in first.stdout and "dòng 3 " not in first.stdout
 
-        with ClusterRpcProxy(config) as proxy:
+        with ClusterRpcProxy(config, context_data=as_caller()) as proxy:
             log = proxy.members.read_events(after=0, limit=1000)
             hanh = proxy.members.member("DV001")
             roll = proxy.members.attendance_roll("CB1")
         admitted = {e["data"]["member_id"] for e in log if e["type"] == "member_admitted"}
         assert admitted == {"DV001", "DV002", "DV005"}
+        # The events say who imported: the token's account, not a header.
+        assert {e["metadata"]["actor"] for e in log if e["type"] == "member_admitted"} == {
+            "tk-quantri"}
         assert hanh["full_name"] == "Nguyễn Thị Hạnh"  # stored NFC
         assert hanh["full_name"] == unicodedata.normalize("NFC", NFD_NAME)
         assert hanh["full_since"] == "2011-03-02"
@@ -69,5 +74,5 @@ def test_import_reports_bad_rows_and_is_idempotent(tmp_path):
 
         second = run_import(roster, url)
         assert second.returncode == 1  # the same two rows are still bad
-        with ClusterRpcProxy(config) as proxy:
+        with ClusterRpcProxy(config, context_data=as_caller()) as proxy:
             assert proxy.members.read_events(after=0, limit=1000) == log

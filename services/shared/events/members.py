@@ -217,3 +217,68 @@ class CellRoleEnded(Schema):
     member_id = fields.String(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     effective_date = fields.Date(required=True)
+
+
+# -- accounts -------------------------------------------------------------------
+# Who may sign in and with which roles. Password hashes, second-factor secrets and
+# failed-login counts never travel in an event: they stay in members' own tables.
+
+@catalogue.event("account_opened")
+class AccountOpened(Schema):
+    """An account people sign in with. `member_id` links it to a member (a cell
+    secretary's account then carries the secretary role of their cell);
+    `external_id` ("issuer|subject") to an identity provider's user (OpenID Connect)."""
+
+    account_id = fields.String(required=True)
+    login = fields.String(required=True)
+    display_name = fields.String(required=True)
+    member_id = fields.String(allow_none=True, load_default=None)
+    external_id = fields.String(allow_none=True, load_default=None)
+
+
+@catalogue.event("password_changed")
+class PasswordChanged(Schema):
+    """The account's password was set: by its holder, or reset by an administrator."""
+
+    account_id = fields.String(required=True)
+    reset_by_admin = fields.Boolean(required=True)
+
+
+@catalogue.event("role_granted")
+class RoleGranted(Schema):
+    """`role` over the subtree of `unit_id` (none: the whole province) for the dates."""
+
+    account_id = fields.String(required=True)
+    role = fields.String(required=True)
+    unit_id = fields.String(allow_none=True, load_default=None)
+    valid_from = fields.Date(required=True)
+    valid_until = fields.Date(allow_none=True, load_default=None)
+
+
+@catalogue.event("role_revoked")
+class RoleRevoked(Schema):
+    """The grant of `role` on `unit_id` ends: its last day is the day before `on`."""
+
+    account_id = fields.String(required=True)
+    role = fields.String(required=True)
+    unit_id = fields.String(allow_none=True, load_default=None)
+    on = fields.Date(required=True)
+
+
+@catalogue.event("second_factor_enabled")
+class SecondFactorEnabled(Schema):
+    """Signing in now needs a one-time code (TOTP) besides the password."""
+
+    account_id = fields.String(required=True)
+
+
+@catalogue.event("second_factor_disabled")
+class SecondFactorDisabled(Schema):
+    account_id = fields.String(required=True)
+
+
+@catalogue.event("account_closed")
+class AccountClosed(Schema):
+    """Nobody signs in with the account any more; its history stays."""
+
+    account_id = fields.String(required=True)
