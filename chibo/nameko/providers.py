@@ -22,6 +22,7 @@ from sqlalchemy import Engine, MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chibo import metrics, settings
+from chibo.access import Access
 from chibo.clock import Clock, clock_from_setting
 from chibo.contracts import Catalogue
 from chibo.db import make_engine, session_factory
@@ -33,7 +34,6 @@ from chibo.eventstore.tables import event_head
 from chibo.eventstore.tables import events as events_table
 from chibo.migrate import migrate, scripts_for
 from chibo.nameko import rejections
-from chibo.access import Access
 from chibo.nameko.access import Caller, WorkerCaller, access
 
 log = logging.getLogger(__name__)

@@ -88,5 +88,8 @@ class WebAuth:
 def _form_field(request: Request, name: str) -> str | None:
     if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return None
+    # The server has buffered the body (limits.buffer_body) and the request was made
+    # shallow; the form parsed here stays cached on it for the entrypoint.
+    request.shallow = False
     value = request.form.get(name)
     return str(value) if value else None
