@@ -17,12 +17,18 @@ from nameko.rpc import RpcProxy, ServiceProxy, rpc
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
+from chibo.access import Access
 from chibo.errors import ChiboError
+from chibo.nameko.access import access
 from chibo.nameko.providers import WorkerDatabase
 from chibo.nameko.web import http
 from services.reporting import audit_search, audit_trace, source_checks
 from services.reporting.statement_timeout import StatementTimedOut, statement_timeout
+from services.shared.access_roles import VIEW_AUDIT
 from services.shared.events import SOURCES
+
+#: The audit log is the province's: reading or checking it needs the whole tree.
+AUDIT = Access(VIEW_AUDIT)
 
 
 class SourceRpc(RpcProxy):
@@ -58,6 +64,7 @@ class AuditEntrypoints:
     # -- the data -------------------------------------------------------------------
 
     @rpc(expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_search(self, source: str | None = None, stream: str | None = None,
                      type: str | None = None, actor: str | None = None,
                      recorded_from: str | None = None, recorded_to: str | None = None,
@@ -90,17 +97,20 @@ class AuditEntrypoints:
             return tpool.execute(run, session)
 
     @rpc(expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_event(self, event_id: str) -> dict[str, Any]:
         with self.db.transaction() as session:
             return audit_trace.event(session, event_id)
 
-    @rpc
+    @rpc(expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_status(self) -> list[dict[str, Any]]:
         """The last check of each source, without checking again."""
         with self.db.transaction() as session:
             return source_checks.latest_status(session, SOURCES)
 
-    @rpc
+    @rpc(expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_verify(self) -> list[dict[str, Any]]:
         """Check every source now (one after another), record and return the verdicts."""
         results = []
@@ -123,6 +133,7 @@ class AuditEntrypoints:
     # -- JSON over HTTP -----------------------------------------------------------------
 
     @http("GET", "/reporting/api/audit/events", expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_events_http(self, request: Any) -> Any:
         try:
             return self.audit_search_args(request.args)
@@ -130,13 +141,16 @@ class AuditEntrypoints:
             return exc.http_status, {"Retry-After": str(exc.retry_after)}, exc.to_dict()
 
     @http("GET", "/reporting/api/audit/events/<event_id>", expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_event_http(self, request: Any, event_id: str) -> dict[str, Any]:
         return self.audit_event(event_id)
 
     @http("GET", "/reporting/api/audit/status", expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_status_http(self, request: Any) -> dict[str, Any]:
         return {"sources": self.audit_status()}
 
     @http("POST", "/reporting/api/audit/verify", expected_exceptions=ChiboError)
+    @access(AUDIT)
     def audit_verify_http(self, request: Any) -> dict[str, Any]:
         return {"sources": self.audit_verify()}

@@ -16,24 +16,42 @@ from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
 
+from chibo.access import Access, Scope
 from chibo.errors import ChiboError, ValidationFailed, from_remote
-from chibo.nameko.access import Caller
+from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import ServesOpenApi
 from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
 from chibo.nameko.web import http, read_json
-from services.reporting import projector, queries, read_model
+from services.reporting import access_rules, projector, queries, read_model
+from services.reporting.access_rules import home_unit_by_default, unit_named_for_a_subtree
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
+from services.reporting.login import LoginPages
+from services.reporting.oidc import OidcSignIn
 from services.reporting.page_cache import cached
 from services.reporting.pages import DashboardPages, grace_days, whole_number
 from services.reporting.rebuild import rebuild_if_requested
 from services.reporting.source_checks import audit_metadata
 from services.shared import settings
-from services.shared.access_roles import ROLES
+from services.shared.access_roles import (
+    HANDLE_ESCALATIONS,
+    OPERATE,
+    ROLES,
+    VIEW_PERSONAL,
+    VIEW_REPORTS,
+)
 from services.shared.events import SOURCES, catalogue
 
 log = logging.getLogger(__name__)
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+#: What each kind of read needs (see docs/reporting.md, "Who sees what").
+REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit_id", "unit"))
+REPORTS_OF_UNIT_QUERY = Access(VIEW_REPORTS, Scope("unit", "unit"))
+REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
+REPORTS_OF_MEETING = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
+RECORD_OF_MEMBER = Access(VIEW_PERSONAL, Scope("member_id", "member"))
+ACT_ON_ESCALATION = Access(HANDLE_ESCALATIONS, Scope("escalation_id", "escalation"))
 
 
 class ProjectingFeed(Feed):
@@ -66,6 +84,7 @@ class ReportingQueries:
     shared: settings.SharedSettings
 
     @rpc(expected_exceptions=ChiboError)
+    @access(REPORTS_OF_UNIT)
     def overview(self, unit_id: str | None = None, period: str | None = None,
                  grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
@@ -73,6 +92,7 @@ class ReportingQueries:
                                     today=self.clock.now().date(), kinds=self.shared.kinds)
 
     @rpc(expected_exceptions=ChiboError)
+    @access(REPORTS_OF_UNIT)
     def heatmap(self, unit_id: str | None = None, year: int | None = None,
                 grouping: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
@@ -80,22 +100,26 @@ class ReportingQueries:
                                    grace_days(self), kinds=self.shared.kinds)
 
     @rpc(expected_exceptions=ChiboError)
+    @access(REPORTS_OF_CELL)
     def cell(self, cell_id: str, year: int | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
             return queries.cell(session, cell_id, year, today=self.clock.now().date(),
                                 grace_days=grace_days(self))
 
     @rpc(expected_exceptions=ChiboError)
+    @access(REPORTS_OF_MEETING)
     def meeting(self, meeting_id: str) -> dict[str, Any]:
         with self.db.transaction() as session:
             return queries.meeting(session, meeting_id, today=self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
+    @access(RECORD_OF_MEMBER)
     def member(self, member_id: str, year: int | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
             return queries.member(session, member_id, year, today=self.clock.now().date())
 
     @rpc(expected_exceptions=ChiboError)
+    @access(REPORTS_OF_UNIT)
     def escalations(self, state: str | None = "open", level: int | None = None,
                     rule: str | None = None, unit_id: str | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
@@ -103,13 +127,16 @@ class ReportingQueries:
                                            unit_id)
 
     @rpc(expected_exceptions=ChiboError)
-    def cell_months(self, month: str) -> list[dict[str, Any]]:
+    @access(REPORTS_OF_UNIT)
+    def cell_months(self, month: str, unit_id: str | None = None) -> list[dict[str, Any]]:
+        """Every cell's month (under `unit_id`; None: the whole tree)."""
         if not isinstance(month, str) or not MONTH.match(month):
             raise ValidationFailed({"month": ["Expected a month as YYYY-MM, e.g. 2026-10."]})
         with self.db.transaction() as session:
-            return queries.cell_month_report(session, month)
+            return queries.cell_month_report(session, month, unit_id)
 
-    @rpc
+    @rpc(expected_exceptions=ChiboError)
+    @access(REPORTS_OF_CELL)
     def tasks(self, cell_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as session:
             return queries.cell_tasks(session, cell_id, today=self.clock.now().date())
@@ -117,6 +144,8 @@ class ReportingQueries:
     # -- JSON over HTTP --------------------------------------------------------------
 
     @http("GET", "/reporting/api/overview", expected_exceptions=ChiboError)
+    @unit_named_for_a_subtree(VIEW_REPORTS)
+    @access(REPORTS_OF_UNIT_QUERY)
     @cached
     def overview_api(self, request: Any) -> dict[str, Any]:
         args = request.args
@@ -124,12 +153,15 @@ class ReportingQueries:
                              args.get("grouping") or None)
 
     @http("GET", "/reporting/api/units/<unit_id>", expected_exceptions=ChiboError)
+    @access(REPORTS_OF_UNIT)
     @cached
     def unit_api(self, request: Any, unit_id: str) -> dict[str, Any]:
         return self.overview(unit_id, request.args.get("period") or None,
                              request.args.get("grouping") or None)
 
     @http("GET", "/reporting/api/heatmap", expected_exceptions=ChiboError)
+    @unit_named_for_a_subtree(VIEW_REPORTS)
+    @access(REPORTS_OF_UNIT_QUERY)
     @cached
     def heatmap_api(self, request: Any) -> dict[str, Any]:
         args = request.args
@@ -137,21 +169,26 @@ class ReportingQueries:
                             args.get("grouping") or None)
 
     @http("GET", "/reporting/api/cells/<cell_id>", expected_exceptions=ChiboError)
+    @access(REPORTS_OF_CELL)
     @cached
     def cell_api(self, request: Any, cell_id: str) -> dict[str, Any]:
         return self.cell(cell_id, whole_number(request.args.get("year"), "year"))
 
     @http("GET", "/reporting/api/meetings/<meeting_id>", expected_exceptions=ChiboError)
+    @access(REPORTS_OF_MEETING)
     @cached
     def meeting_api(self, request: Any, meeting_id: str) -> dict[str, Any]:
         return self.meeting(meeting_id)
 
     @http("GET", "/reporting/api/members/<member_id>", expected_exceptions=ChiboError)
+    @access(RECORD_OF_MEMBER)
     @cached
     def member_api(self, request: Any, member_id: str) -> dict[str, Any]:
         return self.member(member_id, whole_number(request.args.get("year"), "year"))
 
     @http("GET", "/reporting/api/escalations", expected_exceptions=ChiboError)
+    @unit_named_for_a_subtree(VIEW_REPORTS)
+    @access(REPORTS_OF_UNIT_QUERY)
     @cached
     def escalations_api(self, request: Any) -> dict[str, Any]:
         args = request.args
@@ -160,22 +197,27 @@ class ReportingQueries:
                                 args.get("unit") or None)
 
     @http("GET", "/reporting/cell-months", expected_exceptions=ChiboError)
+    @home_unit_by_default(VIEW_REPORTS)
+    @access(REPORTS_OF_UNIT_QUERY)
     def cell_months_http(self, request: Any) -> dict[str, Any]:
         month = request.args.get("month", "")
-        return {"month": month, "cells": self.cell_months(month)}
+        unit_id = request.args.get("unit") or None
+        return {"month": month, "unit": unit_id, "cells": self.cell_months(month, unit_id)}
 
     @http("GET", "/reporting/cells/<cell_id>/tasks", expected_exceptions=ChiboError)
+    @access(REPORTS_OF_CELL)
     def tasks_http(self, request: Any, cell_id: str) -> dict[str, Any]:
         return {"cell_id": cell_id, "tasks": self.tasks(cell_id)}
 
 
-class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, ServesOpenApi,
-                       openapi=openapi_document):
+class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, LoginPages,
+                       OidcSignIn, ServesOpenApi, openapi=openapi_document):
     name = "reporting"
 
     db = Database(read_model.metadata, audit_metadata)
     clock = ClockProvider()
-    caller = Caller(ROLES)  # who calls, and what their roles let them do
+    # who calls, and what their roles let them do where in the tree
+    caller = Caller(ROLES, locate=access_rules.locate)
     config = Config()  # SUPERVISION.grace_days: when a month without a meeting is missed
     shared = LoadedSettings(settings.from_config)  # unit kinds, score sheets
     feed = ProjectingFeed(SOURCES, projector.project, catalogue,
@@ -195,20 +237,24 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, Serve
         self.feed.offer(envelope)
 
     @rpc
+    @access(Access(OPERATE))
     def watermarks(self) -> dict[str, int]:
         return {source: self.feed.feed.watermark(source) for source in SOURCES}
 
     # -- acting on escalations: supervision decides, reporting shows the result -------
 
     @rpc(expected_exceptions=ChiboError)
-    def act_on_escalation(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    @access(ACT_ON_ESCALATION)
+    def act_on_escalation(self, action: str, escalation_id: str,
+                          payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Acknowledge or resolve through supervision, then read its log so the pages
-        show the new state at once."""
+        show the new state at once. Supervision checks the caller again (the call
+        carries their identity) and records them as the one who acted."""
         if action not in ("acknowledge", "resolve"):
             raise ValidationFailed({"action": ["Expected 'acknowledge' or 'resolve'."]})
         method = getattr(self.supervision, f"{action}_escalation")
         try:
-            result = method(payload)
+            result = method({**(payload or {}), "escalation_id": escalation_id})
         except RemoteError as exc:
             raise from_remote(exc.exc_type, exc.value) or exc from None
         self.feed.sync("supervision")
@@ -216,7 +262,7 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, Serve
 
     @http("POST", "/reporting/api/escalations/<escalation_id>/<action>",
           expected_exceptions=ChiboError)
+    @access(ACT_ON_ESCALATION)
     def act_on_escalation_api(self, request: Any, escalation_id: str, action: str
                               ) -> dict[str, Any]:
-        return self.act_on_escalation(action, {**read_json(request),
-                                               "escalation_id": escalation_id})
+        return self.act_on_escalation(action, escalation_id, read_json(request))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
 from chibo.eventstore.tables import feed_watermarks
+from chibo.nameko.web.json_http import presented_token
 
 Route = Callable[..., Any]
 
@@ -57,12 +58,16 @@ def data_version(service: Any) -> tuple[Any, ...]:
 
 
 def cached(route: Route) -> Route:
-    """A GET route whose answer is reused until the data version moves. Answers that
-    set a cookie (a language switch) or are not 200 are never kept."""
+    """A GET route whose answer is reused until the data version moves, for the same
+    reader (session or bearer token). Answers that set a cookie (a language switch) or
+    are not 200 are never kept."""
 
     @functools.wraps(route)
     def answer(self: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
-        key = (route.__qualname__, request.full_path, request.cookies.get("lang"))
+        # A page names its reader and carries their session's CSRF token: answers are
+        # kept per token (the access check has already run, outside this cache).
+        key = (route.__qualname__, request.full_path, request.cookies.get("lang"),
+               presented_token(request)[0])
         version = data_version(self)
         kept = ANSWERS.get(key, version)
         if kept is not None:

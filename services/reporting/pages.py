@@ -5,6 +5,12 @@ for the data, has `views` shape it and renders the page, or one of its tables as
 CSV or Excel (``?format=csv|xlsx&table=<id>``). A caller's mistake (NotFound,
 ValidationFailed, …) gets the friendly error page with its status; anything else
 is logged and gets the 500 page, never a traceback.
+
+Every route declares what it needs (`chibo.nameko.access.access`): a page asked for
+without a valid session sends the browser to the login page (303), one outside the
+reader's grants answers the error page with 403 and what is missing. Every page shows
+who is logged in and a logout button; every form that posts carries the session's
+CSRF token, which the web server checks.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,14 +30,25 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from chibo import inputs
-from chibo.errors import ChiboError, ValidationFailed
+from chibo.access import AUTHENTICATED, PUBLIC, Access, Identity, Scope, Unauthenticated
+from chibo.errors import ChiboError, Forbidden, ValidationFailed
 from chibo.nameko import rejections
+from chibo.nameko.access import access
 from chibo.nameko.web import http
-from services.reporting import month_states, queries, views
+from chibo.nameko.web.json_http import SESSION_COOKIE
+from services.reporting import month_states, paths, queries, views
+from services.reporting.access_rules import home_unit_by_default
 from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.periods import parse as parse_period
 from services.reporting.web import html_tables, i18n, render, urls
+from services.shared.access_roles import (
+    HANDLE_ESCALATIONS,
+    ROLE_LABELS,
+    VIEW_AUDIT,
+    VIEW_PERSONAL,
+    VIEW_REPORTS,
+)
 from services.shared.settings import SharedSettings
 from services.shared.tree import UnitKinds, default_kinds
 
@@ -42,16 +60,86 @@ NEXT_PREFIX = urls.PREFIX + "/"
 
 Page = Callable[..., Response]
 
+#: What the pages need (the JSON API's rules are in entrypoints.py).
+REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit_id", "unit"))
+REPORTS_OF_UNIT_QUERY = Access(VIEW_REPORTS, Scope("unit", "unit"))
+REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
+REPORTS_OF_MEETING = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
+RECORD_OF_MEMBER = Access(VIEW_PERSONAL, Scope("member_id", "member"))
+ACT_ON_ESCALATION = Access(HANDLE_ESCALATIONS, Scope("escalation_id", "escalation"))
+AUDIT = Access(VIEW_AUDIT)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who a page is shown to: their name, their roles as people read them (with the
+    unit each covers) and the session's CSRF token for the page's forms."""
+
+    name: str
+    roles: tuple[str, ...]
+    csrf: str | None
+
+
+def viewer_of(identity: Identity | None, csrf: str | None, unit_names: Mapping[str, str],
+              today: date) -> Viewer | None:
+    if identity is None:
+        return None
+    roles = []
+    for grant in identity.grants_on(today):
+        label = ROLE_LABELS.get(grant.role, grant.role)
+        if grant.unit_id is not None:
+            label = f"{label} — {unit_names.get(grant.unit_id, grant.unit_id)}"
+        roles.append(label)
+    return Viewer(identity.name, tuple(roles), csrf)
+
+
+def _viewer(service: Any) -> Viewer | None:
+    caller = getattr(service, "caller", None)
+    identity = getattr(caller, "identity", None)
+    if identity is None:
+        return None
+    today = service.clock.now().date()
+    units = {grant.unit_id for grant in identity.grants_on(today) if grant.unit_id}
+    names: dict[str, str] = {}
+    if units:
+        with service.db.transaction() as session:
+            tree = paths.places_for(session).tree
+            for unit_id in units:
+                found = tree.latest(unit_id)
+                if found is not None:
+                    names[unit_id] = found.name
+    return viewer_of(identity, getattr(caller, "csrf", None), names, today)
+
+
+def login_address(request: Request) -> str:
+    """The login page, coming back to this page (a form post: to the page it came from)."""
+    if request.method in ("GET", "HEAD"):
+        query = request.query_string.decode("latin-1")
+        here = request.path + ("?" + query if query else "")
+    else:
+        here = safe_next(request.form.get("next"), urls.home())
+    return urls.login(next=here)
+
 
 def html_errors(route: Page) -> Page:
-    """A page route whose errors are pages: a ChiboError gets the error page with its
-    status and message (the hint says what to do next); anything else is logged and
-    gets the 500 page."""
+    """A page route whose errors are pages: without a valid session, the login page
+    (303, coming back here); a ChiboError gets the error page with its status and
+    message (the hint says what to do next); anything else is logged and gets the 500
+    page. The page is told who is reading it (`render.VIEWER_KEY`)."""
 
     @functools.wraps(route)
     def page(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
+            request.environ[render.VIEWER_KEY] = _viewer(self)
             return route(self, request, *args, **kwargs)
+        except Unauthenticated:
+            response = redirect(login_address(request), 303)
+            if request.cookies.get(SESSION_COOKIE):
+                response.delete_cookie(SESSION_COOKIE, path="/")  # expired or forged
+            return response
+        except Forbidden as exc:
+            return rejections.describe(render.error_page(
+                request, 403, exc.message, "error.hint.forbidden"), exc)
         except ChiboError as exc:
             return rejections.describe(render.error_page(request, exc.http_status, exc.message),
                                        exc)
@@ -69,14 +157,22 @@ class CrossSiteForm(ChiboError):
 
 def same_site_form(route: Page) -> Page:
     """A form post must come from these pages: a browser names the page's origin in
-    `Origin`, so another site cannot make a logged-in user's browser act here."""
+    `Origin` (or, failing that, the page in `Referer`), so another site cannot make a
+    logged-in user's browser act here. A post carried by the session cookie that names
+    neither is refused too; the session's CSRF token is checked by the web server."""
 
     @functools.wraps(route)
     def checked(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
-        origin = request.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != request.host:
-            raise CrossSiteForm("Biểu mẫu này phải gửi từ chính trang chibo (this form must be "
-                                "sent from chibo's own pages). Mở lại trang và thử lại.")
+        origin = request.headers.get("Origin") or request.headers.get("Referer")
+        if origin and origin != "null":
+            if urlsplit(origin).netloc != request.host:
+                raise CrossSiteForm("Biểu mẫu này phải gửi từ chính trang chibo (this form "
+                                    "must be sent from chibo's own pages). Mở lại trang và "
+                                    "thử lại.")
+        elif origin == "null" or request.cookies.get(SESSION_COOKIE):
+            raise CrossSiteForm("Biểu mẫu không cho biết nó được gửi từ trang nào (the form "
+                                "was sent without an Origin or Referer header, so it cannot "
+                                "be told from another site's). Mở lại trang và thử lại.")
         return route(self, request, *args, **kwargs)
 
     return checked
@@ -122,17 +218,21 @@ def request_for(request: Request, address: str) -> Request:
     post (its links, language switch and export links then point at that page)."""
     parts = urlsplit(address)
     headers = {"Cookie": request.headers["Cookie"]} if "Cookie" in request.headers else {}
-    return Request(EnvironBuilder(path=parts.path, query_string=parts.query,
-                                  headers=headers).get_environ())
+    shown = Request(EnvironBuilder(path=parts.path, query_string=parts.query,
+                                   headers=headers).get_environ())
+    shown.environ[render.VIEWER_KEY] = request.environ.get(render.VIEWER_KEY)
+    return shown
 
 
 def quarterly_data(session: Session, quarter: str | None, grouping: str | None,
-                   today: date, kinds: UnitKinds | None = None) -> dict[str, Any]:
-    """What the quarterly workbook holds (see `views.quarterly`); `kinds`: the
-    service's configured unit kinds (the packaged ones when None)."""
+                   today: date, kinds: UnitKinds | None = None,
+                   unit_id: str | None = None) -> dict[str, Any]:
+    """What the quarterly workbook holds (see `views.quarterly`), for the province or the
+    subtree of `unit_id`; `kinds`: the service's configured unit kinds (the packaged
+    ones when None)."""
     kinds = default_kinds() if kinds is None else kinds
     quarter = quarter or urls.quarter_of(queries.default_period(session, today))
-    top = queries.overview(session, None, quarter, grouping, today=today, kinds=kinds)
+    top = queries.overview(session, unit_id, quarter, grouping, today=today, kinds=kinds)
     grouping = top["grouping"]
     below = [queries.overview(session, child["unit_id"], quarter, grouping, today=today,
                               kinds=kinds)
@@ -146,7 +246,7 @@ def quarterly_data(session: Session, quarter: str | None, grouping: str | None,
                                         today=today, kinds=kinds)
                        for month in started],
             "below": below,
-            "escalations": queries.escalation_list(session, today, "open")}
+            "escalations": queries.escalation_list(session, today, "open", unit_id=unit_id)}
 
 
 class DashboardPages:
@@ -157,7 +257,7 @@ class DashboardPages:
     clock: Any
     shared: SharedSettings  # the unit kinds the config names (services.shared.settings)
     escalations: Callable[..., dict[str, Any]]
-    act_on_escalation: Callable[[str, dict[str, Any]], dict[str, Any]]
+    act_on_escalation: Callable[..., dict[str, Any]]
     audit_search_args: Callable[[Mapping[str, str]], dict[str, Any]]
     audit_status: Callable[[], list[dict[str, Any]]]
     audit_event: Callable[[str], dict[str, Any]]
@@ -166,6 +266,8 @@ class DashboardPages:
     # -- the tree ----------------------------------------------------------------------
 
     @http("GET", "/reporting")
+    @html_errors
+    @access(AUTHENTICATED)
     def home_redirect(self, request: Request) -> Response:
         """`/reporting` typed without its slash (the server's own redirect has no
         Location)."""
@@ -174,12 +276,16 @@ class DashboardPages:
 
     @http("GET", "/reporting/")
     @html_errors
+    @home_unit_by_default(VIEW_REPORTS, lambda request, unit_id: urls.unit(
+        unit_id, **request.args.to_dict()))
+    @access(REPORTS_OF_UNIT_QUERY)
     @cached
     def overview_page(self, request: Request) -> Response:
         return self._overview(request, None)
 
     @http("GET", "/reporting/units/<unit_id>")
     @html_errors
+    @access(REPORTS_OF_UNIT)
     @cached
     def unit_page(self, request: Request, unit_id: str) -> Response:
         return self._overview(request, unit_id)
@@ -197,12 +303,16 @@ class DashboardPages:
 
     @http("GET", "/reporting/heatmap")
     @html_errors
+    @home_unit_by_default(VIEW_REPORTS, lambda request, unit_id: urls.heatmap(
+        unit_id, **{k: v for k, v in request.args.items() if k != "unit"}))
+    @access(REPORTS_OF_UNIT_QUERY)
     @cached
     def heatmap_page(self, request: Request) -> Response:
         return self._heatmap(request, request.args.get("unit") or None)
 
     @http("GET", "/reporting/units/<unit_id>/heatmap")
     @html_errors
+    @access(REPORTS_OF_UNIT)
     @cached
     def unit_heatmap_page(self, request: Request, unit_id: str) -> Response:
         return self._heatmap(request, unit_id)
@@ -220,6 +330,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/cells/<cell_id>")
     @html_errors
+    @access(REPORTS_OF_CELL)
     @cached
     def cell_page(self, request: Request, cell_id: str) -> Response:
         year = whole_number(request.args.get("year"), "year")
@@ -231,6 +342,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/meetings/<meeting_id>")
     @html_errors
+    @access(REPORTS_OF_MEETING)
     @cached
     def meeting_page(self, request: Request, meeting_id: str) -> Response:
         with self.db.transaction() as session:
@@ -240,6 +352,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/members/<member_id>")
     @html_errors
+    @access(RECORD_OF_MEMBER)
     @cached
     def member_page(self, request: Request, member_id: str) -> Response:
         year = whole_number(request.args.get("year"), "year")
@@ -253,6 +366,8 @@ class DashboardPages:
 
     @http("GET", "/reporting/escalations")
     @html_errors
+    @home_unit_by_default(VIEW_REPORTS)
+    @access(REPORTS_OF_UNIT_QUERY)
     @cached
     def escalations_page(self, request: Request) -> Response:
         data = self.escalations(**escalation_filters(request.args))
@@ -262,25 +377,29 @@ class DashboardPages:
     @http("POST", "/reporting/escalations/<escalation_id>/acknowledge")
     @html_errors
     @same_site_form
+    @access(ACT_ON_ESCALATION)
     def acknowledge_form(self, request: Request, escalation_id: str) -> Response:
         return self._act(request, "acknowledge", escalation_id)
 
     @http("POST", "/reporting/escalations/<escalation_id>/resolve")
     @html_errors
     @same_site_form
+    @access(ACT_ON_ESCALATION)
     def resolve_form(self, request: Request, escalation_id: str) -> Response:
         return self._act(request, "resolve", escalation_id)
 
     def _act(self, request: Request, action: str, escalation_id: str) -> Response:
         """A form's action, then back to the page it came from (303, so a reload does
-        not post again); refused, the escalations page again with the reason."""
+        not post again); refused, the escalations page again with the reason. Who acted
+        is the login's account, recorded by supervision from the identity the call
+        carries."""
         form = request.form
         target = safe_next(form.get("next"), urls.escalations())
-        payload = {"escalation_id": escalation_id, "by": form.get("by", "").strip()}
+        payload = {}
         if action == "resolve":
             payload["how"] = form.get("how", "").strip()
         try:
-            self.act_on_escalation(action, payload)
+            self.act_on_escalation(action, escalation_id, payload)
         except ChiboError as exc:
             page = target if urlsplit(target).path == urls.escalations() else urls.escalations()
             shown = request_for(request, page)
@@ -293,6 +412,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/audit")
     @html_errors
+    @access(AUDIT)
     def audit_page(self, request: Request) -> Response:
         found = self.audit_search_args(request.args)
         context = views.audit(found, self.audit_status(), request.args)
@@ -300,6 +420,7 @@ class DashboardPages:
 
     @http("GET", "/reporting/audit/events/<event_id>")
     @html_errors
+    @access(AUDIT)
     def audit_event_page(self, request: Request, event_id: str) -> Response:
         context = views.audit_event(self.audit_event(event_id))
         return render.render_or_export("audit_event.html", request, f"su-kien-{event_id}",
@@ -308,6 +429,7 @@ class DashboardPages:
     @http("POST", "/reporting/audit/verify")
     @html_errors
     @same_site_form
+    @access(AUDIT)
     def audit_verify_form(self, request: Request) -> Response:
         self.audit_verify()
         return redirect(safe_next(request.form.get("next"), urls.audit()), 303)
@@ -315,9 +437,13 @@ class DashboardPages:
     # -- the quarterly report ----------------------------------------------------------
 
     @http("GET", "/reporting/reports/quarterly.xlsx", expected_exceptions=ChiboError)
+    @home_unit_by_default(VIEW_REPORTS)
+    @access(REPORTS_OF_UNIT_QUERY)
     def quarterly_report(self, request: Request) -> Response:
-        """The provincial committee's workbook for a quarter (default: the latest's).
-        A download, so its errors are JSON like the API's."""
+        """The provincial committee's workbook for a quarter (default: the latest's), of
+        the province or of the subtree `?unit=` names (a reader whose grants cover part
+        of the tree gets their unit's). A download, so its errors are JSON like the
+        API's."""
         quarter = request.args.get("quarter") or None
         if quarter is not None and not QUARTER.match(quarter):
             raise ValidationFailed({"quarter": ["Expected a quarter as YYYY-Qn, e.g. 2026-Q3."]})
@@ -325,7 +451,8 @@ class DashboardPages:
             parse_period(quarter, "quarter")  # its year inside the window, too
         with self.db.transaction() as session:
             data = quarterly_data(session, quarter, request.args.get("grouping") or None,
-                                  self.clock.now().date(), self.shared.kinds)
+                                  self.clock.now().date(), self.shared.kinds,
+                                  request.args.get("unit") or None)
         tr = i18n.Translator(i18n.pick_lang(request), self.shared.kinds)
         title, sheets = views.quarterly(data, tr)
         return html_tables.export_response(sheets, "xlsx", tr, f"bao-cao-quy-{data['quarter']}",
@@ -334,5 +461,6 @@ class DashboardPages:
     # -- static files ------------------------------------------------------------------
 
     @http("GET", "/reporting/static/<path:name>")
+    @access(PUBLIC)
     def static_file(self, request: Request, name: str) -> Response:
         return render.static_response(name, request)

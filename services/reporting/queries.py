@@ -685,12 +685,18 @@ def _with_details(session: Session, found: list[dict[str, Any]]) -> None:
 
 # -- the older, flat endpoints -----------------------------------------------------------
 
-def cell_month_report(session: Session, month: str) -> list[dict[str, Any]]:
-    """Every cell that existed in `month` (its id tells apart cells of one name): its
-    regular meeting, attendance and level."""
-    rows = session.execute(
-        select(cell_periods, units.c.name).join(units, units.c.unit_id == cell_periods.c.cell_id)
-        .where(cell_periods.c.period == month)).all()
+def cell_month_report(session: Session, month: str,
+                      unit_id: str | None = None) -> list[dict[str, Any]]:
+    """Every cell that existed in `month` (its id tells apart cells of one name), or
+    every one under `unit_id` in today's tree: its regular meeting, attendance and
+    level."""
+    query = (select(cell_periods, units.c.name)
+             .join(units, units.c.unit_id == cell_periods.c.cell_id)
+             .where(cell_periods.c.period == month))
+    if unit_id:
+        query = query.where(cell_periods.c.today_path.like(
+            f"%{paths.encode([unit_id])[1:-1]}%"))
+    rows = session.execute(query).all()
     late = month_states.made_up(session, [r.cell_id for r in rows], [month])
     out = []
     for r in rows:

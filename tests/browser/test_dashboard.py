@@ -15,8 +15,18 @@ from pathlib import Path
 import pytest
 import requests
 
+from chibo.access import TokenSigner
 from tests.conftest import REQUIRE_SERVICES
-from tests.support import NOW, free_port, wait_until
+from tests.support import (
+    ADMIN,
+    AUTH_SECRET,
+    NOW,
+    TEST_TOKEN_SECONDS,
+    bearer,
+    free_port,
+    token,
+    wait_until,
+)
 
 CHROMIUM = os.environ.get("CHIBO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -43,6 +53,7 @@ def dashboard(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dashboard")
     port = free_port()
     env = {**os.environ, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}", "CHIBO_CLOCK": NOW.isoformat(),
+           "CHIBO_AUTH_SECRET": AUTH_SECRET,
            **{f"CHIBO_{name.upper()}_DATABASE_URL": f"sqlite:///{folder}/{name}.db"
               for name in ("members", "meetings", "supervision", "reporting")}}
     log = (folder / "demo.log").open("w")
@@ -54,8 +65,10 @@ def dashboard(tmp_path_factory):
             if demo.poll() is not None:
                 raise RuntimeError((folder / "demo.log").read_text()[-3000:])
             try:
-                overview = requests.get(f"{base}/reporting/api/overview", timeout=10).json()
-                listed = requests.get(f"{base}/reporting/api/escalations", timeout=10).json()
+                overview = requests.get(f"{base}/reporting/api/overview", headers=bearer(),
+                                        timeout=10).json()
+                listed = requests.get(f"{base}/reporting/api/escalations", headers=bearer(),
+                                      timeout=10).json()
             except (requests.ConnectionError, ValueError):
                 return False
             return overview.get("summary", {}).get("cells") == 240 and listed.get("total", 0) > 0
@@ -74,6 +87,11 @@ def dashboard(tmp_path_factory):
                                   "audit_page_checks_every_source",
                                   "heatmap_tells_the_month_states_apart"])
 def test_in_the_browser(dashboard, step):
+    # The browser logs in with a session cookie signed for the tests' administrator (with
+    # its CSRF token); the steps' own API calls send the bearer token.
+    session = TokenSigner(AUTH_SECRET).issue(ADMIN, NOW, TEST_TOKEN_SECONDS,
+                                             csrf="csrf-trinh-duyet")
+    env = {**os.environ, "CHIBO_BROWSER_SESSION": session, "CHIBO_BROWSER_BEARER": token()}
     done = subprocess.run([sys.executable, "-m", "tests.browser.steps", step, dashboard],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]

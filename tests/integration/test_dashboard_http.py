@@ -13,10 +13,23 @@ import pytest
 import requests
 from openpyxl import load_workbook
 
+from chibo.access import Grant, Identity, TokenSigner
 from chibo.clock import FixedClock
 from chibo.nameko.runtime import rpc_caller, rpc_client
 from tests.sample_province import load_sample_province
-from tests.support import embedded_config, reporting_caught_up, running, wait_until
+from tests.support import (
+    ADMIN,
+    AUTH_SECRET,
+    NOW,
+    TEST_TOKEN_SECONDS,
+    authenticated,
+    bearer,
+    embedded_config,
+    reporting_caught_up,
+    running,
+    token,
+    wait_until,
+)
 from tests.unit.test_reporting_web import visible_text
 
 TIMEOUT = 30
@@ -32,7 +45,7 @@ def base(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dashboard")
     clock = FixedClock(datetime(2026, 6, 10, 8, 0))
     config = embedded_config(folder, CLOCK=clock)
-    with running(config), rpc_client(config, timeout=180) as proxy:
+    with running(config), rpc_client(config, timeout=180, token=token(ADMIN)) as proxy:
         load_sample_province(rpc_caller(proxy), LOADED_ON, months=2, progress=lambda _: None)
         # A month later, April, May and the second quarter are closed: the cells that
         # missed a month, were not visited or left a task undone are escalated.
@@ -43,8 +56,32 @@ def base(tmp_path_factory):
         yield f"http://{config['WEB_SERVER_ADDRESS']}"
 
 
+#: A provincial administrator's bearer token: every page and figure (no cookies kept
+#: between requests, so one test's language choice does not follow the next).
+AS_ADMIN = bearer(ADMIN)
+#: Staff of the commune xa-1's organisation board: that commune only.
+STAFF_XA1 = Identity("tk-xa1", "Cán bộ xã Mẫu 1", (Grant("staff", "xa-1"),))
+CSRF = "csrf-kiem-thu-0123"
+
+
 def get(base: str, path: str, **kwargs) -> requests.Response:
-    return requests.get(base + path, timeout=TIMEOUT, **kwargs)
+    headers = {**AS_ADMIN, **kwargs.pop("headers", {})}
+    return requests.get(base + path, timeout=TIMEOUT, headers=headers, **kwargs)
+
+
+def post(base: str, path: str, **kwargs) -> requests.Response:
+    headers = {**AS_ADMIN, **kwargs.pop("headers", {})}
+    return requests.post(base + path, timeout=kwargs.pop("timeout", TIMEOUT), headers=headers,
+                         **kwargs)
+
+
+def browser(base: str, identity: Identity = ADMIN) -> requests.Session:
+    """A browser's session: the signed token in the session cookie, with its CSRF token."""
+    session = requests.Session()
+    session.cookies.set("chibo_session", TokenSigner(AUTH_SECRET).issue(
+        identity, NOW, TEST_TOKEN_SECONDS, csrf=CSRF), domain="127.0.0.1", path="/")
+    session.headers["Origin"] = base
+    return session
 
 
 def page(base: str, path: str, status: int = 200, **kwargs) -> str:
@@ -153,15 +190,16 @@ def test_acknowledge_an_escalation_from_the_page(base):
     escalation = raised[0]
     action = f"/reporting/escalations/{quote(escalation['escalation_id'])}/acknowledge"
     back = "/reporting/escalations?state=acknowledged"
-    done = requests.post(base + action, data={"by": "Đồng chí Hà Thị Lan", "next": back},
-                         allow_redirects=False, timeout=TIMEOUT)
+    reader = browser(base)
+    done = reader.post(base + action, data={"next": back, "csrf_token": CSRF},
+                       allow_redirects=False, timeout=TIMEOUT)
     assert done.status_code == 303, done.text[:500]
     assert done.headers["Location"].endswith(back)
     shown = page(base, back)
     assert f'data-testid="resolve-{escalation["escalation_id"]}"' in shown
     assert escalation["escalation_id"] not in [e["escalation_id"] for e in open_escalations(base)]
-    again = requests.post(base + action, data={"by": "Đồng chí Hà Thị Lan", "next": back},
-                          allow_redirects=False, timeout=TIMEOUT)
+    again = reader.post(base + action, data={"next": back, "csrf_token": CSRF},
+                        allow_redirects=False, timeout=TIMEOUT)
     assert again.status_code == 409 and again.headers["Content-Type"] == HTML
     text = visible_text(again.text)
     assert "Không thực hiện được" in text and "acknowledged" in text
@@ -171,16 +209,88 @@ def test_acknowledge_an_escalation_from_the_page(base):
 
 
 def test_check_the_logs_from_the_audit_page(base):
-    done = requests.post(base + "/reporting/audit/verify", data={"next": "/reporting/audit"},
-                         allow_redirects=False, timeout=120)
+    done = post(base, "/reporting/audit/verify", data={"next": "/reporting/audit"},
+                allow_redirects=False, timeout=120)
     assert done.status_code == 303 and done.headers["Location"].endswith("/reporting/audit")
     text = visible_text(page(base, "/reporting/audit"))
     assert "Toàn vẹn" in text and "Chưa rõ" not in text
 
 
 def test_a_form_posted_from_another_site_is_refused(base):
-    response = requests.post(f"{base}/reporting/audit/verify", data={},
-                             headers={"Origin": "https://evil.example"},
-                             allow_redirects=False, timeout=30)
+    response = post(base, "/reporting/audit/verify", data={},
+                    headers={"Origin": "https://evil.example"}, allow_redirects=False)
     assert response.status_code == 403
     assert "chibo" in response.text
+
+
+# -- who sees what -------------------------------------------------------------------
+
+def test_a_commune_staff_sees_only_their_commune(base):
+    staff = authenticated(STAFF_XA1)
+    home = staff.get(base + "/reporting/?period=2026-Q2", allow_redirects=False, timeout=TIMEOUT)
+    assert home.status_code == 303
+    assert home.headers["Location"].endswith("/reporting/units/xa-1?period=2026-Q2")
+    own = staff.get(base + "/reporting/units/xa-1", timeout=TIMEOUT)
+    assert own.status_code == 200 and "Đảng ủy xã Mẫu 1" in visible_text(own.text)
+    other = staff.get(base + "/reporting/units/xa-2", timeout=TIMEOUT)
+    assert other.status_code == 403 and other.headers["Content-Type"] == HTML
+    assert "Ngoài phạm vi được giao" in visible_text(other.text)
+    assert staff.get(base + "/reporting/units/xa-2/heatmap", timeout=TIMEOUT).status_code == 403
+    api = staff.get(base + "/reporting/api/units/xa-2", timeout=TIMEOUT)
+    assert api.status_code == 403 and api.json()["error"] == "forbidden"
+    whole = staff.get(base + "/reporting/api/overview", timeout=TIMEOUT)
+    assert whole.status_code == 403 and whole.json()["parameter"] == "unit"
+    assert whole.json()["units"] == ["xa-1"]
+    assert staff.get(base + "/reporting/api/overview?unit=xa-1", timeout=TIMEOUT).ok
+    listed = staff.get(base + "/reporting/api/escalations?unit=xa-1&state=", timeout=TIMEOUT)
+    assert listed.ok and all(e["cell_id"].startswith("xa-1-")
+                             for e in listed.json()["escalations"])
+    assert staff.get(base + "/reporting/audit", timeout=TIMEOUT).status_code == 403
+
+
+def test_a_page_without_a_session_goes_to_the_login_page(base):
+    response = requests.get(base + "/reporting/units/xa-1?lang=en", allow_redirects=False,
+                            timeout=TIMEOUT)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(
+        "/login?next=%2Freporting%2Funits%2Fxa-1%3Flang%3Den")
+    assert requests.get(base + "/reporting/api/overview", timeout=TIMEOUT).status_code == 401
+    login = requests.get(base + response.headers["Location"], timeout=TIMEOUT)
+    assert login.status_code == 200 and "Đăng nhập" in visible_text(login.text)
+    assert 'name="next" value="/reporting/units/xa-1?lang=en"' in login.text
+
+
+def test_a_page_names_who_is_logged_in(base):
+    text = visible_text(browser(base, STAFF_XA1).get(base + "/reporting/units/xa-1",
+                                                     timeout=TIMEOUT).text)
+    assert "Cán bộ xã Mẫu 1" in text and "Cán bộ Ban Tổ chức" in text
+    assert "Đảng ủy xã Mẫu 1" in text and "Đăng xuất" in text
+
+
+def test_a_form_needs_the_sessions_csrf_token_and_its_origin(base):
+    reader = browser(base)
+    without = reader.post(base + "/reporting/audit/verify", data={"next": "/reporting/audit"},
+                          allow_redirects=False, timeout=TIMEOUT)
+    assert without.status_code == 403 and without.json()["error"] == "csrf_failed"
+    del reader.headers["Origin"]
+    no_origin = reader.post(base + "/reporting/audit/verify",
+                            data={"next": "/reporting/audit", "csrf_token": CSRF},
+                            allow_redirects=False, timeout=TIMEOUT)
+    assert no_origin.status_code == 403 and "Origin" in no_origin.text
+    reader.headers["Origin"] = base
+    done = reader.post(base + "/reporting/audit/verify",
+                       data={"next": "/reporting/audit", "csrf_token": CSRF},
+                       allow_redirects=False, timeout=120)
+    assert done.status_code == 303 and done.headers["Location"].endswith("/reporting/audit")
+
+
+def test_logout_clears_the_session_cookie(base):
+    reader = browser(base)
+    done = reader.post(base + "/logout", data={"csrf_token": CSRF}, allow_redirects=False,
+                       timeout=TIMEOUT)
+    assert done.status_code == 303 and done.headers["Location"] == "/login"
+    cleared = done.headers["Set-Cookie"]
+    assert cleared.startswith("chibo_session=;") and "Max-Age=0" in cleared
+    assert "chibo_session" not in reader.cookies
+    after = reader.get(base + "/reporting/", allow_redirects=False, timeout=TIMEOUT)
+    assert after.status_code == 303 and "/login?next=" in after.headers["Location"]

@@ -27,6 +27,7 @@ from services.reporting.projector import project_run
 from services.reporting.read_model import metadata, snapshot
 from services.shared import settings as shared_settings
 from services.shared.membership import fold
+from tests.reporting_caller import as_identity
 from tests.support import Db
 from tests.unit.test_reporting_projection import Log, held, rebuild_order, unit
 from tests.unit.test_reporting_web import visible_text
@@ -127,6 +128,7 @@ def service_over(factory, now: datetime = NOW) -> Service:
     found.db = Db(factory)
     found.clock = FixedClock(now)
     found.shared = shared_settings.from_config({})  # the packaged unit kinds
+    as_identity(found)  # a provincial administrator
     return found
 
 

@@ -25,6 +25,7 @@ from services.reporting.web.i18n import Translator
 from services.shared import settings as shared_settings
 from services.shared.events import SOURCES
 from tests import reporting_samples as samples
+from tests.reporting_caller import as_identity
 from tests.support import Db
 from tests.unit.test_reporting_projection import live_order, project_all, province
 from tests.unit.test_reporting_web import visible_text
@@ -268,11 +269,11 @@ class Actions:
         self.done: list[tuple[str, dict]] = []
         self.refuse: Exception | None = None
 
-    def __call__(self, action: str, payload: dict) -> dict:
+    def __call__(self, action: str, escalation_id: str, payload: dict) -> dict:
         if self.refuse:
             raise self.refuse
-        self.done.append((action, payload))
-        return {"escalation_id": payload["escalation_id"], "events": []}
+        self.done.append((action, {**payload, "escalation_id": escalation_id}))
+        return {"escalation_id": escalation_id, "events": []}
 
 
 class Service(ReportingQueries, AuditEntrypoints, pages.DashboardPages):
@@ -285,6 +286,7 @@ def service(factory):
     found.db = Db(factory)
     found.clock = FixedClock(datetime(2026, 3, 10, 8, 0))
     found.shared = shared_settings.from_config({})  # the packaged unit kinds
+    as_identity(found)  # a provincial administrator
     found.act_on_escalation = Actions()
     return found
 
@@ -340,22 +342,22 @@ def test_an_unexpected_failure_is_logged_and_gets_the_500_page(service, caplog):
 
 
 def test_an_action_redirects_back_or_shows_why_it_was_refused(service):
-    form = {"by": " Hà Thị Lan ", "how": "Đã họp bù", "next": "/reporting/escalations?state="}
+    form = {"how": " Đã họp bù ", "next": "/reporting/escalations?state="}
     done = service.resolve_form(request("/reporting/escalations/e1/resolve", method="POST",
                                         form=form), "e1")
     assert done.status_code == 303 and done.headers["Location"] == "/reporting/escalations?state="
     assert service.act_on_escalation.done == [
-        ("resolve", {"escalation_id": "e1", "by": "Hà Thị Lan", "how": "Đã họp bù"})]
+        ("resolve", {"escalation_id": "e1", "how": "Đã họp bù"})]
     elsewhere = service.acknowledge_form(request(
         "/reporting/escalations/e1/acknowledge", method="POST",
-        form={"by": "Lan", "next": "https://example.org/"}), "e1")
+        form={"next": "https://example.org/"}), "e1")
     assert elsewhere.headers["Location"] == "/reporting/escalations"
     from chibo.errors import DomainRuleViolated
 
     service.act_on_escalation.refuse = DomainRuleViolated("Escalation e1 is acknowledged.")
     refused = service.acknowledge_form(request(
         "/reporting/escalations/e1/acknowledge", method="POST",
-        form={"by": "Lan", "next": "/reporting/escalations?state=&lang=en"}), "e1")
+        form={"next": "/reporting/escalations?state=&lang=en"}), "e1")
     assert refused.status_code == 409 and refused.content_type.startswith("text/html")
     page = refused.get_data(as_text=True)
     assert "Escalation e1 is acknowledged." in page and "That could not be done" in page

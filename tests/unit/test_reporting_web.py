@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from services.reporting.pages import Viewer
 from services.reporting.web import html_tables, i18n, render
 from services.reporting.web.i18n import Translator
 from services.shared.events import meetings as meeting_events
@@ -39,9 +40,16 @@ def request(path: str = "/reporting/", query: str = "", cookies: dict | None = N
     return Request(builder.get_environ())
 
 
-def page(template: str, lang: str, path: str = "/reporting/x") -> str:
+#: Who the sample pages are shown to.
+VIEWER = Viewer("Nguyễn Thị Hoa", ("Cán bộ Ban Tổ chức (organisation-board staff) — Huyện A",),
+                "csrf-mau")
+
+
+def page(template: str, lang: str, path: str = "/reporting/x", viewer: Viewer | None = VIEWER
+         ) -> str:
     context = samples.PAGES[template]()
-    response = render.render_page(template, request(path, f"lang={lang}"), **context)
+    response = render.render_page(template, request(path, f"lang={lang}"), viewer=viewer,
+                                  **context)
     assert response.status_code == 200
     assert response.content_type == "text/html; charset=utf-8"
     return response.get_data(as_text=True)
@@ -292,7 +300,10 @@ def test_escalations_offer_actions_only_on_open_rows():
     # Acknowledged: can still be resolved, not acknowledged again; resolved: nothing.
     assert 'data-testid="ack-e-2"' not in html and 'data-testid="resolve-e-2"' in html
     assert "e-3/" not in html
-    assert 'name="how"' in html and 'data-remember="by"' in html
+    # Who acts is the login: no name is asked for, and every form carries the CSRF token.
+    assert 'name="how"' in html and 'name="by"' not in html
+    assert html.count('name="csrf_token" value="csrf-mau"') == html.count('method="post"')
+    assert "Xử lý với tên Nguyễn Thị Hoa" in text
     for expected in ("Mới", "Đã tiếp nhận", "Đã giải quyết", "Tiếp nhận", "Giải quyết",
                      "Không sinh hoạt thường kỳ", "09/2026", "Quý III/2026", "Trên 30 ngày"):
         assert expected in text, expected

@@ -2,7 +2,10 @@
 
 Every page gets ``lang``, ``t`` (a Translator: ``t('nav.overview')``, ``t.date(...)``)
 and ``url_with(**params)`` (this page's address with query parameters replaced),
-which the language switch, the period pickers and the export links are built from.
+which the language switch, the period pickers and the export links are built from,
+and ``viewer`` (who is logged in: their name, roles and the session's CSRF token,
+which the ``csrf_field(viewer)`` macro of ``_parts.html`` puts in every form that
+posts; None on the login page).
 `unit_kinds` (the service's configured kinds; the packaged ones when None) label
 the tree's node kinds.
 """
@@ -44,6 +47,8 @@ CACHE_APP = "public, max-age=300"
 CACHE_VENDOR = "public, max-age=86400"
 
 UrlWith = Callable[..., str]
+#: Where a page route leaves the `Viewer` for the page it renders (request.environ).
+VIEWER_KEY = "chibo.viewer"
 
 
 def _lang_filter(format_: Callable[..., str]) -> Callable[..., str]:
@@ -107,6 +112,7 @@ def render_html(template: str, lang: str, url_with: UrlWith, *,
                 unit_kinds: UnitKinds | None = None, **context: Any) -> str:
     """The page as text (what ``render_page`` sends; also handy in tests)."""
     tr = i18n.Translator(lang, unit_kinds)
+    context.setdefault("viewer", None)
     return environment().get_template(template).render(
         **context, lang=tr.lang, t=tr, url_with=url_with, charts=charts_available())
 
@@ -115,6 +121,7 @@ def render_page(template: str, request: Request, *, status_code: int = 200,
                 unit_kinds: UnitKinds | None = None, **context: Any) -> Response:
     """A page in the reader's language; remembers a language chosen with ``?lang=``."""
     lang = i18n.pick_lang(request)
+    context.setdefault("viewer", request.environ.get(VIEWER_KEY))
     body = render_html(template, lang, url_with_for(request), unit_kinds=unit_kinds,
                        **context)
     response = Response(body, status=status_code, content_type=HTML)

@@ -70,6 +70,19 @@ def quarterly_report(quarter: str) -> str:
     return f"{PREFIX}/reports/quarterly.xlsx" + _query(quarter=quarter)
 
 
+def login(next: str | None = None) -> str:
+    """The login page (served by reporting, outside the dashboard's prefix)."""
+    return "/login" + _query(next=next)
+
+
+def login_oidc(next: str | None = None) -> str:
+    return "/login/oidc" + _query(next=next)
+
+
+def logout() -> str:
+    return "/logout"
+
+
 def static(name: str) -> str:
     return f"{PREFIX}/static/{name}"
 

@@ -1,6 +1,6 @@
 /* chibo reporting dashboard: small progressive enhancements. Every page works without
-   this script; it adds table filtering and sorting, trend sparklines (uPlot, when it is
-   installed), and remembers the escalation handler's name on this device. */
+   this script; it adds table filtering and sorting, and trend sparklines (uPlot, when it
+   is installed). */
 (function () {
   "use strict";
 
@@ -10,7 +10,6 @@
   var NUMERIC = { int: 1, number: 1, percent: 1, level: 1 };
   var ISO = { date: 1, datetime: 1, month: 1, period: 1 };
   var MISSING = "—";
-  var STORE_BY = "chibo.by";
 
   // -- text helpers ------------------------------------------------------------------
 
@@ -205,19 +204,6 @@
 
   // -- small conveniences --------------------------------------------------------------
 
-  function rememberBy() {
-    var saved = null;
-    try { saved = window.localStorage.getItem(STORE_BY); } catch (e) { /* storage off */ }
-    document.querySelectorAll('input[data-remember="by"]').forEach(function (input) {
-      if (saved && !input.value) input.value = saved;
-      if (input.form) {
-        input.form.addEventListener("submit", function () {
-          try { window.localStorage.setItem(STORE_BY, input.value.trim()); } catch (e) { /* */ }
-        });
-      }
-    });
-  }
-
   function setup() {
     document.querySelectorAll("input[data-filter-for]").forEach(setupFilter);
     document.querySelectorAll("table.data, table.heatmap").forEach(setupSorting);
@@ -227,7 +213,6 @@
     document.querySelectorAll("[data-print]").forEach(function (button) {
       button.addEventListener("click", function () { window.print(); });
     });
-    rememberBy();
     var data = readTrend();
     if (data) {
       drawQualityBar(data);
