@@ -26,8 +26,8 @@ from services.reporting import access_rules, projector, queries, read_model
 from services.reporting.access_rules import home_unit_by_default, unit_named_for_a_subtree
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
-from services.reporting.login import LoginPages
-from services.reporting.oidc import OidcSignIn
+from services.reporting.login_entrypoints import LoginPages
+from services.reporting.oidc_entrypoints import OidcSignIn
 from services.reporting.page_cache import cached
 from services.reporting.pages import DashboardPages, grace_days, whole_number
 from services.reporting.rebuild import rebuild_if_requested

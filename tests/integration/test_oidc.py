@@ -17,7 +17,7 @@ import requests
 
 from chibo.access import TokenSigner
 from chibo.nameko.runtime import rpc_client
-from services.reporting.oidc import STATE_COOKIE, OidcClient, OidcFailure, OidcSettings
+from services.reporting.oidc_entrypoints import STATE_COOKIE, OidcClient, OidcFailure, OidcSettings
 from tests.integration.oidc_provider import Provider, User, running_provider
 from tests.support import (
     ADMIN,

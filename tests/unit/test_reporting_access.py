@@ -14,7 +14,7 @@ from chibo.access import Grant, Identity
 from chibo.errors import Forbidden
 from services.reporting import access_rules
 from services.reporting.entrypoints import ReportingService
-from services.reporting.login import cookie_settings, safe_local_next
+from services.reporting.login_entrypoints import cookie_settings, safe_local_next
 from services.reporting.pages import CrossSiteForm, same_site_form
 from tests.reporting_caller import as_identity
 from tests.unit import test_reporting_views as views_tests
