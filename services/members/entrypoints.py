@@ -134,12 +134,13 @@ class MembersService(EventSource, ServesCommands, openapi=api.openapi):
     # -- questions ------------------------------------------------------------------
 
     @rpc(expected_exceptions=ChiboError)
-    @access(Access(VIEW_REPORTS))
-    def tree(self, on: str | None = None) -> dict[str, Any]:
+    @access(Access(VIEW_REPORTS, Scope("unit")))
+    def tree(self, on: str | None = None, unit: str | None = None) -> dict[str, Any]:
+        """The whole tree, or with `unit` the subtree a committee's staff may see."""
         day = views.day_asked(on, self._today())
         with self.events.unit_of_work() as store:
             tree = state.tree(store, self.shared.kinds)
-        return views.tree_view(tree, day)
+        return views.tree_view(tree, day, unit or None)
 
     @rpc(expected_exceptions=ChiboError)
     @access(REPORTS_OF_UNIT)
@@ -183,9 +184,9 @@ class MembersService(EventSource, ServesCommands, openapi=api.openapi):
         return self.commands.respond("import_rows", read_json(request), self.command_deps())
 
     @http("GET", "/members/tree", expected_exceptions=ChiboError)
-    @access(Access(VIEW_REPORTS))
+    @access(Access(VIEW_REPORTS, Scope("unit")))
     def tree_http(self, request: Any) -> dict[str, Any]:
-        return self.tree(request.args.get("on"))
+        return self.tree(request.args.get("on"), request.args.get("unit"))
 
     @http("GET", "/members/units/<unit_id>", expected_exceptions=ChiboError)
     @access(REPORTS_OF_UNIT)

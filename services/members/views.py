@@ -18,14 +18,21 @@ def day_asked(value: str | None, today: date, field: str = "on") -> date:
     return inputs.day(value, field) or today
 
 
-def tree_view(tree: Tree, day: date) -> dict[str, Any]:
-    """The tree as it stood on `day`: roots and children in Vietnamese name order."""
+def tree_view(tree: Tree, day: date, unit_id: str | None = None) -> dict[str, Any]:
+    """The tree as it stood on `day`: roots and children in Vietnamese name order; with
+    `unit_id`, only that unit's subtree (what a committee's staff may see)."""
     snapshot = tree.as_of(day)
+    if unit_id is not None:
+        if unit_id not in snapshot:
+            raise NotFound(f"Unit {unit_id} did not exist on {day.isoformat()}.",
+                           field="unit")
+        kept = {v.unit_id for v in tree.subtree(unit_id, day)} | {unit_id}
+        snapshot = {u: v for u, v in snapshot.items() if u in kept}
     nodes = {u: {**v.as_dict(), "children": []} for u, v in snapshot.items()}
     roots: list[dict[str, Any]] = []
     for node in sorted(nodes.values(), key=lambda n: (text_sort_key(n["name"]), n["unit_id"])):
         parent = nodes.get(node["parent_id"]) if node["parent_id"] else None
-        (parent["children"] if parent else roots).append(node)
+        (parent["children"] if parent and node["unit_id"] != unit_id else roots).append(node)
     return {"on": day.isoformat(), "units": len(nodes), "roots": roots}
 
 

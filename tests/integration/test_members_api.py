@@ -159,3 +159,24 @@ def test_a_confirmation_reminder_is_issued_once_when_probation_ends(system):
                  if e["type"] == "membership_confirmation_due"]
     assert reminders.count("p1") == 1 and "p2" not in reminders
     assert first >= 1 and second == 0
+
+
+def test_a_committees_staff_see_the_tree_below_it_and_nothing_beside_it(system):
+    from chibo.access import Grant, Identity
+
+    for unit_id, name, kind, parent in (("st", "Tỉnh ủy Sơn La", "province", None),
+                                        ("sa", "Đảng ủy xã Chiềng An", "committee", "st"),
+                                        ("sa-1", "Chi bộ Bản Mòng", "cell", "sa"),
+                                        ("sb", "Đảng ủy xã Chiềng Cơi", "committee", "st")):
+        unit(system, unit_id, name, kind, parent)
+    staff = Identity("staff-sa", "Cán bộ xã Chiềng An", (Grant("staff", "sa"),))
+    base = f"http://{system['WEB_SERVER_ADDRESS']}/members/tree"
+
+    mine = requests.get(base, params={"unit": "sa"}, headers=bearer(staff), timeout=10)
+    assert mine.status_code == 200, mine.text
+    assert [(r["unit_id"], [c["unit_id"] for c in r["children"]])
+            for r in mine.json()["roots"]] == [("sa", ["sa-1"])]
+    for elsewhere in ({"unit": "sb"}, {"unit": "st"}, {}):
+        refused = requests.get(base, params=elsewhere, headers=bearer(staff), timeout=10)
+        assert refused.status_code == 403, (elsewhere, refused.text)
+    assert requests.get(base, params={"unit": "sa"}, timeout=10).status_code == 401
