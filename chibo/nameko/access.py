@@ -48,8 +48,6 @@ from chibo.nameko.web.json_http import IDENTITY_KEY
 
 #: Seconds a service's own token lives; it is signed again when half of it is gone.
 SERVICE_TOKEN_SECONDS = 3600
-#: A service whose entrypoints do not all declare an access rule refuses to start.
-REFUSE_UNDECLARED = False
 #: What a method declaring access is marked with (read by the route test and start-up).
 ACCESS_ATTRIBUTE = "__chibo_access__"
 
@@ -81,7 +79,7 @@ class Caller(DependencyProvider):
                 expected = expected if isinstance(expected, tuple) else (expected,)
                 entrypoint.expected_exceptions = (*expected, Unauthenticated, Forbidden)
         undeclared = undeclared_entrypoints(self.container.service_cls)
-        if undeclared and REFUSE_UNDECLARED:
+        if undeclared:  # secure by default: a route without a rule never serves
             raise RuntimeError(
                 f"{self.container.service_name}: entrypoints without an access rule: "
                 f"{', '.join(undeclared)}; declare one with chibo.nameko.access.access(...)")
@@ -193,10 +191,17 @@ def access(rule: Access) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 def call_values(signature: inspect.Signature, service: Any, args: Sequence[Any],
                 kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a rule's scope may name: the method's arguments, over a werkzeug request's
+    query string, over the top-level fields of its JSON body (the web server has read
+    the body already, within its limits)."""
     bound = signature.bind_partial(service, *args, **kwargs)
     values: dict[str, Any] = {}
     for value in bound.arguments.values():
         if isinstance(value, Request):
+            body = value.get_json(silent=True) if value.mimetype == "application/json" \
+                else None
+            if isinstance(body, dict):
+                values.update((k, v) for k, v in body.items() if isinstance(v, str))
             values.update(value.args.items())
     values.update((name, value) for name, value in list(bound.arguments.items())[1:]
                   if not isinstance(value, Request))

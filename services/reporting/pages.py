@@ -37,7 +37,7 @@ from chibo.nameko.access import access
 from chibo.nameko.web import http
 from chibo.nameko.web.json_http import SESSION_COOKIE
 from services.reporting import month_states, paths, queries, views
-from services.reporting.access_rules import home_unit_by_default
+from services.reporting.access_rules import home_unit_by_default, home_units
 from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.periods import parse as parse_period
@@ -403,7 +403,12 @@ class DashboardPages:
         except ChiboError as exc:
             page = target if urlsplit(target).path == urls.escalations() else urls.escalations()
             shown = request_for(request, page)
-            data = self.escalations(**escalation_filters(shown.args))
+            filters = escalation_filters(shown.args)
+            if not filters.get("unit_id"):
+                # A caller who sees part of the tree sees the list of their own unit.
+                homes = home_units(self.caller.identity, VIEW_REPORTS, self.clock.now().date())
+                filters["unit_id"] = homes[0] if homes else None
+            data = self.escalations(**filters)
             return render.render_page("escalations.html", shown, status_code=exc.http_status,
                                       **views.escalations(data, exc.message, exc.http_status))
         return redirect(target, 303)

@@ -20,7 +20,7 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from chibo import inputs
-from chibo.access import AUTHENTICATED, Access, Scope
+from chibo.access import Access, Scope
 from chibo.errors import ChiboError
 from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import Commands, ServesCommands
@@ -35,7 +35,7 @@ from chibo.nameko.providers import (
 )
 from chibo.nameko.web import http, read_json
 from services.shared import settings as shared_settings
-from services.shared.access_roles import OPERATE, ROLES, VIEW_REPORTS
+from services.shared.access_roles import OPERATE, ROLES, SUPERVISE, VIEW_REPORTS
 from services.shared.events.meetings import catalogue as meetings_catalogue
 from services.shared.events.members import catalogue as members_catalogue
 from services.shared.events.supervision import catalogue
@@ -189,8 +189,8 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
     # -- HTTP -----------------------------------------------------------------------
 
     @http("POST", "/supervision/visits", expected_exceptions=ChiboError)
-    # The pipeline checks the command's own rule (SUPERVISE on the body's cell).
-    @access(AUTHENTICATED)
+    # The command's own rule; the pipeline checks it again on the checked body.
+    @access(Access(SUPERVISE, Scope("cell_id", "cell")))
     def log_visit_http(self, request: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
         return self.commands.respond("log_visit", read_json(request), self.command_deps())
 

@@ -56,6 +56,8 @@ def everything_on(unit: str) -> Identity:
 
 IN_SCOPE, OUT_OF_SCOPE = everything_on(HOME), everything_on(ELSEWHERE)
 ANONYMOUS = "anonymous"
+#: The only entrypoints open to anyone: signing in and out, and static assets.
+PUBLIC_ROUTES = r"/login|/logout|/static/|\.authenticate$|/auth/token"
 #: What a required argument that names no scoped thing is given.
 PLACEHOLDER = "x"
 #: Values of URL segments that name no scoped thing.
@@ -120,7 +122,7 @@ def test_every_entrypoint_declares_an_access_rule():
     assert unruled == [], "commands served over HTTP without an access rule"
     public = sorted(e.name for e in entries() if e.rule is not None and e.rule.public)
     # Only signing in and static assets are open (health is the web server's own).
-    assert all(re.search(r"/login|/static/|authenticate|/auth/token", name)
+    assert all(re.search(PUBLIC_ROUTES, name)
                for name in public), public
 
 
@@ -186,18 +188,22 @@ def http_request(entry: Entry, found: dict[str, str]) -> tuple[str, dict[str, An
     return url, extra
 
 
-def call_http(base: str, entry: Entry, found: dict[str, str], caller: Identity | str) -> int:
+def call_http(base: str, entry: Entry, found: dict[str, str], caller: Identity | str
+              ) -> tuple[int, str]:
     url, extra = http_request(entry, found)
-    headers = {} if caller == ANONYMOUS else {"Authorization": f"Bearer {token(caller)}"}
+    # As a browser sends it: a form's post carries the page's origin.
+    headers = {"Origin": base}
+    if caller != ANONYMOUS:
+        headers["Authorization"] = f"Bearer {token(caller)}"
     response = requests.request(entry.method, base + url, headers=headers, timeout=TIMEOUT,
                                 allow_redirects=False, **extra)
     if response.status_code == 303 and "/login" in response.headers.get("Location", ""):
-        return 401  # a page sends a visitor without a session to the login page
-    return response.status_code
+        return 401, ""  # a page sends a visitor without a session to the login page
+    return response.status_code, response.text[:300]
 
 
 def call_rpc(config: dict[str, Any], entry: Entry, found: dict[str, str],
-             caller: Identity | str) -> int:
+             caller: Identity | str) -> tuple[int, str]:
     if entry.command:
         scope = entry.rule.scope.field if entry.rule and entry.rule.scope else None
         kwargs: dict[str, Any] = {"payload": {scope: value_for(scope, entry.rule, found)}
@@ -214,8 +220,9 @@ def call_rpc(config: dict[str, Any], entry: Entry, found: dict[str, str],
         try:
             getattr(getattr(proxy, service), method)(**kwargs)
         except RemoteError as error:
-            return {"Unauthenticated": 401, "Forbidden": 403}.get(error.exc_type, 200)
-    return 200
+            return ({"Unauthenticated": 401, "Forbidden": 403}.get(error.exc_type, 200),
+                    f"{error.exc_type}: {error.value}"[:300])
+    return 200, ""
 
 
 def expected(entry: Entry, caller: Identity | str) -> set[int] | str:
@@ -256,14 +263,15 @@ def test_every_route_and_rpc_method_as_each_kind_of_caller(province):
         for caller in (ANONYMOUS, OUT_OF_SCOPE, IN_SCOPE):
             as_caller = in_scope_caller(entry.rule) if caller is IN_SCOPE else caller
             if entry.kind == "http":
-                status = call_http(base, entry, found, as_caller)
+                status, said = call_http(base, entry, found, as_caller)
             else:
-                status = call_rpc(config, entry, found, as_caller)
+                status, said = call_rpc(config, entry, found, as_caller)
             want = expected(entry, caller)
             cells.append(status)
             if not verdict(status, want):
                 wrong.append((entry.name, entry.rule.describe() if entry.rule else "services",
-                              caller if caller == ANONYMOUS else caller.account_id, status, want))
+                              caller if caller == ANONYMOUS else caller.account_id, status, want,
+                              said))
         rows.append((entry.name, entry.rule.describe() if entry.rule else "services only",
                      *cells))
     matrix = render(rows)
@@ -273,7 +281,7 @@ def test_every_route_and_rpc_method_as_each_kind_of_caller(province):
             out.write(matrix)
     assert wrong == [], json.dumps(wrong, ensure_ascii=False, indent=1, default=str)
     open_to_anonymous = [row[0] for row in rows if row[2] not in (401,)]
-    assert all(re.search(r"/login|/static/|authenticate|/auth/token", name)
+    assert all(re.search(PUBLIC_ROUTES, name)
                for name in open_to_anonymous), open_to_anonymous
 
 
