@@ -7,8 +7,8 @@ eventlet.monkey_patch()  # tests/conftest.py does this too; kept so --noconftest
 import json  # noqa: E402
 import logging  # noqa: E402
 import socket  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 
 import pytest  # noqa: E402
 import requests  # noqa: E402
@@ -18,8 +18,8 @@ from nameko.runners import ServiceRunner  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 from werkzeug.wrappers import Request  # noqa: E402
 
-from chibo.access import Grant, Identity, RoleBook, TokenSigner  # noqa: E402
-from chibo.nameko.access import Caller  # noqa: E402
+from chibo.access import PUBLIC, Grant, Identity, RoleBook, TokenSigner  # noqa: E402
+from chibo.nameko.access import Caller, access  # noqa: E402
 from chibo.nameko.providers import ClockProvider  # noqa: E402
 from chibo.nameko.web import BadJsonBody, context_data_from_headers, http, read_json  # noqa: E402
 from chibo.nameko.web.json_http import NotJson  # noqa: E402
@@ -60,18 +60,22 @@ class AlphaService:
     correlation_id = CorrelationId()
 
     @http("GET", "/alpha/cell")
+    @access(PUBLIC)  # the web layer under test, not access
     def cell(self, request):
         return {"name": CELL, "members": ["Lò Văn Hùng", "Quàng Thị Mai"]}
 
     @http("POST", "/alpha/echo")
+    @access(PUBLIC)  # the web layer under test, not access
     def echo(self, request):
         return 201, {"received": read_json(request)}
 
     @http("GET", "/alpha/whoami")
+    @access(PUBLIC)  # the web layer under test, not access
     def whoami(self, request):
         return {"actor": self.actor, "correlation_id": self.correlation_id}
 
     @http("GET", "/alpha/cells/<int:cell_id>")
+    @access(PUBLIC)  # the web layer under test, not access
     def one_cell(self, request, cell_id):
         return {"id": cell_id}
 
@@ -83,18 +87,22 @@ class BetaService:
     caller = Caller(RoleBook({"ops": ["operate"]}))
 
     @http("GET", "/beta/ping")
+    @access(PUBLIC)  # the web layer under test, not access
     def ping(self, request):
         return ["pong"]
 
     @http("GET", "/beta/invalid")
+    @access(PUBLIC)  # the web layer under test, not access
     def invalid(self, request):
         raise Unprocessable("meeting_date")
 
     @http("GET", "/beta/boom")
+    @access(PUBLIC)  # the web layer under test, not access
     def boom(self, request):
         raise KeyError("secret-internal-detail")
 
     @http("GET", "/beta/not-json")
+    @access(PUBLIC)  # the web layer under test, not access
     def not_json(self, request):
         return "plain text is not allowed"
 
@@ -351,6 +359,7 @@ def test_stop_does_not_cut_an_in_flight_response(port):
         name = "slow"
 
         @http("GET", "/slow")
+        @access(PUBLIC)  # the web layer under test, not access
         def slow(self, request):
             running.send()
             release.wait()
@@ -441,3 +450,22 @@ def test_a_provider_of_a_container_gone_is_left_out_of_the_routes():
     del container
     gc.collect()
     assert _container_name(provider) is None
+
+
+class UnruledService:
+    name = "unruled"
+
+    clock = ClockProvider()
+    caller = Caller(RoleBook({"ops": ["operate"]}))
+
+    @http("GET", "/unruled/open")
+    def open_route(self, request):
+        return {"who": "anyone"}
+
+
+def test_a_service_with_a_route_that_declares_no_access_rule_refuses_to_start(port):
+    runner = ServiceRunner(config_for(port))
+    runner.add_service(UnruledService)
+    with pytest.raises(RuntimeError, match="open_route .* declares no access rule"):
+        runner.start()
+    runner.kill()

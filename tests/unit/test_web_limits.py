@@ -14,6 +14,8 @@ import requests  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from chibo import settings  # noqa: E402
+from chibo.access import PUBLIC  # noqa: E402
+from chibo.nameko.access import access  # noqa: E402
 from chibo.nameko.web import http, read_json  # noqa: E402
 from chibo.nameko.web.limits import WebLimits  # noqa: E402
 from chibo.nameko.web.security_headers import CONTENT_SECURITY_POLICY  # noqa: E402
@@ -26,10 +28,12 @@ class EchoService:
     name = "echo"
 
     @http("POST", "/echo")
+    @access(PUBLIC)  # the web layer under test, not access
     def echo(self, request):
         return {"received": read_json(request)}
 
     @http("GET", "/echo/ping")
+    @access(PUBLIC)  # the web layer under test, not access
     def ping(self, request):
         return ["pong"]
 

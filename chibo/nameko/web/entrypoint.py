@@ -48,6 +48,18 @@ class JsonHttpEntrypoint(HttpRequestHandler):
             method, url, expected_exceptions=(*expected_exceptions, ClientError), **kwargs
         )
 
+    def setup(self) -> None:
+        # Secure by default, with or without a Caller on the service: a route that
+        # does not say who may call it never serves (see chibo.nameko.access).
+        from chibo.nameko.access import declared_access
+
+        method = getattr(self.container.service_cls, self.method_name)
+        if declared_access(method) is None and not getattr(method, "__chibo_command__", False):
+            raise RuntimeError(
+                f"{self.container.service_name}.{self.method_name} ({self.method} {self.url}) "
+                "declares no access rule; add chibo.nameko.access.access(...) below @http")
+        super().setup()
+
     def kill(self) -> None:
         # Stock handlers only unregister on stop(); a killed container's routes would
         # otherwise keep matching and fail with ContainerBeingKilled.
