@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from chibo.cli import AUDIT_COMMAND, DEMO_COMMAND, INIT_DB_COMMAND, MIGRATE_COMMAND, Command
-from services.cli import IMPORT, REBUILD, SIMULATE
+from services.cli import ACCESS, IMPORT, REBUILD, SIMULATE
 from services.demo import SampleProvince
 
 CONFIG_DIR = Path(__file__).parent / "config"
 
 #: `chibo`'s sub-commands, in the order `chibo --help` lists them.
-COMMANDS: list[Command] = [DEMO_COMMAND, SIMULATE, AUDIT_COMMAND, IMPORT, REBUILD,
+COMMANDS: list[Command] = [DEMO_COMMAND, SIMULATE, AUDIT_COMMAND, ACCESS, IMPORT, REBUILD,
                            MIGRATE_COMMAND, INIT_DB_COMMAND]
 CLI_DESCRIPTION = ("The `chibo` command: demo | simulate | import members | audit verify | "
-                   "rebuild | migrate (init-db).")
+                   "access | rebuild | migrate (init-db) | provision.")
 #: What `chibo demo` shows and loads besides running SERVICES.
 DEMO = SampleProvince()
 

@@ -69,6 +69,25 @@ class Rebuild:
         return run_from_args(args, config)
 
 
+@dataclass(frozen=True)
+class AccessHistory:
+    name: str = "access"
+    help: str = ("ai có quyền gì, khi nào (who could do what, when: roles on a day, and "
+                 "every change to them), from the members log")
+    config_mode: str | None = "distributed"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from services.members.access_history import add_arguments
+
+        add_arguments(parser)
+
+    def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
+        from services.members.access_history import run_from_args
+
+        return run_from_args(args, config)
+
+
 SIMULATE = Simulate()
+ACCESS = AccessHistory()
 IMPORT = Import()
 REBUILD = Rebuild()
