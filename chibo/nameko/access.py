@@ -39,6 +39,7 @@ from chibo.access import (
     authorize,
 )
 from chibo.access.identity import SERVICE, Claims
+from chibo.access.rate import RateLimited, SlidingWindow
 from chibo.access.secret import auth_settings, load_secret
 from chibo.access.tokens import InvalidToken, service_identity
 from chibo.clock import Clock, clock_from_setting
@@ -64,6 +65,8 @@ class Caller(DependencyProvider):
         self.locate = locate
         self._service_token: tuple[str, int] | None = None
         self._lock = threading.Lock()
+        #: Rate limits per account, by kind of heavy request (`rate_limited`).
+        self.windows: dict[str, SlidingWindow] = {}
 
     def setup(self) -> None:
         from chibo.nameko.providers import ClockProvider, Database, _find
@@ -187,6 +190,43 @@ def access(rule: Access) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         setattr(checked, ACCESS_ATTRIBUTE, rule)
         return checked
     return decorate
+
+
+#: Heavy requests one account may make per minute, by kind, unless the config's
+#: `AUTH.heavy_requests_per_minute` says otherwise.
+HEAVY_REQUESTS_PER_MINUTE = 30
+
+
+def rate_limited(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """At most AUTH.heavy_requests_per_minute calls of `kind` per account and minute
+    (per process); more is 429 `rate_limited` with Retry-After. Put it below
+    `@access(...)`, so the caller is known when it counts."""
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def limited(self: Any, *args: Any, **kwargs: Any) -> Any:
+            caller: WorkerCaller = self.caller
+            identity = caller.identity
+            if identity is not None and identity.kind != SERVICE:
+                window = _window(caller._provider, kind)
+                wait = window.take(identity.account_id)
+                if wait is not None:
+                    raise RateLimited(
+                        f"Quá {window.limit} yêu cầu loại này trong một phút (more than "
+                        f"{window.limit} {kind} requests a minute from this account): try "
+                        f"again in {wait} s.", wait)
+            return method(self, *args, **kwargs)
+        return limited
+    return decorate
+
+
+def _window(provider: Caller, kind: str) -> SlidingWindow:
+    with provider._lock:
+        window = provider.windows.get(kind)
+        if window is None:
+            limit = int(provider.settings.get("heavy_requests_per_minute")
+                        or HEAVY_REQUESTS_PER_MINUTE)
+            window = provider.windows[kind] = SlidingWindow(limit)
+        return window
 
 
 def call_values(signature: inspect.Signature, service: Any, args: Sequence[Any],

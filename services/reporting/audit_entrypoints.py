@@ -19,7 +19,7 @@ from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from chibo.access import Access
 from chibo.errors import ChiboError
-from chibo.nameko.access import access
+from chibo.nameko.access import access, rate_limited
 from chibo.nameko.providers import WorkerDatabase
 from chibo.nameko.web import http
 from services.reporting import audit_search, audit_trace, source_checks
@@ -134,6 +134,7 @@ class AuditEntrypoints:
 
     @http("GET", "/reporting/api/audit/events", expected_exceptions=ChiboError)
     @access(AUDIT)
+    @rate_limited("audit search")
     def audit_events_http(self, request: Any) -> Any:
         try:
             return self.audit_search_args(request.args)
@@ -152,5 +153,6 @@ class AuditEntrypoints:
 
     @http("POST", "/reporting/api/audit/verify", expected_exceptions=ChiboError)
     @access(AUDIT)
+    @rate_limited("audit check")
     def audit_verify_http(self, request: Any) -> dict[str, Any]:
         return {"sources": self.audit_verify()}

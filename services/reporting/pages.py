@@ -33,7 +33,7 @@ from chibo import inputs
 from chibo.access import AUTHENTICATED, PUBLIC, Access, Identity, Scope, Unauthenticated
 from chibo.errors import ChiboError, Forbidden, ValidationFailed
 from chibo.nameko import rejections
-from chibo.nameko.access import access
+from chibo.nameko.access import access, rate_limited
 from chibo.nameko.web import http
 from chibo.nameko.web.json_http import SESSION_COOKIE
 from services.reporting import month_states, paths, queries, views
@@ -418,6 +418,7 @@ class DashboardPages:
     @http("GET", "/reporting/audit")
     @html_errors
     @access(AUDIT)
+    @rate_limited("audit search")
     def audit_page(self, request: Request) -> Response:
         found = self.audit_search_args(request.args)
         context = views.audit(found, self.audit_status(), request.args)
@@ -435,6 +436,7 @@ class DashboardPages:
     @html_errors
     @same_site_form
     @access(AUDIT)
+    @rate_limited("audit check")
     def audit_verify_form(self, request: Request) -> Response:
         self.audit_verify()
         return redirect(safe_next(request.form.get("next"), urls.audit()), 303)
@@ -444,6 +446,7 @@ class DashboardPages:
     @http("GET", "/reporting/reports/quarterly.xlsx", expected_exceptions=ChiboError)
     @home_unit_by_default(VIEW_REPORTS)
     @access(REPORTS_OF_UNIT_QUERY)
+    @rate_limited("report")
     def quarterly_report(self, request: Request) -> Response:
         """The provincial committee's workbook for a quarter (default: the latest's), of
         the province or of the subtree `?unit=` names (a reader whose grants cover part

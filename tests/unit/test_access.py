@@ -143,3 +143,17 @@ def test_the_secret_file_is_made_once_private_and_then_read(tmp_path):
         load_secret({"AUTH": {}})
     with pytest.raises(SecretMissing, match="chibo provision"):
         load_secret({"AUTH": {"secret_file": str(tmp_path / "missing.key")}})
+
+
+def test_a_sliding_window_counts_each_account_alone_and_says_how_long_to_wait():
+    from chibo.access.rate import SlidingWindow
+
+    elapsed = [0.0]
+    window = SlidingWindow(2, 60.0, now=lambda: elapsed[0])
+    assert window.take("lan") is None and window.take("lan") is None
+    assert window.take("hung") is None  # another account is not held back
+    elapsed[0] = 15.0
+    assert window.take("lan") == 45
+    elapsed[0] = 60.0  # both first requests have left the window
+    assert window.take("lan") is None and window.take("lan") is None
+    assert window.take("lan") == 60

@@ -118,8 +118,11 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         status = _http_status_of(exc)
         to_dict = getattr(exc, "to_dict", None)
         if status is not None and callable(to_dict):
+            retry_after = getattr(exc, "retry_after", None)
+            headers = {"Retry-After": str(retry_after)} if retry_after else None
             try:
-                return rejections.describe(json_response(to_dict(), status=status), exc)
+                return rejections.describe(json_response(to_dict(), status=status,
+                                                         headers=headers), exc)
             except Exception:
                 _log.exception("%s.to_dict() failed", type(exc).__name__)
         elif isinstance(exc, HTTPException) and exc.code:
