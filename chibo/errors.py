@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Every ChiboError class by name: nameko passes a remote error as its type's name and
+#: text, and `from_remote` gives the caller the same kind of error back.
+_BY_NAME: dict[str, type[ChiboError]] = {}
+
 
 class ChiboError(Exception):
     """Base of the errors a caller can act on; never raised for programming faults."""
 
     http_status = 400
     code = "bad_request"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _BY_NAME.setdefault(cls.__name__, cls)
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -93,10 +101,9 @@ def _flatten(problems: Any) -> list[Any]:
 def from_remote(exc_type: str | None, value: str | None) -> ChiboError | None:
     """The caller-facing error another service raised over RPC (nameko passes only its
     type name and text), or None when it was not one of these."""
-    for cls in (ValidationFailed, ConcurrencyError, DomainRuleViolated, NotFound,
-                CommandIdReused, Forbidden, ChiboError):
-        if cls.__name__ == exc_type:
-            error = ChiboError(value or "")
-            error.__class__ = cls  # keep the status and code; the text says the rest
-            return error
-    return None
+    cls = ChiboError if exc_type == "ChiboError" else _BY_NAME.get(exc_type or "")
+    if cls is None:
+        return None
+    error = ChiboError(value or "")
+    error.__class__ = cls  # keep the status and code; the text says the rest
+    return error

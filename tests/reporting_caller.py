@@ -32,6 +32,9 @@ class FixedCaller:
         authorize(self.identity, rule, values, located, ROLES, today)
         return self.identity
 
+    def count_heavy(self, kind: str) -> None:
+        """Rate limits are the web edge's (tests/integration/test_rate_limits.py)."""
+
 
 def as_identity(service: Any, identity: Identity | None = ADMIN) -> Any:
     """`service` with its caller set to `identity`."""

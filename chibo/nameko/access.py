@@ -154,6 +154,20 @@ class WorkerCaller:
             else:
                 data[IDENTITY_KEY] = before
 
+    def count_heavy(self, kind: str) -> None:
+        """Count one heavy request of `kind` for the caller; RateLimited (429) past
+        the account's limit a minute. Services acting on their own are not counted."""
+        identity = self.identity
+        if identity is None or identity.kind == SERVICE:
+            return
+        window = _window(self._provider, kind)
+        wait = window.take(identity.account_id)
+        if wait is not None:
+            raise RateLimited(
+                f"Quá {window.limit} yêu cầu loại này trong một phút (more than "
+                f"{window.limit} {kind} requests a minute from this account): try "
+                f"again in {wait} s.", wait)
+
     @property
     def now(self) -> datetime:
         return self._provider.clock.now()
@@ -204,16 +218,7 @@ def rate_limited(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def limited(self: Any, *args: Any, **kwargs: Any) -> Any:
-            caller: WorkerCaller = self.caller
-            identity = caller.identity
-            if identity is not None and identity.kind != SERVICE:
-                window = _window(caller._provider, kind)
-                wait = window.take(identity.account_id)
-                if wait is not None:
-                    raise RateLimited(
-                        f"Quá {window.limit} yêu cầu loại này trong một phút (more than "
-                        f"{window.limit} {kind} requests a minute from this account): try "
-                        f"again in {wait} s.", wait)
+            self.caller.count_heavy(kind)
             return method(self, *args, **kwargs)
         return limited
     return decorate
