@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import NOW, free_port, wait_until
+from tests.support import AUTH_SECRET, NOW, bearer, free_port, wait_until
 
 # A dozen cells, so the sample loads in seconds (the demo's presets take minutes).
 TINY = "Preset('tiny', committees=2, grassroots=4, cells=12, members=150, description='')"
@@ -23,9 +23,11 @@ LOADING = "đang nạp dữ liệu mẫu"
 
 @contextmanager
 def demo(folder: Path, *args: str) -> Iterator[tuple[str, Path]]:
-    """`chibo demo ARGS` with the tiny preset available, its output in a file."""
+    """`chibo demo ARGS` with the tiny preset available, its output in a file; it signs
+    identities with the tests' secret, so that the test can sign in."""
     port = free_port()
     env = {**os.environ, "CHIBO_WEB_ADDRESS": f"127.0.0.1:{port}", "CHIBO_CLOCK": NOW.isoformat(),
+           "CHIBO_AUTH_SECRET": AUTH_SECRET,
            **{f"CHIBO_{name.upper()}_DATABASE_URL": f"sqlite:///{folder}/{name}.db"
               for name in ("members", "meetings", "supervision", "reporting")}}
     code = ("from clients.simulator.presets import PRESETS, Preset\n"
@@ -58,7 +60,7 @@ def test_the_demo_says_it_is_loading_then_that_the_sample_is_ready(tmp_path) -> 
         # meetings of the last two months before the configured clock's month.
         for month in ("2026-04", "2026-05"):
             summary = requests.get(f"{base}/reporting/api/overview?period={month}",
-                                   timeout=30).json()["summary"]
+                                   headers=bearer(), timeout=30).json()["summary"]
             assert summary["cells"] == 12 and summary["months_met"] > 0, (month, summary)
 
 
@@ -81,7 +83,7 @@ def test_the_demo_without_a_sample_starts_empty(tmp_path) -> None:
                 return False
 
         wait_until(healthy, timeout=30, message="the demo to answer")
-        answer = requests.get(f"{base}/reporting/api/overview", timeout=30)
+        answer = requests.get(f"{base}/reporting/api/overview", headers=bearer(), timeout=30)
         assert answer.status_code == 404 and answer.json()["error"] == "not_found"
         text = out.read_text()
         assert f"chibo simulate --url {base}" in text  # how to fill it, instead

@@ -1,6 +1,7 @@
 """Commands to members, meetings and supervision over HTTP, seen in reporting's
-read model: once with every service in one process (embedded), once with each
-service its own `nameko run` process on RabbitMQ and PostgreSQL."""
+read model and its audit log (every event recorded as the signed-in account, whatever
+an X-Actor header claims): once with every service in one process (embedded), once
+with each service its own `nameko run` process on RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,19 +12,27 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import TODAY, distributed, embedded_config, running, wait_until
+from tests.support import ADMIN, TODAY, bearer, distributed, embedded_config, running, wait_until
 
 HELD_ON = TODAY - timedelta(days=3)
 MONTH = HELD_ON.strftime("%Y-%m")
+#: Who every command claims to be sent by, in a header the services ignore.
+FORGED_ACTOR = "cán bộ tổ chức"
 
 
-def post(url: str, body: dict, actor: str = "cán bộ tổ chức") -> requests.Response:
-    return requests.post(url, json=body, headers={"X-Actor": quote(actor)}, timeout=10)
+def post(url: str, body: dict) -> requests.Response:
+    """A command as the signed-in administrator, with a forged X-Actor beside the token."""
+    return requests.post(url, json=body, timeout=10,
+                         headers={**bearer(ADMIN), "X-Actor": quote(FORGED_ACTOR)})
+
+
+def get(url: str, **params: str) -> requests.Response:
+    return requests.get(url, params=params, headers=bearer(ADMIN), timeout=10)
 
 
 def metric(url: str, name: str, **labels: str) -> float | None:
     """One sample of a service's /metrics, by name and labels."""
-    text = requests.get(f"{url}/metrics", timeout=10).text
+    text = get(f"{url}/metrics").text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v
@@ -78,7 +87,7 @@ def exercise(urls: dict[str, str], own_processes: bool) -> None:
 
     response = wait_until(record, message="meetings' roster replica to know cell c")
     assert response.status_code == 201, response.text
-    recorded = requests.get(f"{meetings}/meetings/meetings/c-1", timeout=10).json()
+    recorded = get(f"{meetings}/meetings/meetings/c-1").json()
     assert {a["member_id"]: (a["status"], a["counted"]) for a in recorded["attendance"]} == {
         "m1": ("present", True), "m2": ("present", True), "m3": ("absent_excused", True),
         "m4": ("excused", False)}
@@ -89,8 +98,7 @@ def exercise(urls: dict[str, str], own_processes: bool) -> None:
     assert response.status_code == 201, response.text
 
     def cell_month() -> dict | None:
-        cells = requests.get(f"{reporting}/reporting/cell-months", params={"month": MONTH},
-                             timeout=10).json()["cells"]
+        cells = get(f"{reporting}/reporting/cell-months", month=MONTH).json()["cells"]
         row = next((c for c in cells if c["cell_id"] == "c"), None)
         return row if row and row["regular_held"] and row["visits"] == 1 else None
 
@@ -99,6 +107,29 @@ def exercise(urls: dict[str, str], own_processes: bool) -> None:
                    "regular_held": True, "meetings": 1, "attendance_rate": round(2 / 3, 4),
                    "visits": 1, "thematic_meetings": 0, "quality_level": None,
                    "held_late": False}
+    assert_recorded_as_the_signed_in_account(reporting)
+
+
+def assert_recorded_as_the_signed_in_account(reporting: str) -> None:
+    """Each service's events name the account that signed the token as their actor, with
+    its name beside it; the X-Actor header is ignored, and so is the visitor the body
+    named: the visit is the signed-in account's."""
+    sent = [("members", "unit_established", 3), ("members", "member_admitted", 4),
+            ("members", "member_working_away", 1), ("meetings", "meeting_held", 1),
+            ("supervision", "visit_logged", 1)]
+    for source, event_type, count in sent:
+        found = get(f"{reporting}/reporting/api/audit/events", source=source, type=event_type)
+        assert found.status_code == 200, found.text
+        results = found.json()["results"]
+        assert len(results) == count, (event_type, results)
+        for summary in results:
+            assert summary["actor"] == ADMIN.account_id, (event_type, summary)
+            event = get(f"{reporting}/reporting/api/audit/events/{summary['event_id']}").json()
+            assert event["metadata"]["actor"] == ADMIN.account_id
+            assert event["metadata"]["actor_name"] == ADMIN.name
+            assert FORGED_ACTOR not in str(event["metadata"])
+            if event_type == "visit_logged":
+                assert event["data"]["visitor"] == ADMIN.name
 
 
 def test_embedded_mode(tmp_path):

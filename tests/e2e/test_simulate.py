@@ -14,10 +14,12 @@ from clients.simulator.province import generate
 from clients.simulator.run import first_month, simulate
 from tests.support import (
     TODAY,
+    bearer,
     distributed,
     embedded_config,
     reporting_caught_up,
     running,
+    token,
     wait_until,
 )
 
@@ -46,7 +48,7 @@ def check_reporting(proxy, reporting_url: str) -> None:
                message="reporting to read every source's log")
     for month, held in expected_regular_meetings().items():
         answer = requests.get(f"{reporting_url}/reporting/api/overview?period={month}",
-                              timeout=30).json()["summary"]
+                              headers=bearer(), timeout=30).json()["summary"]
         assert answer["cells"] == TINY.cells, month
         assert answer["months_met"] == held, month  # every meeting sent is counted, once
 
@@ -54,8 +56,8 @@ def check_reporting(proxy, reporting_url: str) -> None:
 def test_simulating_over_http_in_embedded_mode(tmp_path) -> None:
     config = embedded_config(tmp_path)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
-    with running(config), rpc_client(config, timeout=120) as proxy:
-        outcome = simulate(HttpSender(base, 8), TINY, MONTHS, SEED, TODAY,
+    with running(config), rpc_client(config, timeout=120, token=token()) as proxy:
+        outcome = simulate(HttpSender(base, 8, token=token()), TINY, MONTHS, SEED, TODAY,
                            window=8, show_progress=False)
         assert outcome.cells == TINY.cells and outcome.closed_days is None
         check_reporting(proxy, base)
@@ -66,7 +68,7 @@ def test_simulating_over_rpc_in_distributed_mode(tmp_path, pg_database_factory,
                                                  amqp_uri) -> None:
     config = {"AMQP_URI": amqp_uri}
     with distributed(pg_database_factory, amqp_uri, tmp_path) as urls, \
-            rpc_client(config, timeout=120) as proxy:
+            rpc_client(config, timeout=120, token=token()) as proxy:
         outcome = simulate(RpcSender(proxy), TINY, MONTHS, SEED, TODAY,
                            show_progress=False)
         assert outcome.closed_days and outcome.closed_days > 0  # supervision judged them

@@ -14,13 +14,14 @@ from chibo import settings
 from chibo.clock import ClockSettingError
 from services.app import CONFIG_DIR
 from services.members.entrypoints import MembersService
-from tests.support import free_port, running
+from tests.support import AUTH_SECRET, bearer, free_port, running
 
 
 def config_with_clock(monkeypatch: pytest.MonkeyPatch, tmp_path, value: str) -> dict:
     monkeypatch.setenv("CHIBO_CLOCK", value)
     monkeypatch.setenv("CHIBO_MEMBERS_DATABASE_URL", f"sqlite:///{tmp_path}/members.db")
     monkeypatch.setenv("CHIBO_WEB_ADDRESS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("CHIBO_AUTH_SECRET", AUTH_SECRET)
     config = settings.load(CONFIG_DIR / "embedded.yaml")
     config.pop("LOGGING", None)
     return config
@@ -36,7 +37,7 @@ def test_a_fixed_clock_is_what_the_services_call_today(monkeypatch, tmp_path, se
     config = config_with_clock(monkeypatch, tmp_path, setting)
     with running(config, [MembersService]):
         tree = requests.get(f"http://{config['WEB_SERVER_ADDRESS']}/members/tree",
-                            timeout=10).json()
+                            headers=bearer(), timeout=10).json()
     assert tree["on"] == today
 
 

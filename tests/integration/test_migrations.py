@@ -33,7 +33,15 @@ from chibo.migrate import head_revision, migrate, tracks_of, upgrade
 from chibo.nameko.runtime import service_schemas
 from services.app import SERVICES
 from services.shared.events import catalogue
-from tests.support import NOW, SERVICE_NAMES, embedded_config, running, wait_until
+from tests.support import (
+    ADMIN,
+    NOW,
+    SERVICE_NAMES,
+    as_caller,
+    embedded_config,
+    running,
+    wait_until,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "c3d112c"
 #: Who and which correlation the fixture's commands were sent with (generate.py).
@@ -41,7 +49,10 @@ ACTOR = "Cán bộ Ủy ban Kiểm tra"
 CORRELATION = "fixture-c3d112c"
 #: Reporting's read models whose shape changed: made anew and filled by a rebuild.
 RESHAPED = {"members", "member_years", "cell_periods", "node_periods"}
-HEADS = {"kernel": "0002", "members": "0001", "meetings": "0002", "supervision": "0002",
+#: Meetings' roster replica, emptied by its revision 0003 and refilled from members' log
+#: (with the tree's events) when the service starts; its feed's watermark goes back to 0.
+REFILLED = {"replica_units", "replica_member_events", "replica_member_cells", "feed_watermarks"}
+HEADS = {"kernel": "0002", "members": "0002", "meetings": "0003", "supervision": "0002",
          "reporting": "0005"}
 
 checks = Catalogue()
@@ -134,11 +145,15 @@ def test_a_database_c3d112c_made_upgrades_with_nothing_lost_and_the_services_wor
                 for table_name, (columns, rows) in tables.items():
                     if name == "reporting" and table_name in RESHAPED:
                         continue
+                    if name == "meetings" and table_name in REFILLED:
+                        continue
                     assert rows_of(connection, table_name, columns) == rows, \
                         f"{name}.{table_name}"
         assert_new_columns_hold_their_defaults(engines)
         assert_event_stores_read_verify_and_append(engines, before)
         assert_reporting_is_asked_to_rebuild(engines["reporting"])
+        assert_meetings_replica_is_emptied_for_a_refill(engines["meetings"])
+        assert any("members" in notice for notice in migrations["meetings"].notices)
     finally:
         for engine in engines.values():
             engine.dispose()
@@ -188,6 +203,14 @@ def assert_reporting_is_asked_to_rebuild(engine: Any) -> None:
         assert connection.execute(text("SELECT count(*) FROM rebuild_requests")).scalar() == 1
 
 
+def assert_meetings_replica_is_emptied_for_a_refill(engine: Any) -> None:
+    with engine.connect() as connection:
+        for name in REFILLED - {"feed_watermarks"}:
+            assert connection.execute(text(f"SELECT count(*) FROM {name}")).scalar() == 0, name
+        assert connection.execute(text(
+            "SELECT position FROM feed_watermarks WHERE source = 'members'")).scalar() == 0
+
+
 def assert_the_services_run_on_it(tmp_path: Path, urls: dict[str, str]) -> None:
     """Every service starts on the upgraded databases, takes a command, and reporting
     archives the event it wrote; reporting projected its archive again as it started,
@@ -206,11 +229,21 @@ def assert_the_services_run_on_it(tmp_path: Path, urls: dict[str, str]) -> None:
         with reporting.connect() as connection:
             return connection.execute(text(f"SELECT count(*) FROM {table_name}")).scalar_one()
 
+    meetings = make_engine(urls["meetings"])
+
+    def tree_events_in_meetings() -> int:
+        with meetings.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM replica_unit_events")
+                                      ).scalar_one()
+
     try:
         assert archived_units() == 4
-        with running(config), ClusterRpcProxy(config, timeout=60) as rpc:
+        with running(config), ClusterRpcProxy(config, timeout=60,
+                                              context_data=as_caller(ADMIN)) as rpc:
             assert count("rebuild_requests") == 0
             assert count("members") == 6 and count("cell_periods") > 0
+            wait_until(lambda: tree_events_in_meetings() == 4, timeout=60,
+                       message="meetings to refill its replica with the tree's events")
             rpc.members.establish_unit({"unit_id": "c3", "name": "Chi bộ Bản Pọng",
                                         "kind": "cell", "parent_id": "x",
                                         "effective_date": "2025-04-01"})
@@ -220,6 +253,7 @@ def assert_the_services_run_on_it(tmp_path: Path, urls: dict[str, str]) -> None:
             assert "c2" in {e["subject_id"] for e in escalations}
     finally:
         reporting.dispose()
+        meetings.dispose()
 
 
 def test_the_revisions_alone_make_the_schema_the_code_declares(backend) -> None:

@@ -21,6 +21,8 @@ from services.shared.settings import SettingError
 from services.shared.tree import KINDS_FILE, load_kinds
 from services.supervision.entrypoints import SupervisionService
 from tests.support import (
+    as_caller,
+    bearer,
     embedded_config,
     reporting_caught_up,
     running,
@@ -63,7 +65,8 @@ def system(tmp_path_factory, files):
         patch.setenv("CHIBO_UNIT_KINDS", str(kinds))
         patch.setenv("CHIBO_SCORE_SHEET", str(sheet))
         config = embedded_config(tmp_path_factory.mktemp("shared-settings"))
-    with running(config) as runner, ClusterRpcProxy(config, timeout=60) as rpc:
+    with running(config) as runner, \
+            ClusterRpcProxy(config, timeout=60, context_data=as_caller()) as rpc:
         two_cells_of_three(rpc, "Lò Văn Hùng")
         yield f"http://{config['WEB_SERVER_ADDRESS']}", rpc, runner
 
@@ -74,7 +77,7 @@ def attendance(cell: str) -> list[dict]:
 
 def record(base: str, meeting_id: str, scores: dict) -> requests.Response:
     return requests.post(f"{base}/meetings/commands/record_meeting_held", timeout=TIMEOUT,
-                         json={"meeting_id": meeting_id, "cell_id": "c1",
+                         headers=bearer(), json={"meeting_id": meeting_id, "cell_id": "c1",
                                "held_on": "2026-06-05", "attendance": attendance("c1"),
                                "scores": scores})
 
@@ -95,11 +98,13 @@ def test_members_establishes_units_of_the_kinds_the_file_names(system):
     base, rpc, _ = system
     rpc.members.establish_unit({"unit_id": "gr-own", "name": "Tỉnh ủy", "kind": "province",
                                 "parent_id": None, "effective_date": "2020-01-01"})
-    answer = requests.post(f"{base}/members/commands/establish_unit", timeout=TIMEOUT, json={
+    answer = requests.post(f"{base}/members/commands/establish_unit", timeout=TIMEOUT,
+                           headers=bearer(), json={
         "unit_id": "tdp-1", "name": "Chi bộ tổ dân phố 1", "kind": "residential_group",
         "parent_id": "gr-own", "effective_date": "2020-01-01"})
     assert answer.status_code == 201, answer.text
-    refused = requests.post(f"{base}/members/commands/establish_unit", timeout=TIMEOUT, json={
+    refused = requests.post(f"{base}/members/commands/establish_unit", timeout=TIMEOUT,
+                            headers=bearer(), json={
         "unit_id": "x-1", "name": "Thôn 1", "kind": "village", "parent_id": "gr-own",
         "effective_date": "2020-01-01"})
     assert refused.status_code == 422
@@ -122,7 +127,8 @@ def test_meetings_and_visits_are_scored_on_the_configured_sheet(system):
     [visit] = [e["data"] for e in rpc.supervision.read_events(after=0, limit=1000)
                if e["type"] == "visit_logged" and e["data"]["visit_id"] == changed["visit_id"]]
     assert (visit["self_level"], visit["confirmed_level"]) == ("good", "fair")
-    refused = requests.post(f"{base}/supervision/commands/log_visit", timeout=TIMEOUT, json={
+    refused = requests.post(f"{base}/supervision/commands/log_visit", timeout=TIMEOUT,
+                            headers=bearer(), json={
         "visitor": "Đồng chí Trần Thị Mai", "cell_id": "c1", "meeting_id": "c1-06",
         "visited_on": "2026-06-05", "changed_scores": PACKAGED_POINTS})
     assert refused.status_code == 422 and "scores.closing" in refused.json()["fields"]
@@ -131,9 +137,11 @@ def test_meetings_and_visits_are_scored_on_the_configured_sheet(system):
 def test_the_dashboard_names_kinds_as_configured(system):
     base, rpc, _ = system
     wait_until(lambda: reporting_caught_up(rpc), TIMEOUT, message="reporting caught up")
-    commune = visible_text(requests.get(f"{base}/reporting/units/x", timeout=TIMEOUT).text)
+    commune = visible_text(requests.get(f"{base}/reporting/units/x", headers=bearer(),
+                                        timeout=TIMEOUT).text)
     assert COMMITTEE_LABELS["label_vi"] in commune
-    cell = requests.get(f"{base}/reporting/cells/c1", params={"lang": "en"}, timeout=TIMEOUT)
+    cell = requests.get(f"{base}/reporting/cells/c1", params={"lang": "en"}, headers=bearer(),
+                        timeout=TIMEOUT)
     assert cell.status_code == 200 and CELL_LABELS["label_en"] in visible_text(cell.text)
 
 

@@ -13,7 +13,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from clients.simulator.behaviour import Command
 from clients.simulator.driver import HttpSender, RpcSender
 from services.members.entrypoints import MembersService
-from tests.support import embedded_config, running
+from tests.support import as_caller, embedded_config, running, token
 
 TIMEOUT = 30
 
@@ -21,7 +21,8 @@ TIMEOUT = 30
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     config = embedded_config(tmp_path_factory.mktemp("simulator-ids"))
-    with running(config, [MembersService]), ClusterRpcProxy(config, timeout=TIMEOUT) as rpc:
+    with running(config, [MembersService]), \
+            ClusterRpcProxy(config, timeout=TIMEOUT, context_data=as_caller()) as rpc:
         yield f"http://{config['WEB_SERVER_ADDRESS']}", rpc
 
 
@@ -40,7 +41,7 @@ def establish(name: str) -> Command:
 @pytest.mark.parametrize("sender_kind", ["rpc", "http"])
 def test_a_command_sent_twice_is_applied_once_and_answered_alike(system, sender_kind):
     base, rpc = system
-    sender = RpcSender(rpc) if sender_kind == "rpc" else HttpSender(base)
+    sender = RpcSender(rpc) if sender_kind == "rpc" else HttpSender(base, token=token())
     command = establish(f"Tỉnh ủy ({sender_kind})")
     before = unit_events(rpc)
     first = sender.finish(command, sender.start(command))

@@ -16,7 +16,7 @@ from services.reporting.read_model import snapshot
 from services.reporting.rebuild import rebuild
 from services.shared.events import SOURCES, catalogue
 from tests.sample_province import load_sample_province
-from tests.support import TODAY, running, services_config, wait_until
+from tests.support import TODAY, bearer, running, services_config, token, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -52,7 +52,7 @@ def feed_of(runner, service: str) -> Feed:
 
 
 def drive(config, months: int = 2) -> None:
-    with rpc_client(config) as proxy:
+    with rpc_client(config, token=token()) as proxy:
         load_sample_province(rpc_caller(proxy), TODAY, months=months,
                              progress=lambda _: None)
 
@@ -60,7 +60,7 @@ def drive(config, months: int = 2) -> None:
 def drive_more(config, tag: str, members: int = 12) -> None:
     """A new cell with members and a meeting: fresh activity after the sample."""
     today = TODAY
-    with rpc_client(config) as proxy:
+    with rpc_client(config, token=token()) as proxy:
         call = rpc_caller(proxy)
         call("members", "establish_unit", {"unit_id": tag, "name": f"Chi bộ {tag}",
                                            "kind": "cell", "parent_id": "xa-1",
@@ -192,7 +192,8 @@ def test_relay_resumes_after_broker_restart(system):
             for n in range(5):
                 response = requests.post(url, json={
                     "unit_id": f"restart-{n}", "name": f"Chi bộ Thôn {n + 1}", "kind": "cell",
-                    "parent_id": "xa-1", "effective_date": TODAY.isoformat()}, timeout=10)
+                    "parent_id": "xa-1", "effective_date": TODAY.isoformat()},
+                    headers=bearer(), timeout=10)
                 assert response.status_code == 201, response.text
             wait_until(lambda: metrics.RELAY_FAILURES.labels("members")._value.get()
                        > failures_before, message="the relay to notice the broker is gone")

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 from kombu import Connection, Exchange, Queue  # noqa: E402
 from kombu.exceptions import ChannelError  # noqa: E402
 from kombu.transport import TRANSPORT_ALIASES, resolve_transport  # noqa: E402
+from nameko.contextdata import ContextDataProvider  # noqa: E402
 from nameko.events import EventDispatcher, event_handler  # noqa: E402
 from nameko.exceptions import UnknownService  # noqa: E402
 from nameko.rpc import RpcProxy, rpc  # noqa: E402
@@ -33,14 +34,26 @@ DEADLINE_SECONDS = 10.0
 received_events: list[Any] = []
 
 
+class CallersIdentity(ContextDataProvider):
+    """The `identity` context data a worker was called with: where the services find
+    the caller's signed token (chibo.nameko.access)."""
+
+    context_key = "identity"
+
+
 class ServiceA:
     name = "a"
 
     dispatch = EventDispatcher()
+    identity = CallersIdentity()
 
     @rpc
     def add(self, x: int, y: int) -> int:
         return x + y
+
+    @rpc
+    def who_calls(self) -> Any:
+        return self.identity
 
     @rpc
     def announce(self, payload: Any) -> bool:
@@ -60,6 +73,10 @@ class ServiceB:
     @rpc
     def add_via_a(self, x: int, y: int) -> int:
         return self.a.add(x, y)
+
+    @rpc
+    def who_calls_a(self) -> Any:
+        return self.a.who_calls()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = DEADLINE_SECONDS) -> None:
@@ -164,6 +181,17 @@ def test_standalone_rpc_to_service(rpc_client: Any) -> None:
 
 def test_rpc_between_services(rpc_client: Any) -> None:
     assert rpc_client.b.add_via_a(4, 5) == 9
+
+
+def test_context_data_travels_with_every_call(services: ServiceRunner) -> None:
+    # The caller's identity rides in the context data: to the service called, and on to
+    # the service that one calls for it.
+    with ClusterRpcProxy(CONFIG, timeout=DEADLINE_SECONDS,
+                         context_data={"identity": "signed-token"}) as proxy:
+        assert proxy.a.who_calls() == "signed-token"
+        assert proxy.b.who_calls_a() == "signed-token"
+    with ClusterRpcProxy(CONFIG, timeout=DEADLINE_SECONDS) as anonymous:
+        assert anonymous.b.who_calls_a() is None
 
 
 def test_event_reaches_other_service(rpc_client: Any) -> None:
