@@ -23,11 +23,17 @@ from sqlalchemy.orm import Session
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
 
-from chibo.access import Identity
+from chibo.access import Access, Identity, Scope
 from chibo.errors import Forbidden, NotFound
 from services.reporting import paths, queries
 from services.reporting.read_model import escalations, meetings, members, tasks
-from services.shared.access_roles import ROLES
+from services.shared.access_roles import (
+    HANDLE_ESCALATIONS,
+    ROLES,
+    VIEW_AUDIT,
+    VIEW_PERSONAL,
+    VIEW_REPORTS,
+)
 
 #: kind -> (table, id column, cell column): things that belong to one cell.
 _HELD_BY_A_CELL = {
@@ -39,6 +45,16 @@ _HELD_BY_A_CELL = {
 KINDS = ("unit", "cell", *_HELD_BY_A_CELL)
 
 Route = Callable[..., Any]
+
+
+#: What each kind of read needs (see docs/reporting.md, "Who sees what").
+REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit_id", "unit"))
+REPORTS_OF_UNIT_QUERY = Access(VIEW_REPORTS, Scope("unit", "unit"))
+REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
+REPORTS_OF_MEETING = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
+RECORD_OF_MEMBER = Access(VIEW_PERSONAL, Scope("member_id", "member"))
+ACT_ON_ESCALATION = Access(HANDLE_ESCALATIONS, Scope("escalation_id", "escalation"))
+AUDIT = Access(VIEW_AUDIT)
 
 
 def locate(session: Session, kind: str, value: str | None, today: date) -> list[str] | None:
@@ -98,6 +114,12 @@ def query_with(request: Request, **params: str) -> str:
     return request.path + "?" + urlencode([*kept, *params.items()])
 
 
+def _callers_homes(service: Any, permission: str) -> list[str] | None:
+    caller = getattr(service, "caller", None)
+    return home_units(getattr(caller, "identity", None), permission,
+                      service.clock.now().date())
+
+
 def home_unit_by_default(permission: str,
                          address: Callable[[Request, str], str] | None = None,
                          param: str = "unit") -> Callable[[Route], Route]:
@@ -108,14 +130,11 @@ def home_unit_by_default(permission: str,
     def decorate(route: Route) -> Route:
         @functools.wraps(route)
         def answer(self: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
-            if not request.args.get(param):
-                caller = getattr(self, "caller", None)
-                homes = home_units(getattr(caller, "identity", None), permission,
-                                   self.clock.now().date())
-                if homes:
-                    target = (address(request, homes[0]) if address
-                              else query_with(request, **{param: homes[0]}))
-                    return redirect(target, 303)
+            homes = None if request.args.get(param) else _callers_homes(self, permission)
+            if homes:
+                target = (address(request, homes[0]) if address
+                          else query_with(request, **{param: homes[0]}))
+                return redirect(target, 303)
             return route(self, request, *args, **kwargs)
         return answer
     return decorate
@@ -128,16 +147,13 @@ def unit_named_for_a_subtree(permission: str, param: str = "unit") -> Callable[[
     def decorate(route: Route) -> Route:
         @functools.wraps(route)
         def answer(self: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
-            if not request.args.get(param):
-                caller = getattr(self, "caller", None)
-                homes = home_units(getattr(caller, "identity", None), permission,
-                                   self.clock.now().date())
-                if homes:
-                    raise Forbidden(
-                        f"Hãy gửi tham số {param}=<mã đơn vị> (send the {param!r} query "
-                        f"parameter): your roles cover only {', '.join(homes)}, not the "
-                        f"whole province, e.g. ?{param}={homes[0]}.",
-                        permission=permission, parameter=param, units=homes)
+            homes = None if request.args.get(param) else _callers_homes(self, permission)
+            if homes:
+                raise Forbidden(
+                    f"Hãy gửi tham số {param}=<mã đơn vị> (send the {param!r} query "
+                    f"parameter): your roles cover only {', '.join(homes)}, not the "
+                    f"whole province, e.g. ?{param}={homes[0]}.",
+                    permission=permission, parameter=param, units=homes)
             return route(self, request, *args, **kwargs)
         return answer
     return decorate

@@ -17,18 +17,16 @@ from nameko.rpc import RpcProxy, ServiceProxy, rpc
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from chibo.access import Access
 from chibo.errors import ChiboError
 from chibo.nameko.access import access, rate_limited
 from chibo.nameko.providers import WorkerDatabase
 from chibo.nameko.web import http
 from services.reporting import audit_search, audit_trace, source_checks
+from services.reporting.access_rules import AUDIT
 from services.reporting.statement_timeout import StatementTimedOut, statement_timeout
-from services.shared.access_roles import VIEW_AUDIT
 from services.shared.events import SOURCES
 
 #: The audit log is the province's: reading or checking it needs the whole tree.
-AUDIT = Access(VIEW_AUDIT)
 
 
 class SourceRpc(RpcProxy):

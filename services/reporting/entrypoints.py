@@ -16,14 +16,23 @@ from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
 
-from chibo.access import Access, Scope
+from chibo.access import Access
 from chibo.errors import ChiboError, ValidationFailed, from_remote
 from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import ServesOpenApi
 from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
 from chibo.nameko.web import http, read_json
 from services.reporting import access_rules, projector, queries, read_model
-from services.reporting.access_rules import home_unit_by_default, unit_named_for_a_subtree
+from services.reporting.access_rules import (
+    ACT_ON_ESCALATION,
+    RECORD_OF_MEMBER,
+    REPORTS_OF_CELL,
+    REPORTS_OF_MEETING,
+    REPORTS_OF_UNIT,
+    REPORTS_OF_UNIT_QUERY,
+    home_unit_by_default,
+    unit_named_for_a_subtree,
+)
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.login_entrypoints import LoginPages
@@ -34,10 +43,8 @@ from services.reporting.rebuild import rebuild_if_requested
 from services.reporting.source_checks import audit_metadata
 from services.shared import settings
 from services.shared.access_roles import (
-    HANDLE_ESCALATIONS,
     OPERATE,
     ROLES,
-    VIEW_PERSONAL,
     VIEW_REPORTS,
 )
 from services.shared.events import SOURCES, catalogue
@@ -45,13 +52,6 @@ from services.shared.events import SOURCES, catalogue
 log = logging.getLogger(__name__)
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
-#: What each kind of read needs (see docs/reporting.md, "Who sees what").
-REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit_id", "unit"))
-REPORTS_OF_UNIT_QUERY = Access(VIEW_REPORTS, Scope("unit", "unit"))
-REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
-REPORTS_OF_MEETING = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
-RECORD_OF_MEMBER = Access(VIEW_PERSONAL, Scope("member_id", "member"))
-ACT_ON_ESCALATION = Access(HANDLE_ESCALATIONS, Scope("escalation_id", "escalation"))
 
 
 class ProjectingFeed(Feed):

@@ -30,23 +30,30 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from chibo import inputs
-from chibo.access import AUTHENTICATED, PUBLIC, Access, Identity, Scope, Unauthenticated
+from chibo.access import AUTHENTICATED, PUBLIC, Identity, Unauthenticated
 from chibo.errors import ChiboError, Forbidden, ValidationFailed
 from chibo.nameko import rejections
 from chibo.nameko.access import access, rate_limited
 from chibo.nameko.web import http
 from chibo.nameko.web.json_http import SESSION_COOKIE
 from services.reporting import month_states, paths, queries, views
-from services.reporting.access_rules import home_unit_by_default, home_units
+from services.reporting.access_rules import (
+    ACT_ON_ESCALATION,
+    AUDIT,
+    RECORD_OF_MEMBER,
+    REPORTS_OF_CELL,
+    REPORTS_OF_MEETING,
+    REPORTS_OF_UNIT,
+    REPORTS_OF_UNIT_QUERY,
+    home_unit_by_default,
+    home_units,
+)
 from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.periods import parse as parse_period
 from services.reporting.web import html_tables, i18n, render, urls
 from services.shared.access_roles import (
-    HANDLE_ESCALATIONS,
     ROLE_LABELS,
-    VIEW_AUDIT,
-    VIEW_PERSONAL,
     VIEW_REPORTS,
 )
 from services.shared.settings import SharedSettings
@@ -60,14 +67,6 @@ NEXT_PREFIX = urls.PREFIX + "/"
 
 Page = Callable[..., Response]
 
-#: What the pages need (the JSON API's rules are in entrypoints.py).
-REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit_id", "unit"))
-REPORTS_OF_UNIT_QUERY = Access(VIEW_REPORTS, Scope("unit", "unit"))
-REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
-REPORTS_OF_MEETING = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
-RECORD_OF_MEMBER = Access(VIEW_PERSONAL, Scope("member_id", "member"))
-ACT_ON_ESCALATION = Access(HANDLE_ESCALATIONS, Scope("escalation_id", "escalation"))
-AUDIT = Access(VIEW_AUDIT)
 
 
 @dataclass(frozen=True)
