@@ -36,14 +36,16 @@ class SampleProvince:
     def where_to_look(self, base: str, today: date) -> str:
         month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         return f"""\
+  {base}/login                                   đăng nhập (sign in; every page below needs it)
   {base}/reporting/                              bảng điều khiển (the dashboard)
   {base}/reporting/cell-months?month={month}   sinh hoạt theo chi bộ / tháng (JSON)
   {base}/healthz                                 trạng thái (health)
-  {base}/metrics                                 Prometheus metrics
+  {base}/metrics                                 Prometheus metrics (an admin's bearer token)
   {base}/members/tree                            cây tổ chức (the organisation tree)
   {base}/members/openapi.json                    mô tả API (the members API, OpenAPI)
+  POST {base}/members/auth/token                 mã truy cập cho API (a bearer token for the API)
   POST {base}/members/commands/<tên lệnh>, {base}/meetings/commands/<tên lệnh>,
-       {base}/supervision/visits                 lệnh (commands, JSON)"""
+       {base}/supervision/visits                 lệnh (commands, JSON, with the token)"""
 
     def load(self, args: argparse.Namespace, config: dict[str, Any], today: date,
              base: str) -> None:
