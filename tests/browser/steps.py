@@ -2,8 +2,9 @@
 `python -m tests.browser.steps <step> <base URL>`. Playwright's blocking calls must not
 share a process with eventlet's monkey-patching (the test session's), so they live here.
 
-Each step drives Debian's chromium (never a downloaded browser), asserts what the user
-would see, and saves screenshots under var/screenshots/.
+Each step drives Debian's chromium (never a downloaded browser), logs in through the
+login page as a person would, asserts what the user would see, and saves screenshots
+under var/screenshots/.
 """
 
 from __future__ import annotations
@@ -21,12 +22,28 @@ from openpyxl import load_workbook
 from playwright.sync_api import sync_playwright
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-#: The browser's session cookie and the API's bearer token (tests/browser/test_dashboard.py
-#: signs both for the tests' provincial administrator).
-SESSION = os.environ.get("CHIBO_BROWSER_SESSION", "")
+#: The accounts the browser logs in with (tests/browser/test_dashboard.py opens them
+#: through the members service): a provincial administrator, and a commune's staff.
+ADMIN_LOGIN = os.environ.get("CHIBO_BROWSER_LOGIN", "")
+ADMIN_NAME = os.environ.get("CHIBO_BROWSER_NAME", "")
+ADMIN_ACCOUNT = os.environ.get("CHIBO_BROWSER_ACCOUNT", "")
+COMMUNE_LOGIN = os.environ.get("CHIBO_BROWSER_COMMUNE_LOGIN", "")
+COMMUNE = os.environ.get("CHIBO_BROWSER_COMMUNE", "")
+PASSWORD = os.environ.get("CHIBO_BROWSER_PASSWORD", "")
+#: The steps' own API calls send a bearer token (the tests' provincial administrator).
 API = requests.Session()
 API.headers["Authorization"] = f"Bearer {os.environ.get('CHIBO_BROWSER_BEARER', '')}"
 CHROMIUM = os.environ.get("CHIBO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def log_in(page, dashboard: str, login: str, password: str = PASSWORD) -> None:
+    """Fill in the login page and send it, as a person would; the dashboard opens."""
+    page.goto(f"{dashboard}/login")
+    page.fill("[data-testid=login-login]", login)
+    page.fill("[data-testid=login-password]", password)
+    page.click("[data-testid=login-submit]")
+    page.wait_for_url("**/reporting/**")
+    assert page.locator("[data-testid=logout]").count() == 1
 
 
 def _children(dashboard: str, unit_id: str) -> list[dict]:
@@ -126,14 +143,13 @@ def step_acknowledge_an_escalation(dashboard: str, page, browser, tmp_path: Path
     listed = API.get(f"{dashboard}/reporting/api/escalations", timeout=10).json()
     state = {e["escalation_id"]: e for e in listed["escalations"]}[escalation_id]
     assert state["state"] == "acknowledged"
-    assert state["acknowledged_by"] in ("Quản trị viên (kiểm thử)", "tk-quantri")
+    assert state["acknowledged_by"] in (ADMIN_NAME, ADMIN_ACCOUNT)
 
 
 def step_pages_fit_a_phone(dashboard: str, page, browser, tmp_path: Path) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    context.add_cookies([{"name": "chibo_session", "value": SESSION, "url": dashboard,
-                          "httpOnly": True, "sameSite": "Lax"}])
     phone = context.new_page()
+    log_in(phone, dashboard, ADMIN_LOGIN)
     for path, shot in (("/reporting/", "07-dien-thoai.png"),
                        ("/reporting/units/h01-x01/heatmap", "08-ban-do-nhiet.png")):
         phone.goto(f"{dashboard}{path}")
@@ -226,6 +242,45 @@ def step_audit_page_checks_every_source(dashboard: str, page, browser, tmp_path:
     assert "Trang 1/" in page.inner_text("[data-testid=audit-pager-top]")
 
 
+def step_a_communes_staff_sees_only_their_commune_until_logging_out(
+        dashboard: str, page, browser, tmp_path: Path) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    staff = context.new_page()
+    staff.set_default_timeout(20_000)
+    log_in(staff, dashboard, COMMUNE_LOGIN)
+    # The province's overview is the commune's own for someone who sees only the commune.
+    staff.goto(f"{dashboard}/reporting/")
+    staff.wait_for_url(f"**/reporting/units/{COMMUNE}**")
+    commune = API.get(f"{dashboard}/reporting/api/units/{COMMUNE}", timeout=10).json()
+    assert commune["unit"]["name"] in staff.inner_text("h1")
+    cells = staff.locator("[data-testid=table-children] tbody tr")
+    assert cells.count() == len(commune["children"]) >= 1
+    listed = set(staff.eval_on_selector_all(
+        "[data-testid=table-children] tbody tr a",
+        "links => links.map(a => a.getAttribute('href').split('?')[0])"))
+    assert listed == {f"/reporting/cells/{c['unit_id']}" for c in commune["children"]}, listed
+    staff.screenshot(path=SCREENSHOTS / "12-can-bo-xa.png", full_page=True)
+
+    # Above the commune, and a neighbouring commune, are not shown to them.
+    parent = commune["path"][-2]["unit_id"]
+    neighbours = [c["unit_id"] for c in _children(dashboard, parent)
+                  if c["unit_id"] != COMMUNE]
+    for elsewhere in (parent, neighbours[0]):
+        answer = staff.goto(f"{dashboard}/reporting/units/{elsewhere}")
+        assert answer.status == 403, (elsewhere, answer.status)
+        assert commune["unit"]["name"] not in staff.inner_text("h1")
+
+    # Logging out ends the session: the next page asks to log in again.
+    staff.goto(f"{dashboard}/reporting/units/{COMMUNE}")
+    staff.click("[data-testid=logout]")
+    staff.wait_for_url("**/login**")
+    assert not [c for c in context.cookies() if c["name"] == "chibo_session"]
+    staff.goto(f"{dashboard}/reporting/units/{COMMUNE}")
+    staff.wait_for_url("**/login?next=**")
+    assert staff.locator("[data-testid=login-form]").count() == 1
+    context.close()
+
+
 STEPS = {name.removeprefix("step_"): f for name, f in dict(globals()).items()
          if name.startswith("step_")}
 
@@ -239,11 +294,10 @@ def main() -> int:
                                              args=["--no-sandbox", "--disable-gpu"])
         context = browser.new_context(viewport={"width": 1280, "height": 900},
                                       accept_downloads=True)
-        context.add_cookies([{"name": "chibo_session", "value": SESSION, "url": base,
-                              "httpOnly": True, "sameSite": "Lax"}])
         page = context.new_page()
         page.set_default_timeout(20_000)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        log_in(page, base, ADMIN_LOGIN)
         STEPS[step](base, page, browser, Path(folder))
         browser.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

@@ -13,8 +13,8 @@ from eventlet import patcher
 from sqlalchemy import insert, select, text
 
 from services.reporting import audit_search, read_model
-from tests.integration.test_audit_status import TESTED_SERVICES, engine_of
-from tests.support import NOW, embedded_config, running, wait_until
+from tests.integration.test_audit_status import INSPECTOR, TESTED_SERVICES, engine_of
+from tests.support import NOW, bearer, embedded_config, running, wait_until
 
 archive = read_model.archive
 #: Archived events written straight into reporting's archive, under a source of their own
@@ -64,8 +64,9 @@ def impatient(request, tmp_path):
 
 
 def events(config, **params) -> requests.Response:
+    """The audit search over HTTP, as an inspector of the whole province."""
     return requests.get(f"http://{config['WEB_SERVER_ADDRESS']}/reporting/api/audit/events",
-                        params=params, timeout=30)
+                        params=params, headers=bearer(INSPECTOR), timeout=30)
 
 
 def test_an_actor_nobody_is_is_answered_with_nothing(filled):

@@ -13,6 +13,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import select, text, update
 
+from chibo.access import Grant, Identity
 from chibo.eventstore.hashing import row_hash
 from chibo.eventstore.tables import GENESIS_HASH, event_head, events
 from chibo.nameko.providers import Database
@@ -23,7 +24,15 @@ from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.entrypoints import ReportingService
 from services.reporting.source_checks import audit_metadata
 from services.shared.events import SOURCES
-from tests.support import SERVICE_NAMES, TODAY, embedded_config, running, wait_until
+from tests.support import (
+    SERVICE_NAMES,
+    TODAY,
+    as_caller,
+    authenticated,
+    embedded_config,
+    running,
+    wait_until,
+)
 
 if issubclass(ReportingService, AuditEntrypoints):
     AuditedReporting = ReportingService
@@ -32,7 +41,12 @@ else:  # until the mixin is wired into the service itself
         db = Database(read_model.metadata, audit_metadata)
 
 TESTED_SERVICES = [AuditedReporting if s is ReportingService else s for s in SERVICES]
-ACTOR = "Cán bộ Ủy ban Kiểm tra"
+#: Who records the sample's events: the actor the archive keeps is the account id of the
+#: verified caller, its name beside it.
+RECORDER = Identity("ubkt.hoa", "Cán bộ Ủy ban Kiểm tra", (Grant("admin"),))
+ACTOR = RECORDER.account_id
+#: Who reads the audit log over HTTP: an inspector of the whole province.
+INSPECTOR = Identity("ubkt.lan", "Thanh tra viên Ủy ban Kiểm tra", (Grant("inspector"),))
 HELD_ON = TODAY - timedelta(days=3)
 START = HELD_ON - timedelta(days=400)
 
@@ -44,7 +58,7 @@ def system(request, tmp_path):
         make = request.getfixturevalue("pg_database_factory")
         config["DATABASES"] = {name: make(name) for name in SERVICE_NAMES}
     with running(config, TESTED_SERVICES) as runner, \
-            ClusterRpcProxy(config, timeout=60, context_data={"actor": ACTOR}) as rpc:
+            ClusterRpcProxy(config, timeout=60, context_data=as_caller(RECORDER)) as rpc:
         record_some_events(rpc_caller(rpc))
         wait_until(lambda: archived_everything(rpc), timeout=60,
                    message="reporting to archive every source's log")
@@ -109,22 +123,25 @@ def rewrite_with_recomputed_chain(engine, position: int, new_data: str) -> str:
 def test_every_source_ok_then_each_kind_of_tampering_is_named(system):
     config, runner, rpc = system
     base = f"http://{config['WEB_SERVER_ADDRESS']}/reporting/api/audit"
+    inspector = authenticated(INSPECTOR)
+    assert requests.get(f"{base}/status", timeout=10).status_code == 401
 
     # Nothing checked yet: the status says so rather than guessing.
-    before = requests.get(f"{base}/status", timeout=10).json()["sources"]
+    before = inspector.get(f"{base}/status", timeout=10).json()["sources"]
     assert states(before) == dict.fromkeys(SOURCES, "unknown")
 
     clean = rpc.reporting.audit_verify()
     assert states(clean) == dict.fromkeys(SOURCES, "ok"), clean
     assert all(s["findings"] == [] and s["events"] > 0 for s in clean)
-    assert requests.get(f"{base}/status", timeout=10).json()["sources"] == clean
+    assert inspector.get(f"{base}/status", timeout=10).json()["sources"] == clean
 
     # 1. A row edited by hand in members' log: members itself finds it.
     with engine_of(runner, "members").begin() as conn:
         edited = conn.execute(text("SELECT event_id FROM events WHERE position = 3")).scalar()
         conn.execute(text("UPDATE events SET data = replace(data, 'Bản Máy', 'Bản Giả') "
                           "WHERE position = 3"))
-    response = requests.post(f"{base}/verify", timeout=60)
+    assert requests.post(f"{base}/verify", timeout=60).status_code == 401
+    response = inspector.post(f"{base}/verify", timeout=60)
     assert response.status_code == 200, response.text
     after_edit = {s["source"]: s for s in response.json()["sources"]}
     assert states(after_edit.values()) == {"members": "tampered", "meetings": "ok",
@@ -153,37 +170,46 @@ def test_the_archive_is_searchable_and_events_traced(system):
     config, _runner, rpc = system
     web = f"http://{config['WEB_SERVER_ADDRESS']}"
     base = f"{web}/reporting/api/audit"
+    inspector = authenticated(INSPECTOR)
 
-    mine = requests.get(f"{base}/events", params={"actor": ACTOR, "limit": 3},
-                        timeout=10).json()
+    mine = inspector.get(f"{base}/events", params={"actor": ACTOR, "limit": 3},
+                         timeout=10).json()
     assert len(mine["results"]) == 3 and mine["next"]
     assert {r["actor"] for r in mine["results"]} == {ACTOR}
-    rest = requests.get(f"{base}/events", params={"actor": ACTOR, "before": mine["next"],
+    rest = inspector.get(f"{base}/events", params={"actor": ACTOR, "before": mine["next"],
                                                   "limit": 1000}, timeout=10).json()
     every = rpc.reporting.audit_search(limit=1000)["results"]
     assert [r["event_id"] for r in mine["results"] + rest["results"]] == \
         [r["event_id"] for r in every]
 
-    # Over HTTP a Vietnamese actor travels percent-encoded; it is searched as plain text.
-    secretary = "Bí thư Chi bộ Bản Máy"
-    response = requests.post(f"{web}/members/commands/admit_member", json={
+    # The actor is the login that sent the command over HTTP (an X-Actor header is not
+    # believed); an account id in Vietnamese is searched as plain text, whatever
+    # percent-encoding the query string gives it.
+    secretary = Identity("bí.thư.bản.máy", "Bí thư Chi bộ Bản Máy", (Grant("staff", "c"),))
+    response = authenticated(secretary).post(f"{web}/members/commands/admit_member", json={
         "member_id": "m3", "full_name": "Vi Văn Sơn", "cell_id": "c",
-        "admitted_on": START.isoformat()}, headers={"X-Actor": quote(secretary)}, timeout=10)
+        "admitted_on": START.isoformat()}, headers={"X-Actor": quote("Người khác")},
+        timeout=10)
     assert response.status_code == 201, response.text
-    found = wait_until(lambda: requests.get(f"{base}/events", params={"actor": secretary},
-                                            timeout=10).json()["results"],
+    found = wait_until(lambda: inspector.get(f"{base}/events",
+                                             params={"actor": secretary.account_id},
+                                             timeout=10).json()["results"],
                        message="reporting to archive the new member")
     assert [(r["source"], r["type"], r["stream_id"]) for r in found] == [
         ("members", "member_admitted", found[0]["stream_id"])]
+    assert inspector.get(f"{base}/events", params={"actor": "Người khác"},
+                         timeout=10).json()["results"] == []
+    admitted = inspector.get(f"{base}/events/{found[0]['event_id']}", timeout=10).json()
+    assert admitted["metadata"]["actor_name"] == "Bí thư Chi bộ Bản Máy"
 
     visit = rpc.reporting.audit_search(source="supervision", type="visit_logged")["results"][0]
-    shown = requests.get(f"{base}/events/{visit['event_id']}", timeout=10).json()
+    shown = inspector.get(f"{base}/events/{visit['event_id']}", timeout=10).json()
     assert shown["data"]["cell_id"] == "c" and shown["metadata"]["actor"] == ACTOR
     assert shown["chain"][0]["kind"] == "command"
     assert shown["chain"][-1]["event_id"] == visit["event_id"]
 
-    missing = requests.get(f"{base}/events/no-such-event", timeout=10)
+    missing = inspector.get(f"{base}/events/no-such-event", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
-    bad = requests.get(f"{base}/events", params={"from": "hôm qua", "limit": "0"},
-                       timeout=10)
+    bad = inspector.get(f"{base}/events", params={"from": "hôm qua", "limit": "0"},
+                        timeout=10)
     assert bad.status_code == 422 and set(bad.json()["fields"]) == {"from", "limit"}

@@ -2,6 +2,10 @@
 years out of range, impossible months and quarters, huge or negative numbers and odd
 ids, answers 4xx (422 naming the parameter where it is one) or a page, never 5xx.
 
+The sweep is sent as the tests' provincial administrator (a bearer token), so every
+request reaches its handler; the same requests sent by nobody are refused before any
+parameter is read: 401 from the APIs, the login page (303) from the dashboard's pages.
+
 The sample province is loaded first, so the routes reach their queries and reports
 rather than stopping early at an empty database.
 """
@@ -17,7 +21,15 @@ import requests
 from chibo.clock import FixedClock
 from chibo.nameko.runtime import rpc_caller, rpc_client
 from tests.sample_province import load_sample_province
-from tests.support import embedded_config, reporting_caught_up, running, wait_until
+from tests.support import (
+    ADMIN,
+    bearer,
+    embedded_config,
+    reporting_caught_up,
+    running,
+    token,
+    wait_until,
+)
 
 TIMEOUT = 60
 CELL, UNIT, MEMBER, MEETING = "xa-1-cb-1", "xa-1", "dv-00001", "xa-1-cb-1-202604"
@@ -28,7 +40,7 @@ HUGE = "99999999999999999999999"
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     clock = FixedClock(datetime(2026, 6, 10, 8, 0))
     config = embedded_config(tmp_path_factory.mktemp("no-5xx"), CLOCK=clock)
-    with running(config), rpc_client(config, timeout=180) as proxy:
+    with running(config), rpc_client(config, timeout=180, token=token(ADMIN)) as proxy:
         load_sample_province(rpc_caller(proxy), date(2026, 6, 10), months=2,
                              progress=lambda _: None)
         wait_until(lambda: reporting_caught_up(proxy), timeout=60,
@@ -37,7 +49,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def get(base: str, path: str) -> requests.Response:
-    return requests.get(base + path, timeout=TIMEOUT)
+    """`path` as the provincial administrator."""
+    return requests.get(base + path, headers=bearer(ADMIN), timeout=TIMEOUT)
 
 
 # --------------------------------------------------------------------------- named refusals
@@ -150,3 +163,26 @@ def test_no_parameter_gets_a_server_error(base: str, route: str, key: str, value
     path = route.format(**{**GOOD, key: value})
     response = get(base, path)
     assert response.status_code < 500, (path, response.status_code, response.text[:300])
+
+
+def refused_as_nobody(response: requests.Response) -> bool:
+    """The refusal of a request with no login: 401 from an API or a download, the login
+    page coming back here (303) from a page of the dashboard."""
+    if response.status_code == 303:
+        return response.headers["Location"].startswith("/login?next=")
+    return response.status_code == 401 and response.json()["error"] == "unauthenticated"
+
+
+def test_nobody_is_refused_before_any_parameter_is_read(base: str) -> None:
+    # An id of ".." is resolved away by the client (a dot segment), reaching no route.
+    paths = ([p for p, _ in REFUSED] + PAGES
+             + [route.format(**{**GOOD, key: value}) for route, key, value in SWEEP
+                if value != ".."]
+             + [route.format(**GOOD) for route in ROUTES])
+    wrong = []
+    for path in paths:
+        response = requests.get(base + path, allow_redirects=False, timeout=TIMEOUT)
+        if not refused_as_nobody(response) or (path in PAGES
+                                               and response.status_code != 303):
+            wrong.append(f"{path} {response.status_code} {response.text[:120]}")
+    assert not wrong, "\n".join(wrong)
