@@ -53,6 +53,7 @@ REPORTS_OF_UNIT_QUERY = Access(VIEW_REPORTS, Scope("unit", "unit"))
 REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
 REPORTS_OF_MEETING = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
 RECORD_OF_MEMBER = Access(VIEW_PERSONAL, Scope("member_id", "member"))
+PERSONAL_OF_CELL = Access(VIEW_PERSONAL, Scope("cell_id", "cell"))
 ACT_ON_ESCALATION = Access(HANDLE_ESCALATIONS, Scope("escalation_id", "escalation"))
 AUDIT = Access(VIEW_AUDIT)
 
@@ -112,6 +113,26 @@ def query_with(request: Request, **params: str) -> str:
     """The request's own path and query string, with `params` set."""
     kept = [(key, value) for key, value in request.args.items(multi=True) if key not in params]
     return request.path + "?" + urlencode([*kept, *params.items()])
+
+
+def sees_personal_data(service: Any, kind: str, value: str) -> bool:
+    """Whether the caller's roles cover members' records where the `kind` thing `value`
+    is (a cell, a meeting): who may see the people behind a page's figures."""
+    try:
+        service.caller.require(Access(VIEW_PERSONAL, Scope("id", kind)), {"id": value})
+    except Forbidden:
+        return False
+    return True
+
+
+def may(service: Any, permission: str) -> bool:
+    """Whether any of the caller's roles valid today carries `permission` (somewhere):
+    what the page offers them (links, buttons); each action is still checked."""
+    identity = getattr(getattr(service, "caller", None), "identity", None)
+    if identity is None:
+        return False
+    return any(ROLES.permits(grant.role, permission)
+               for grant in identity.grants_on(service.clock.now().date()))
 
 
 def _callers_homes(service: Any, permission: str) -> list[str] | None:

@@ -25,12 +25,14 @@ from chibo.nameko.web import http, read_json
 from services.reporting import access_rules, projector, queries, read_model
 from services.reporting.access_rules import (
     ACT_ON_ESCALATION,
+    PERSONAL_OF_CELL,
     RECORD_OF_MEMBER,
     REPORTS_OF_CELL,
     REPORTS_OF_MEETING,
     REPORTS_OF_UNIT,
     REPORTS_OF_UNIT_QUERY,
     home_unit_by_default,
+    sees_personal_data,
     unit_named_for_a_subtree,
 )
 from services.reporting.api import openapi_document
@@ -103,14 +105,18 @@ class ReportingQueries:
     @access(REPORTS_OF_CELL)
     def cell(self, cell_id: str, year: int | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.cell(session, cell_id, year, today=self.clock.now().date(),
+            data = queries.cell(session, cell_id, year, today=self.clock.now().date(),
                                 grace_days=grace_days(self))
+        return data if sees_personal_data(self, "cell", cell_id) else \
+            queries.without_personal_data(data)
 
     @rpc(expected_exceptions=ChiboError)
     @access(REPORTS_OF_MEETING)
     def meeting(self, meeting_id: str) -> dict[str, Any]:
         with self.db.transaction() as session:
-            return queries.meeting(session, meeting_id, today=self.clock.now().date())
+            data = queries.meeting(session, meeting_id, today=self.clock.now().date())
+        return data if sees_personal_data(self, "meeting", meeting_id) else \
+            queries.without_personal_data(data)
 
     @rpc(expected_exceptions=ChiboError)
     @access(RECORD_OF_MEMBER)
@@ -136,7 +142,7 @@ class ReportingQueries:
             return queries.cell_month_report(session, month, unit_id)
 
     @rpc(expected_exceptions=ChiboError)
-    @access(REPORTS_OF_CELL)
+    @access(PERSONAL_OF_CELL)  # who was given each task
     def tasks(self, cell_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as session:
             return queries.cell_tasks(session, cell_id, today=self.clock.now().date())
@@ -205,7 +211,7 @@ class ReportingQueries:
         return {"month": month, "unit": unit_id, "cells": self.cell_months(month, unit_id)}
 
     @http("GET", "/reporting/cells/<cell_id>/tasks", expected_exceptions=ChiboError)
-    @access(REPORTS_OF_CELL)
+    @access(PERSONAL_OF_CELL)
     def tasks_http(self, request: Any, cell_id: str) -> dict[str, Any]:
         return {"cell_id": cell_id, "tasks": self.tasks(cell_id)}
 

@@ -47,13 +47,17 @@ from services.reporting.access_rules import (
     REPORTS_OF_UNIT_QUERY,
     home_unit_by_default,
     home_units,
+    sees_personal_data,
 )
 from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.periods import parse as parse_period
 from services.reporting.web import html_tables, i18n, render, urls
 from services.shared.access_roles import (
+    HANDLE_ESCALATIONS,
     ROLE_LABELS,
+    ROLES,
+    VIEW_AUDIT,
     VIEW_REPORTS,
 )
 from services.shared.settings import SharedSettings
@@ -77,6 +81,9 @@ class Viewer:
     name: str
     roles: tuple[str, ...]
     csrf: str | None
+    #: What the page offers them (each action is still checked when it is taken).
+    can_audit: bool = False
+    can_act_on_escalations: bool = False
 
 
 def viewer_of(identity: Identity | None, csrf: str | None, unit_names: Mapping[str, str],
@@ -84,12 +91,16 @@ def viewer_of(identity: Identity | None, csrf: str | None, unit_names: Mapping[s
     if identity is None:
         return None
     roles = []
-    for grant in identity.grants_on(today):
+    current = identity.grants_on(today)
+    for grant in current:
         label = ROLE_LABELS.get(grant.role, grant.role)
         if grant.unit_id is not None:
             label = f"{label} — {unit_names.get(grant.unit_id, grant.unit_id)}"
         roles.append(label)
-    return Viewer(identity.name, tuple(roles), csrf)
+    # The audit log is province-wide: it is offered to a grant over the whole tree.
+    audits = any(ROLES.permits(g.role, VIEW_AUDIT) and g.unit_id is None for g in current)
+    acts = any(ROLES.permits(g.role, HANDLE_ESCALATIONS) for g in current)
+    return Viewer(identity.name, tuple(roles), csrf, audits, acts)
 
 
 def _viewer(service: Any) -> Viewer | None:
@@ -336,6 +347,8 @@ class DashboardPages:
         with self.db.transaction() as session:
             data = queries.cell(session, cell_id, year, today=self.clock.now().date(),
                                 grace_days=grace_days(self))
+        if not sees_personal_data(self, "cell", cell_id):
+            data = queries.without_personal_data(data)
         return render.render_or_export("cell.html", request, f"chi-bo-{cell_id}-{data['year']}",
                                        unit_kinds=self.shared.kinds, **views.cell(data))
 
@@ -346,6 +359,8 @@ class DashboardPages:
     def meeting_page(self, request: Request, meeting_id: str) -> Response:
         with self.db.transaction() as session:
             data = queries.meeting(session, meeting_id, today=self.clock.now().date())
+        if not sees_personal_data(self, "meeting", meeting_id):
+            data = queries.without_personal_data(data)
         return render.render_or_export("meeting.html", request, f"bien-ban-{meeting_id}",
                                        **views.meeting(data))
 

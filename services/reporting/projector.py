@@ -132,7 +132,7 @@ class _Run(Touched):
             self.visit_levels.update(self.session.execute(
                 select(visits.c.meeting_id, visits.c.confirmed_level)
                 .where(visits.c.meeting_id.in_(wanted[start:start + CHUNK]),
-                       visits.c.confirmed_level.is_not(None))).tuples().all())
+                       visits.c.confirmed_level.is_not(None))).all())
 
     def changed_standing(self, member_id: str) -> None:
         self.standings_changed.add(member_id)

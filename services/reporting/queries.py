@@ -725,3 +725,24 @@ def cell_tasks(session: Session, cell_id: str, *, today: date) -> list[dict[str,
 
 def _task_row(task: dict[str, Any], today: date) -> dict[str, Any]:
     return {**task, "state": task_state(task["state"], task["due_on"], today)}
+
+
+def without_personal_data(data: dict[str, Any]) -> dict[str, Any]:
+    """A cell's year (`cell`) or a meeting (`meeting`) as a reader whose roles do not
+    cover members' records sees it: the figures, not the people. Names, ratings,
+    attendance, speakers and the members tasks were given to are left out, and
+    `personal_hidden` says so."""
+    out = dict(data)
+    if "members" in out:
+        out["members"] = []
+    if "attendance" in out:
+        out["attendance"] = []
+    if "meeting" in out:
+        out["meeting"] = {**out["meeting"], "speakers": [], "chair_name": None,
+                          "minutes_taker_name": None, "chair_id": None,
+                          "minutes_taker_id": None}
+    if "tasks" in out:
+        out["tasks"] = [{**task, "assignee_name": None, "assignee_id": None}
+                        for task in out["tasks"]]
+    out["personal_hidden"] = True
+    return out

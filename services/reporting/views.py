@@ -298,6 +298,7 @@ def cell(data: Mapping[str, Any]) -> dict[str, Any]:
         "years": _with_current(data.get("years") or [], year),
         "months": months_table(data["months"]), "meetings": meetings_table(data["meetings"]),
         "tasks": tasks_table(data["tasks"]), "members": cell_members_table(data["members"], year),
+        "personal_hidden": bool(data.get("personal_hidden")),
     }
 
 
@@ -322,7 +323,8 @@ def meeting(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"meeting": m, "path": data.get("path", []),
             "attendance": attendance_table(data["attendance"]),
             "resolutions": data["resolutions"], "visits": data.get("visits", []),
-            "tasks": tasks_table(data["tasks"], m["held_on"])}
+            "tasks": tasks_table(data["tasks"], m["held_on"]),
+            "personal_hidden": bool(data.get("personal_hidden"))}
 
 
 # -- a member -------------------------------------------------------------------------

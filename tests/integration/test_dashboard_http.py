@@ -294,3 +294,25 @@ def test_logout_clears_the_session_cookie(base):
     assert "chibo_session" not in reader.cookies
     after = reader.get(base + "/reporting/", allow_redirects=False, timeout=TIMEOUT)
     assert after.status_code == 303 and "/login?next=" in after.headers["Location"]
+
+
+def test_a_viewer_sees_a_cells_figures_but_not_its_people(base):
+    from chibo.access import Grant, Identity
+
+    viewer = authenticated(Identity("xem-xa1", "Người xem xã 1", (Grant("viewer", "xa-1"),)))
+    staff = authenticated(STAFF_XA1)
+    seen = viewer.get(f"{base}/reporting/api/cells/{CELL}", timeout=TIMEOUT).json()
+    full = staff.get(f"{base}/reporting/api/cells/{CELL}", timeout=TIMEOUT).json()
+    assert full["members"] and not full.get("personal_hidden")
+    assert seen["members"] == [] and seen["personal_hidden"] is True
+    assert seen["months"] == full["months"]  # the figures are the same
+    assert all(task["assignee_name"] is None for task in seen["tasks"])
+    meeting = viewer.get(f"{base}/reporting/api/meetings/{MEETING}", timeout=TIMEOUT).json()
+    assert meeting["attendance"] == [] and meeting["meeting"]["speakers"] == []
+    assert meeting["meeting"]["chair_name"] is None
+    names = {m["full_name"] for m in full["members"]}
+    for path in (f"/reporting/cells/{CELL}", f"/reporting/meetings/{MEETING}"):
+        page_text = visible_text(viewer.get(base + path, timeout=TIMEOUT).text)
+        assert "Danh sách đảng viên và thông tin cá nhân được ẩn" in page_text, path
+        assert not any(name in page_text for name in names), path
+    assert viewer.get(f"{base}/reporting/members/{MEMBER}", timeout=TIMEOUT).status_code == 403

@@ -54,7 +54,10 @@ def request(path: str = "/reporting/", query: str = "", method: str = "GET",
 
 
 def html(template: str, context: dict, lang: str = "vi", path: str = "/reporting/") -> str:
-    return render.render_html(template, lang, render.url_with_for(request(path)), **context)
+    from tests.unit.test_reporting_web import VIEWER
+
+    return render.render_html(template, lang, render.url_with_for(request(path)),
+                              **{"viewer": VIEWER, **context})
 
 
 def columns(table: Table) -> list[tuple]:

@@ -40,9 +40,11 @@ def request(path: str = "/reporting/", query: str = "", cookies: dict | None = N
     return Request(builder.get_environ())
 
 
-#: Who the sample pages are shown to.
-VIEWER = Viewer("Nguyễn Thị Hoa", ("Cán bộ Ban Tổ chức (organisation-board staff) — Huyện A",),
-                "csrf-mau")
+#: Who the sample pages are shown to: an administrator, offered everything.
+VIEWER = Viewer("Nguyễn Thị Hoa", ("Quản trị viên cấp tỉnh (provincial administrator)",),
+                "csrf-mau", can_audit=True, can_act_on_escalations=True)
+#: A commune's viewer: figures only, no audit log, no escalation actions.
+READER = Viewer("Lò Văn Hùng", ("Người xem (viewer) — Xã Sơn Thủy",), "csrf-xem")
 
 
 def page(template: str, lang: str, path: str = "/reporting/x", viewer: Viewer | None = VIEWER
@@ -307,6 +309,14 @@ def test_escalations_offer_actions_only_on_open_rows():
     for expected in ("Mới", "Đã tiếp nhận", "Đã giải quyết", "Tiếp nhận", "Giải quyết",
                      "Không sinh hoạt thường kỳ", "09/2026", "Quý III/2026", "Trên 30 ngày"):
         assert expected in text, expected
+
+
+def test_a_reader_is_not_offered_the_audit_log_or_escalation_actions():
+    html = page("escalations.html", "vi", viewer=READER)
+    text = visible_text(html)
+    assert "Nhật ký kiểm tra" not in text and 'data-testid="nav-audit"' not in html
+    assert 'action="/reporting/escalations/' not in html and "Xử lý với tên" not in text
+    assert "Không sinh hoạt thường kỳ" in text  # the list itself is shown
 
 
 def test_audit_page():
