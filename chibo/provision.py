@@ -8,9 +8,12 @@ For every service it makes (or keeps):
 - a PostgreSQL role `<prefix><service>` (LOGIN, not a superuser, cannot create roles or
   databases) that owns the database `<prefix><service>` and can connect to no other
   chibo database (CONNECT is revoked from PUBLIC on each);
+- its Ed25519 signing key `<secrets>/<service>-signing.key` (0600; the public key
+  beside it), with which it signs every row of its log (kept on later runs);
 - a file `<secrets>/<service>.env` (mode 0600, in a folder of mode 0700) holding
-  `CHIBO_AMQP_URI`, `CHIBO_<SERVICE>_DATABASE_URL` and `CHIBO_AUTH_SECRET_FILE`, which
-  `deploy/run-distributed.sh` reads before it starts the service;
+  `CHIBO_AMQP_URI`, `CHIBO_<SERVICE>_DATABASE_URL`, `CHIBO_AUTH_SECRET_FILE` and
+  `CHIBO_SIGNING_KEYS_DIR`, which `deploy/run-distributed.sh` reads before it starts
+  the service;
 
 and once for the cluster, `<secrets>/auth-secret` (0600): the signing secret every
 service verifies callers' tokens with.
@@ -35,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from chibo.eventstore.signing import key_paths, load_or_create_signer
 
 # SQLAlchemy is imported where it is used: `chibo` reads its command line (and so this
 # module) before `chibo demo` monkey-patches for eventlet.
@@ -339,12 +344,17 @@ def provision(target: Target, services: Sequence[ServiceAccess]) -> list[Provisi
         result = Provisioned(access.name, account, env_file)
         result.created += ensure_rabbit_user(target, access, amqp_password, existing)
         result.created += ensure_database_role(target, access.name, pg_password)
+        keys_existed = key_paths(target.secrets_dir, access.name)[0].exists()
+        load_or_create_signer(target.secrets_dir, access.name, create=True)
+        if not keys_existed:
+            result.created.append("signing key")
         content = (
             f"# chibo {access.name}: its own RabbitMQ user and PostgreSQL role, made by\n"
             "# `chibo provision`. Secret: keep this file mode 0600, its folder 0700.\n"
             f"CHIBO_AMQP_URI={amqp_uri(target, account, amqp_password)}\n"
             f"{variable}={database_url(target, account, pg_password)}\n"
-            f"CHIBO_AUTH_SECRET_FILE={signing}\n")
+            f"CHIBO_AUTH_SECRET_FILE={signing}\n"
+            f"CHIBO_SIGNING_KEYS_DIR={target.secrets_dir.resolve()}\n")
         if not env_file.exists() or env_file.read_text(encoding="utf-8") != content:
             write_private_file(env_file, content)
             result.created.append("credentials file")

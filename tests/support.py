@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -100,7 +101,12 @@ def embedded_config(tmp_path: Path, port: int | None = None, **overrides: Any) -
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port or free_port()}"
     config.pop("LOGGING", None)
     config["AUTH"] = {**config.get("AUTH", {}), "secret": AUTH_SECRET}
+    config["SIGNING"] = {"keys_dir": str(tmp_path / "secrets"), "create_keys": True}
     return config
+
+
+#: Where services configured without a folder of their own keep their signing keys.
+SIGNING_KEYS_DIR = tempfile.mkdtemp(prefix="chibo-test-keys-")
 
 
 def token(identity: Identity = ADMIN, at: datetime = NOW,
@@ -138,6 +144,7 @@ def services_config(pg_url_factory: Callable[[str], str], amqp_uri: str,
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port or free_port()}"
     config.pop("LOGGING", None)
     config["AUTH"] = {**config.get("AUTH", {}), "secret": AUTH_SECRET}
+    config["SIGNING"] = {"keys_dir": SIGNING_KEYS_DIR, "create_keys": True}
     return config
 
 
@@ -173,7 +180,8 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
     modules = {"members": "MembersService", "meetings": "MeetingsService",
                "supervision": "SupervisionService", "reporting": "ReportingService"}
     env_base = {**os.environ, "CHIBO_AMQP_URI": amqp_uri, "CHIBO_LOG_LEVEL": "INFO",
-                "CHIBO_CLOCK": NOW.isoformat(), "CHIBO_AUTH_SECRET": AUTH_SECRET}
+                "CHIBO_CLOCK": NOW.isoformat(), "CHIBO_AUTH_SECRET": AUTH_SECRET,
+                "CHIBO_SIGNING_KEYS_DIR": SIGNING_KEYS_DIR, "CHIBO_CREATE_SIGNING_KEYS": "true"}
     for name in SERVICE_NAMES:
         env_base[f"CHIBO_{name.upper()}_DATABASE_URL"] = pg_url_factory(name)
     ports = iter(free_ports(len(modules)))

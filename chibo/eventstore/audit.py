@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chibo.eventstore.hashing import row_hash
+from chibo.eventstore.signing import Keyring
+from chibo.eventstore.store import hashed_data
 from chibo.eventstore.tables import GENESIS_HASH, event_head, events
 
 
@@ -24,12 +26,18 @@ class Finding:
         return f"{who}: {self.problem}"
 
 
-def verify_log(session: Session, batch_size: int = 5000) -> Iterator[Finding]:
-    """Walk the log in position order, recomputing the chain; yield each problem found."""
+def verify_log(session: Session, batch_size: int = 5000,
+               keyring: Keyring | None = None) -> Iterator[Finding]:
+    """Walk the log in position order, recomputing the chain; yield each problem found.
+
+    With the service's public keys (`keyring`), every signature is checked too, and
+    once a row is signed every later row must be: signing is never turned off, so an
+    unsigned row after a signed one was added by someone without the key."""
     expected_position = 1
     prev_hash = GENESIS_HASH
     prev_event_id: str | None = None
     after = 0
+    signed_from: int | None = None
     while True:
         rows = session.execute(
             select(events).where(events.c.position > after)
@@ -50,12 +58,18 @@ def verify_log(session: Session, batch_size: int = 5000) -> Iterator[Finding]:
                               "hoặc thay thế (this row no longer has the hash the next row "
                               "recorded for it: it was rewritten or replaced)")
             computed = row_hash(row.prev_hash, position, row.event_id, row.stream_id,
-                                int(row.stream_version), row.type, int(row.version), row.data,
-                                row.meta, row.recorded_at)
+                                int(row.stream_version), row.type, int(row.version),
+                                hashed_data(row), row.meta, row.recorded_at)
             if computed != row.hash:
                 yield Finding(position, row.event_id,
                               "nội dung không khớp mã băm: dòng đã bị sửa (its content does "
                               "not match its hash: the row was edited)")
+            if keyring:
+                problem = keyring.verify(row.key_id, row.signature, row.hash)
+                if problem is None:
+                    signed_from = signed_from or position
+                elif problem != "unsigned" or signed_from is not None:
+                    yield Finding(position, row.event_id, _signature_problem(problem))
             expected_position = position + 1
             prev_hash = row.hash
             prev_event_id = row.event_id
@@ -78,6 +92,16 @@ def verify_log(session: Session, batch_size: int = 5000) -> Iterator[Finding]:
         yield Finding(last, prev_event_id,
                       "dòng cuối không khớp đầu chuỗi: đã bị viết lại (the last row does not "
                       "match the chain head: it was rewritten)")
+
+
+def _signature_problem(problem: str) -> str:
+    if problem == "unsigned":
+        return ("dòng không có chữ ký của dịch vụ sau các dòng đã ký: do người không giữ khóa "
+                "thêm vào (the row is unsigned after signed rows: added by someone without the "
+                "service's key)")
+    return (f"chữ ký không hợp lệ ({problem}): dòng bị sửa hoặc giả mạo bởi người không giữ "
+            f"khóa (the signature fails ({problem}): the row was edited or forged by someone "
+            "without the service's key)")
 
 
 _ONLY_IN_COPY = ("bản lưu có dòng này nhưng nhật ký thì không: đã bị xóa (the archived copy "

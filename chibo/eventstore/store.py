@@ -6,6 +6,7 @@ never commits. On failure nothing it did is kept, because the caller rolls back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,14 @@ from chibo.clock import Clock, SystemClock
 from chibo.contracts import Catalogue
 from chibo.errors import ChiboError, ConcurrencyError
 from chibo.eventstore.hashing import canonical_json, row_hash
+from chibo.eventstore.signing import (
+    FORM_COMMITMENTS,
+    FORM_VALUES,
+    Signer,
+    commitments_of,
+    committed_data,
+    new_salts,
+)
 from chibo.eventstore.tables import GENESIS_HASH, event_head, events
 
 ANY_VERSION = None
@@ -52,11 +61,23 @@ class RecordedEvent:
     metadata: dict[str, Any]
     recorded_at: str
     hash: str
+    prev_hash: str = ""
+    #: See chibo.eventstore.signing: 2 hashes the private fields' commitments.
+    hash_form: int = FORM_VALUES
+    #: Form 2: {field: commitment} of the private fields (published in their place).
+    commitments: dict[str, str] = field(default_factory=dict)
+    key_id: str | None = None
+    signature: str | None = None
 
     def envelope(self, source: str, catalogue: Catalogue | None = None) -> dict[str, Any]:
         """The form events travel in over the bus and over RPC; with a catalogue,
-        private fields are blanked (the hash still covers the stored original)."""
+        private fields are blanked. A form 2 row carries its commitments in their
+        place, so whoever receives it can recompute its hash and check its signature;
+        a form 1 row of a type with private fields publishes no hash (it covers the
+        private values, and would let a guess at one be tested)."""
         data = catalogue.redact(self.type, self.data) if catalogue else self.data
+        hides_values = bool(catalogue and catalogue.private_fields(self.type)
+                            and self.hash_form == FORM_VALUES)
         return {
             "source": source,
             "position": self.position,
@@ -68,7 +89,12 @@ class RecordedEvent:
             "data": data,
             "metadata": self.metadata,
             "recorded_at": self.recorded_at,
-            "hash": self.hash,
+            "hash": None if hides_values else self.hash,
+            "prev_hash": self.prev_hash,
+            "hash_form": self.hash_form,
+            "commitments": self.commitments,
+            "key_id": self.key_id,
+            "signature": self.signature,
         }
 
 
@@ -107,9 +133,11 @@ class EventIdsPartlyRecorded(ChiboError):
 
 class EventStore:
     def __init__(self, session: Session, catalogue: Catalogue, clock: Clock | None = None,
-                 metadata: Metadata | None = None) -> None:
+                 metadata: Metadata | None = None, signer: Signer | None = None) -> None:
         self.session = session
         self.catalogue = catalogue
+        #: Signs every appended row's hash (a service's key); None: rows go unsigned.
+        self.signer = signer
         self.clock = clock or SystemClock()
         self.metadata = metadata or Metadata()
         self.appended: list[RecordedEvent] = []
@@ -173,19 +201,27 @@ class EventStore:
             next_version[item.stream_id] += 1
             version = self.catalogue.latest_version(new.type)
             data_text = canonical_json(data)
+            salts = new_salts(data, self.catalogue.private_fields(new.type))
+            commitments = commitments_of(data, salts)
             digest = row_hash(prev_hash, position, event_id, item.stream_id,
-                              next_version[item.stream_id], new.type, version, data_text,
+                              next_version[item.stream_id], new.type, version,
+                              canonical_json(committed_data(data, commitments)),
                               meta_text, recorded_at)
+            signature = self.signer.sign(digest) if self.signer else None
+            key = self.signer.key_id if self.signer else None
             rows.append({
                 "position": position, "event_id": event_id, "stream_id": item.stream_id,
                 "stream_version": next_version[item.stream_id], "type": new.type,
                 "version": version, "data": data_text, "meta": meta_text,
                 "command_id": command_id, "recorded_at": recorded_at,
-                "prev_hash": prev_hash, "hash": digest,
+                "prev_hash": prev_hash, "hash": digest, "hash_form": FORM_COMMITMENTS,
+                "salts": canonical_json(salts) if salts else None,
+                "key_id": key, "signature": signature,
             })
             out.append(RecordedEvent(position, event_id, item.stream_id,
                                      next_version[item.stream_id], new.type, version, data,
-                                     meta, recorded_at, digest))
+                                     meta, recorded_at, digest, prev_hash, FORM_COMMITMENTS,
+                                     commitments, key, signature))
             prev_hash = digest
         self.session.execute(insert(events), rows)
         self.session.execute(update(event_head).where(event_head.c.id == 1)
@@ -254,15 +290,25 @@ class EventStore:
         version, data = self.catalogue.upcast(event.type, event.version, event.data)
         if version == event.version:
             return event
-        return RecordedEvent(event.position, event.event_id, event.stream_id,
-                             event.stream_version, event.type, version, data, event.metadata,
-                             event.recorded_at, event.hash)
+        return dataclasses.replace(event, version=version, data=data)
 
 
 def row_to_event(row: Any) -> RecordedEvent:
+    data = json.loads(row.data)
+    salts = json.loads(row.salts) if row.salts else {}
     return RecordedEvent(int(row.position), row.event_id, row.stream_id, int(row.stream_version),
-                         row.type, int(row.version), json.loads(row.data), json.loads(row.meta),
-                         row.recorded_at, row.hash)
+                         row.type, int(row.version), data, json.loads(row.meta),
+                         row.recorded_at, row.hash, row.prev_hash, int(row.hash_form),
+                         commitments_of(data, salts), row.key_id, row.signature)
+
+
+def hashed_data(row: Any) -> str:
+    """The data text a stored row's hash covers, by the row's hash form."""
+    if int(row.hash_form) == FORM_VALUES:
+        return str(row.data)
+    salts = json.loads(row.salts) if row.salts else {}
+    data = json.loads(row.data)
+    return canonical_json(committed_data(data, commitments_of(data, salts)))
 
 
 def initialise_head(session: Session) -> None:

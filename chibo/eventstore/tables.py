@@ -44,6 +44,13 @@ events = Table(
     Column("recorded_at", String(32), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # 1: the hash covers private values; 2: their salted commitments (chibo.eventstore.signing).
+    Column("hash_form", Integer, nullable=False, server_default="1"),
+    # Form 2: {field: salt} of the private fields, kept here and never published.
+    Column("salts", Text, nullable=True),
+    # The service's signature over `hash`, and which of its keys made it.
+    Column("key_id", String(16), nullable=True),
+    Column("signature", String(100), nullable=True),
     UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
     Index("ix_events_command_id", "command_id"),
     Index("ix_events_type", "type"),

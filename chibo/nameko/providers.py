@@ -28,6 +28,7 @@ from chibo.contracts import Catalogue
 from chibo.db import make_engine, session_factory
 from chibo.eventstore import audit
 from chibo.eventstore.feed import Envelope, OrderedFeed, Projector, RunProjector
+from chibo.eventstore.keys import service_signer
 from chibo.eventstore.relay import Relay
 from chibo.eventstore.store import EventStore, Metadata, RecordedEvent
 from chibo.eventstore.tables import event_head
@@ -181,6 +182,8 @@ class EventSourcing(DependencyProvider):
         if self.database is None:
             raise RuntimeError("EventSourcing needs a Database dependency on the same service")
         self.appended_by: set[Any] = set()
+        # Every row the service appends is signed with its own key (chibo.eventstore.keys).
+        self.signer = service_signer(self.container.config, self.container.service_name)
 
     def get_dependency(self, worker_ctx: Any) -> CommandContext:
         clock = self.clock.clock if self.clock else clock_from_setting(None)
@@ -210,7 +213,8 @@ class CommandContext:
         self.replayed = False
 
     def store(self, session: Session) -> EventStore:
-        return EventStore(session, self._provider.catalogue, self.clock, self.metadata)
+        return EventStore(session, self._provider.catalogue, self.clock, self.metadata,
+                          self._provider.signer)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[EventStore]:
