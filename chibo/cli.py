@@ -123,11 +123,25 @@ class _AuditVerify:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         audit_commands = parser.add_subparsers(dest="audit_command", required=True)
-        verify = audit_commands.add_parser("verify", help="verify each service's hash chain")
+        verify = audit_commands.add_parser(
+            "verify", help="verify each service's hash chain and signatures, and that the "
+            "logs still hold what checkpoints committed to")
         verify.add_argument("--config", default=None, help="YAML config (default: distributed)")
         verify.add_argument("--service", action="append", help="only this service (repeatable)")
+        verify.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
+                            help="a checkpoint file `chibo audit checkpoint` wrote (repeatable)")
+        checkpoint = audit_commands.add_parser(
+            "checkpoint", help="write each service's signed checkpoint (its log's size and "
+            "head hash) to a folder kept outside the databases")
+        checkpoint.add_argument("--config", default=None,
+                                help="YAML config (default: distributed)")
+        checkpoint.add_argument("--service", action="append",
+                                help="only this service (repeatable)")
+        checkpoint.add_argument("--out", required=True, help="the folder to write them to")
 
     def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
+        if args.audit_command == "checkpoint":
+            return run_audit_checkpoint(args, config)
         return run_audit_verify(args, config)
 
 
@@ -303,14 +317,57 @@ def _new_revision(args: argparse.Namespace, schemas: list[Any]) -> int:
     return 0
 
 
+def run_audit_checkpoint(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from chibo.clock import clock_from_setting
+    from chibo.db import make_engine, session_factory
+    from chibo.eventstore.checkpoint import make
+    from chibo.eventstore.keys import SigningKeyMissing, service_signer
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    now = clock_from_setting(config.get("CLOCK")).now().isoformat(timespec="seconds")
+    for service in args.service or sorted(config["DATABASES"]):
+        url = settings.required_database(config, service)
+        try:
+            signer = service_signer({**config, "SIGNING": {
+                **(config.get("SIGNING") or {}), "create_keys": False}}, service)
+        except SigningKeyMissing as error:
+            print(error, file=sys.stderr)
+            return 2
+        engine = make_engine(str(url))
+        try:
+            with session_factory(engine)() as session:
+                checkpoint = make(session, service, signer, now)
+        finally:
+            engine.dispose()
+        path = out / f"{service}-{checkpoint.size}.checkpoint"
+        path.write_text(checkpoint.text(), encoding="utf-8")
+        print(f"{service}: {checkpoint.size} events, head {checkpoint.root[:16]}… → {path}")
+    return 0
+
+
 def run_audit_verify(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from chibo.application import app
     from chibo.db import make_engine, session_factory
     from chibo.eventstore.audit import compare_with_copy, verify_log
+    from chibo.eventstore.checkpoint import BadCheckpoint, check_signature, parse, verify_against
+    from chibo.eventstore.keys import keys_dir, service_keyring
 
+    checkpoints: dict[str, list[Any]] = {}
+    for name in args.checkpoint:
+        try:
+            checkpoint = parse(Path(name).read_text(encoding="utf-8"))
+        except (OSError, BadCheckpoint) as error:
+            print(f"{name}: {error}", file=sys.stderr)
+            return 2
+        checkpoints.setdefault(checkpoint.service, []).append((name, checkpoint))
     services = args.service or sorted(config["DATABASES"])
     problems = 0
     for service in services:
+        keyring = service_keyring(config, service)
+        if not keyring:
+            print(f"{service}: chữ ký không được kiểm tra: không có khóa công khai trong "
+                  f"(signatures not checked: no public keys in) {keys_dir(config)}")
         url = settings.required_database(config, service)
         if url is None:
             print(f"{service}: no database configured (DATABASES.{service})", file=sys.stderr)
@@ -323,11 +380,19 @@ def run_audit_verify(args: argparse.Namespace, config: dict[str, Any]) -> int:
                 if not engine.dialect.has_table(session.connection(), events.name):
                     print(f"{service}: no event log in {engine.url.render_as_string()}")
                     continue
-                findings = list(verify_log(session))
+                findings = [str(f) for f in verify_log(session, keyring=keyring)]
                 archived = getattr(app(), "archived_hashes", None)
                 copy = archived(config, service) if archived is not None else None
                 if copy is not None:
-                    findings += compare_with_copy(session, copy)
+                    findings += [str(f) for f in compare_with_copy(session, copy)]
+                for name, checkpoint in checkpoints.get(service, []):
+                    try:
+                        check_signature(checkpoint, keyring)
+                    except BadCheckpoint as error:
+                        findings.append(f"{name}: {error}")
+                        continue
+                    findings += [f"{name}: {problem}"
+                                 for problem in verify_against(session, checkpoint)]
                 count = session.execute(events.select().with_only_columns(
                     events.c.position).order_by(events.c.position.desc()).limit(1)).scalar()
         finally:
@@ -338,7 +403,10 @@ def run_audit_verify(args: argparse.Namespace, config: dict[str, Any]) -> int:
             for finding in findings:
                 print(f"  {service} {finding}")
         else:
-            print(f"{service}: OK — {count or 0} events, hash chain intact")
+            signed = "signatures valid" if keyring else "signatures not checked"
+            held = f", {len(checkpoints[service])} checkpoint(s) held" \
+                if checkpoints.get(service) else ""
+            print(f"{service}: OK — {count or 0} events, hash chain intact, {signed}{held}")
     return 1 if problems else 0
 
 
