@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import eventlet
@@ -18,6 +19,7 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.timer import timer
 from sqlalchemy import Engine, MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,9 +28,9 @@ from chibo.access import Access
 from chibo.clock import Clock, clock_from_setting
 from chibo.contracts import Catalogue
 from chibo.db import make_engine, session_factory
-from chibo.eventstore import audit
+from chibo.eventstore import audit, checkpoint
 from chibo.eventstore.feed import Envelope, OrderedFeed, Projector, RunProjector
-from chibo.eventstore.keys import service_signer
+from chibo.eventstore.keys import service_keyring, service_signer
 from chibo.eventstore.relay import Relay
 from chibo.eventstore.store import EventStore, Metadata, RecordedEvent
 from chibo.eventstore.tables import event_head
@@ -408,6 +410,10 @@ class Feed(DependencyProvider):
     kill = stop
 
 
+#: How often a service writes its log's checkpoint (SIGNING.checkpoint_dir).
+CHECKPOINT_SECONDS = 24 * 3600
+
+
 #: Reading a service's log back and checking its chain: the application's permission
 #: for the audit log, named here as a literal so the kernel imports no application.
 LOG_PERMISSION = "view_audit"
@@ -445,7 +451,9 @@ class EventSource:
                 # after the last batch but before the head is read looks deleted.
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             findings: list[str] = []
-            for finding in audit.verify_log(session):
+            provider = context._provider
+            keyring = service_keyring(provider.container.config, provider.container.service_name)
+            for finding in audit.verify_log(session, keyring=keyring):
                 if len(findings) == self.verify_findings_limit:
                     findings.append("… further problems not listed: repair or inspect from "
                                     "the positions above.")
@@ -455,4 +463,23 @@ class EventSource:
             head = session.execute(select(event_head.c.position)
                                    .where(event_head.c.id == 1)).scalar()
         return {"events": int(count), "head_position": None if head is None else int(head),
-                "findings": findings}
+                "findings": findings, "signatures_checked": bool(keyring)}
+
+    @timer(interval=CHECKPOINT_SECONDS)
+    def write_checkpoint(self) -> str | None:
+        """Once a day, the log's signed checkpoint into `SIGNING.checkpoint_dir` when the
+        configuration names one (a folder the database's administrators cannot write,
+        e.g. one the inspection commission collects); None when it names none."""
+        context = self.events
+        provider = context._provider
+        folder = (provider.container.config.get("SIGNING") or {}).get("checkpoint_dir")
+        if not folder:
+            return None
+        session = provider.database.session_for(context._worker_ctx)
+        with session.begin():
+            note = checkpoint.make(session, provider.container.service_name, provider.signer,
+                                   context.clock.now().isoformat(timespec="seconds"))
+        path = Path(str(folder)) / f"{note.service}-{note.size}.checkpoint"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(note.text(), encoding="utf-8")
+        return str(path)

@@ -149,3 +149,27 @@ def test_nothing_private_is_in_what_a_row_hashes(log):
     assert "1980-02-29" in row.data  # the value stays in the producing service's log
     assert "1980-02-29" not in hashed_data(row) and "commitment" in hashed_data(row)
     assert canonical_json(sorted(__import__("json").loads(row.salts))) == '["birth_date"]'
+
+
+def test_a_service_writes_its_signed_checkpoint_where_the_config_says(tmp_path):
+    from nameko.testing.services import entrypoint_hook
+
+    from chibo.eventstore.checkpoint import check_signature, parse
+    from chibo.eventstore.keys import service_keyring
+    from services.members.entrypoints import MembersService
+    from tests.support import as_caller, embedded_config, running
+
+    config = embedded_config(tmp_path)
+    config["SIGNING"]["checkpoint_dir"] = str(tmp_path / "held")
+    with running(config, [MembersService]) as runner:
+        from chibo.nameko.runtime import rpc_client
+
+        with rpc_client(config, token=as_caller()["identity"]) as rpc:
+            rpc.members.establish_unit({"unit_id": "p", "name": "Tỉnh ủy", "kind": "province",
+                                        "effective_date": "2020-01-01"})
+        container = next(c for c in runner.containers if c.service_name == "members")
+        with entrypoint_hook(container, "write_checkpoint") as write:
+            written = Path(write())
+    note = parse(written.read_text(encoding="utf-8"))
+    assert note.service == "members" and note.size >= 1
+    check_signature(note, service_keyring(config, "members"))  # raises if it does not verify
