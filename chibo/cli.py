@@ -138,10 +138,18 @@ class _AuditVerify:
         checkpoint.add_argument("--service", action="append",
                                 help="only this service (repeatable)")
         checkpoint.add_argument("--out", required=True, help="the folder to write them to")
+        rotate = audit_commands.add_parser(
+            "rotate-key", help="give a service a new signing key (with the service stopped); "
+            "the old public key is kept so the rows it signed still verify")
+        rotate.add_argument("--config", default=None, help="YAML config (default: distributed)")
+        rotate.add_argument("--service", action="append", required=True,
+                            help="the service (repeatable)")
 
     def run(self, args: argparse.Namespace, config: dict[str, Any]) -> int:
         if args.audit_command == "checkpoint":
             return run_audit_checkpoint(args, config)
+        if args.audit_command == "rotate-key":
+            return run_audit_rotate_key(args, config)
         return run_audit_verify(args, config)
 
 
@@ -343,6 +351,21 @@ def run_audit_checkpoint(args: argparse.Namespace, config: dict[str, Any]) -> in
         path = out / f"{service}-{checkpoint.size}.checkpoint"
         path.write_text(checkpoint.text(), encoding="utf-8")
         print(f"{service}: {checkpoint.size} events, head {checkpoint.root[:16]}… → {path}")
+    return 0
+
+
+def run_audit_rotate_key(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from chibo.eventstore.keys import keys_dir
+    from chibo.eventstore.signing import load_or_create_signer, rotate
+
+    folder = keys_dir(config)
+    for service in args.service:
+        old = load_or_create_signer(folder, service, create=False)
+        new = rotate(folder, service)
+        print(f"{service}: khóa mới (new key) {new.key_id}"
+              + (f", khóa cũ giữ lại để kiểm tra (old key kept to verify) {old.key_id}"
+                 if old else "") + f" in {folder}; write a checkpoint now: "
+              "chibo audit checkpoint --out <folder>")
     return 0
 
 

@@ -173,3 +173,18 @@ def test_a_service_writes_its_signed_checkpoint_where_the_config_says(tmp_path):
     note = parse(written.read_text(encoding="utf-8"))
     assert note.service == "members" and note.size >= 1
     check_signature(note, service_keyring(config, "members"))  # raises if it does not verify
+
+
+def test_after_a_key_rotation_old_and_new_rows_verify(log):
+    engine, url, folder = log
+    rotated = chibo_audit(url, folder, "rotate-key")
+    assert rotated.returncode == 0 and "old key kept" in rotated.stdout
+    signer = load_or_create_signer(folder / "keys", "members", create=False)
+    with unit_of_work(session_factory(engine)) as session:
+        EventStore(session, catalogue, metadata=Metadata(actor="tk-1"), signer=signer).append(
+            "member-after", 0, [NewEvent("member_admitted", {
+                "member_id": "ma", "full_name": "Hà Thị Lan", "cell_id": "c",
+                "admitted_on": "2024-03-01"})])
+    clean = chibo_audit(url, folder, "verify")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert f"{EVENTS + 1} events, hash chain intact, signatures valid" in clean.stdout
