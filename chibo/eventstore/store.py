@@ -70,14 +70,13 @@ class RecordedEvent:
     signature: str | None = None
 
     def envelope(self, source: str, catalogue: Catalogue | None = None) -> dict[str, Any]:
-        """The form events travel in over the bus and over RPC; with a catalogue,
-        private fields are blanked. A form 2 row carries its commitments in their
-        place, so whoever receives it can recompute its hash and check its signature;
-        a form 1 row of a type with private fields publishes no hash (it covers the
-        private values, and would let a guess at one be tested)."""
+        """The form events travel in over the bus and over RPC, between the services;
+        with a catalogue, private fields are blanked. A form 2 row carries its
+        commitments in their place, so whoever receives it can recompute its hash and
+        check its signature. (A form 1 row's hash covers private values, and every
+        later hash chains it: what the services publish beyond themselves, the audit
+        pages, withholds them; see services/reporting/audit_trace.py.)"""
         data = catalogue.redact(self.type, self.data) if catalogue else self.data
-        hides_values = bool(catalogue and catalogue.private_fields(self.type)
-                            and self.hash_form == FORM_VALUES)
         return {
             "source": source,
             "position": self.position,
@@ -89,7 +88,7 @@ class RecordedEvent:
             "data": data,
             "metadata": self.metadata,
             "recorded_at": self.recorded_at,
-            "hash": None if hides_values else self.hash,
+            "hash": self.hash,
             "prev_hash": self.prev_hash,
             "hash_form": self.hash_form,
             "commitments": self.commitments,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from chibo.errors import ChiboError
+from chibo.eventstore.keys import service_keyring
 from chibo.nameko.access import access, rate_limited
 from chibo.nameko.providers import WorkerDatabase
 from chibo.nameko.web import http
@@ -110,7 +111,8 @@ class AuditEntrypoints:
     @rpc(expected_exceptions=ChiboError)
     @access(AUDIT)
     def audit_verify(self) -> list[dict[str, Any]]:
-        """Check every source now (one after another), record and return the verdicts."""
+        """Check every source now (one after another), record and return the verdicts.
+        Signatures are checked with each source's public keys from SIGNING.keys_dir."""
         results = []
         for source in SOURCES:
             proxy = self.audit_sources[source]
@@ -120,7 +122,8 @@ class AuditEntrypoints:
                     lambda proxy=proxy: self._audit_call(proxy.verify_log),
                     lambda after, limit, proxy=proxy: self._audit_call(
                         proxy.read_events, after=after, limit=limit),
-                    batch=self.audit_batch, now=self.clock.now()))
+                    batch=self.audit_batch, now=self.clock.now(),
+                    keyring=service_keyring(getattr(self, "config", None) or {}, source)))
         return results
 
     def _audit_call(self, method: Callable[..., Any], **kwargs: Any) -> Any:

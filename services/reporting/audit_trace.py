@@ -9,7 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chibo.errors import NotFound
-from services.reporting.archive import OLDEST_FIRST, Row, row_metadata, row_summary
+from services.reporting.archive import (
+    OLDEST_FIRST,
+    Row,
+    published_checks,
+    row_metadata,
+    row_summary,
+)
 from services.reporting.read_model import archive
 
 __all__ = ["event"]
@@ -19,8 +25,9 @@ CHAIN_LIMIT = 100  # causes followed back at most; real chains are a handful lon
 
 
 def event(session: Session, event_id: str) -> dict[str, Any]:
-    """The archived envelope, `chain` (root cause first, ending with this event) and
-    `related` (the other events of the same correlation id, oldest first)."""
+    """The archived envelope (with what checks it: `archive.published_checks`), `chain`
+    (root cause first, ending with this event) and `related` (the other events of the same
+    correlation id, oldest first)."""
     row = _by_event_id(session, event_id) if isinstance(event_id, str) else None
     if row is None:
         raise NotFound(f"No archived event has id {event_id!r}. It may not have reached "
@@ -32,7 +39,9 @@ def event(session: Session, event_id: str) -> dict[str, Any]:
         "source": row.source, "position": int(row.position), "event_id": row.event_id,
         "stream_id": row.stream_id, "type": row.type, "version": int(row.version),
         "data": json.loads(row.data), "metadata": meta, "recorded_at": row.recorded_at,
-        "hash": row.hash,
+        # The hash, previous hash and signature only where they let no private value be
+        # guessed; the commitments of the private fields in their values' place.
+        **published_checks(session, row),
         "causation": _causation(meta, chain),
         "chain": chain,
         "related": related, "related_truncated": truncated,

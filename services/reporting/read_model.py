@@ -35,7 +35,17 @@ archive = Table(
     Column("data", Text, nullable=False),
     Column("metadata", Text, nullable=False),
     Column("recorded_at", String(32), nullable=False, index=True),
-    Column("hash", String(64), nullable=False),
+    # None for an event whose hash covers private values (hash form 1 of a type with
+    # private fields): its source does not publish it.
+    Column("hash", String(64), nullable=True),
+    # What checks the event on its content (chibo.eventstore.signing), as its envelope
+    # carried it; NULL on rows archived before the archive kept them (revision 0006).
+    Column("stream_version", Integer, nullable=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash_form", Integer, nullable=True),
+    Column("commitments", Text, nullable=True),  # JSON {field: commitment}
+    Column("key_id", String(16), nullable=True),
+    Column("signature", String(100), nullable=True),
     # Copied out of `metadata` when the event is archived, so the audit log can search
     # by them through an index rather than by reading every row's metadata text.
     Column("actor", String(200), nullable=True, index=True),

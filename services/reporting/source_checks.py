@@ -12,7 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chibo.eventstore.audit import Finding
+from chibo.eventstore.signing import FORM_COMMITMENTS, Keyring
+from services.reporting.archive import (
+    content_hash,
+    covers_private_values,
+    indexed_actor,
+    row_envelope,
+)
 from services.reporting.read_model import archive
+from services.shared.events import catalogue
 
 __all__ = ["audit_checks", "audit_metadata", "check_source", "latest_status"]
 
@@ -37,7 +45,8 @@ ReadEventsRpc = Callable[[int, int], list[Mapping[str, Any]]]
 
 def check_source(session: Session, source: str, verify_rpc: VerifyRpc,
                  read_events_rpc: ReadEventsRpc, batch: int = 5000, *,
-                 now: datetime | None = None) -> dict[str, Any]:
+                 now: datetime | None = None, keyring: Keyring | None = None
+                 ) -> dict[str, Any]:
     """Check one source's log both ways, record the verdict in `audit_checks`, return it:
     `{source, state: ok|tampered|unknown, events, checked_at, findings}`.
 
@@ -48,6 +57,14 @@ def check_source(session: Session, source: str, verify_rpc: VerifyRpc,
     which finds a log rewritten from some row onward with every later hash recomputed.
     Only the latest verdict per source is kept, so a page shows the last check without
     running it again.
+
+    Both are checked on their content too, with the source's public keys (`keyring`):
+    every event the source publishes and every archived copy must give its own hash from
+    its fields (private fields by their commitments) and carry the source's signature
+    over it, and each archived copy must equal the source's event (hash, signature,
+    commitments, data and metadata). So a log rewritten with every hash recomputed, and
+    the archive's hashes rewritten to match, is found by the signatures; an archived copy
+    edited alone is found by its content; a row appended without the key is found unsigned.
 
     Works in short transactions of its own on `session`, each committed: the check
     makes RPC calls that take long on a long log, and a transaction held open across
@@ -65,12 +82,19 @@ def check_source(session: Session, source: str, verify_rpc: VerifyRpc,
         unreached.append(f"{source} could not be reached to check its own hash chain "
                          f"({_describe(exc)}); try again when it is running.")
     session.commit()
+    log_signatures, copy_signatures = _Signatures(keyring), _Signatures(keyring)
     try:
-        findings += _listed(_compare_with_archive(session, source, read_events_rpc, batch))
+        findings += _listed(_compare_with_archive(session, source, read_events_rpc, batch,
+                                                  log_signatures))
     except Exception as exc:  # noqa: BLE001
         session.rollback()
         unreached.append(f"{source}'s log could not be read to compare it with reporting's "
                          f"archive ({_describe(exc)}); try again when it is running.")
+    findings += _listed(_check_archived_content(session, source, batch, copy_signatures))
+    if log_signatures.unverifiable or copy_signatures.unverifiable:
+        unreached.append(f"không có khóa công khai của {source} để kiểm tra chữ ký (no public "
+                         f"key of {source} to check its signatures with): put "
+                         f"{source}-signing.pub in SIGNING.keys_dir (see docs/operations.md).")
     state = "tampered" if findings else "unknown" if unreached else "ok"
     result = {"source": source, "state": state, "events": events,
               "checked_at": (now or datetime.now(UTC)).astimezone(UTC)
@@ -100,23 +124,27 @@ def _describe(exc: BaseException) -> str:
 
 
 def _compare_with_archive(session: Session, source: str, read_events_rpc: ReadEventsRpc,
-                          batch: int) -> Iterator[Finding]:
+                          batch: int, signatures: _Signatures) -> Iterator[Finding]:
     """Walk reporting's copy and the source's log side by side, in position order. Only
-    positions reporting has archived are compared: newer events are not news."""
+    positions reporting has archived are compared: newer events are not news. Every event
+    of the log, archived or not, is checked on its content and signature."""
     log = _logged(read_events_rpc, batch)
     entry = next(log, None)
     gone: _Gone | None = None  # the run of archived positions the log no longer has
-    for position, event_id, digest in _archived(session, source, batch):
-        while entry is not None and entry[0] < position:
+    for copy in _archived(session, source, batch):
+        position, event_id = copy["position"], copy["event_id"]
+        while entry is not None and entry["position"] < position:
             if gone:
                 yield gone.finding()
                 gone = None
-            yield Finding(entry[0], entry[1], "nhật ký nguồn có dòng này nhưng kho lưu của báo "
-                          "cáo thì không: một dòng bị chèn vào nhật ký, hoặc bị xóa khỏi kho "
-                          "lưu (the source's log has this row but reporting's archive does "
-                          "not: a row was inserted into the log, or removed from the archive)")
+            yield Finding(entry["position"], entry["event_id"], "nhật ký nguồn có dòng này nhưng "
+                          "kho lưu của báo cáo thì không: một dòng bị chèn vào nhật ký, hoặc bị "
+                          "xóa khỏi kho lưu (the source's log has this row but reporting's "
+                          "archive does not: a row was inserted into the log, or removed from "
+                          "the archive)")
+            yield from _published_event(entry, signatures)
             entry = next(log, None)
-        if entry is None or entry[0] > position:
+        if entry is None or entry["position"] > position:
             if gone and gone.extends_to(position):
                 continue
             if gone:
@@ -126,15 +154,150 @@ def _compare_with_archive(session: Session, source: str, read_events_rpc: ReadEv
         if gone:
             yield gone.finding()
             gone = None
-        if entry[1] != event_id or entry[2] != digest:
-            yield Finding(position, entry[1], "khác bản báo cáo lưu khi được công bố lần đầu: "
-                          "nhật ký bị viết lại từ đây, hoặc bản lưu bị sửa (differs from the "
-                          "copy reporting archived when it was first published: the log was "
-                          "rewritten from here, or the archived copy was altered)")
+        if entry["event_id"] != event_id or not _same_hash(entry, copy):
+            yield Finding(position, entry["event_id"], "khác bản báo cáo lưu khi được công bố lần "
+                          "đầu: nhật ký bị viết lại từ đây, hoặc bản lưu bị sửa (differs from "
+                          "the copy reporting archived when it was first published: the log "
+                          "was rewritten from here, or the archived copy was altered)")
             return  # after a rewrite every later hash differs too; the first row is the news
+        yield from _differences(entry, copy)
+        yield from _published_event(entry, signatures)
         entry = next(log, None)
     if gone:
         yield gone.finding()
+    while entry is not None:  # not archived yet: checked on its content and signature
+        yield from _published_event(entry, signatures)
+        entry = next(log, None)
+
+
+def _same_hash(entry: Mapping[str, Any], copy: Mapping[str, Any]) -> bool:
+    """Whether the log's event and the archived copy carry the same hash. A source does
+    not publish a hash covering private values (form 1 of a type with private fields),
+    which a copy archived before that rule may hold: there, there is nothing to compare."""
+    if entry.get("hash") is None and covers_private_values(
+            str(entry.get("type")), entry.get("hash_form")):
+        return True
+    return bool(entry.get("hash") == copy["hash"])
+
+
+#: What an archived copy must share with the source's event, beyond its hash.
+_COMPARED = ("stream_id", "stream_version", "type", "version", "data", "metadata",
+             "recorded_at", "prev_hash", "hash_form", "commitments", "key_id", "signature")
+#: Those a copy archived before the archive kept them lacks (revision 0006).
+_KEPT_SINCE_0006 = ("stream_version", "prev_hash", "hash_form", "commitments", "key_id",
+                    "signature")
+
+
+def _differences(entry: Mapping[str, Any], copy: Mapping[str, Any]) -> Iterator[Finding]:
+    """The fields in which the archived copy differs from the source's event (upcast as
+    the archive received it; private fields blanked in both, compared by commitment).
+    Only the fields the source's envelope carries are compared."""
+    event = dict(entry)
+    if catalogue.knows(str(event.get("type"))) and "data" in event and "version" in event:
+        event["version"], event["data"] = catalogue.upcast(
+            str(event["type"]), int(event["version"]), event["data"])
+    for name in ("metadata", "commitments"):
+        if name in event:
+            event[name] = event[name] or {}
+    old_copy = copy["hash_form"] is None
+    differing = [name for name in _COMPARED
+                 if name in event and not (old_copy and name in _KEPT_SINCE_0006)
+                 and event[name] != copy.get(name)]
+    if differing:
+        yield Finding(int(copy["position"]), copy["event_id"],
+                      f"bản lưu của báo cáo khác sự kiện của nguồn ở {', '.join(differing)}: "
+                      "bản lưu hoặc nhật ký đã bị sửa (reporting's archived copy differs from "
+                      f"the source's event in {', '.join(differing)}: the archived copy or the "
+                      "log was edited)")
+
+
+def _published_event(entry: Mapping[str, Any], signatures: _Signatures) -> Iterator[Finding]:
+    """An event as its source publishes it, checked on its own: its content gives its
+    hash, and the source's key signed that hash."""
+    position, event_id = int(entry["position"]), str(entry["event_id"])
+    computed = content_hash(entry)
+    if computed is not None and computed != entry.get("hash"):
+        yield Finding(position, event_id, "sự kiện nguồn công bố không khớp mã băm của nó: "
+                      "dòng đã bị sửa trong nhật ký (the event the source publishes does not "
+                      "match its hash: the row was edited in the log)")
+    problem = signatures.check(entry)
+    if problem:
+        yield Finding(position, event_id, f"trong nhật ký nguồn (in the source's log): {problem}")
+
+
+def _check_archived_content(session: Session, source: str, batch: int,
+                            signatures: _Signatures) -> Iterator[Finding]:
+    """Every archived copy of `source`'s events, checked on its own: its content gives
+    its hash, its source's key signed that hash, and the actor it is searched by is the
+    one its metadata names. Finds a copy edited in the archive alone."""
+    kept_from: int | None = None  # the first copy archived with its checks
+    for copy in _archived(session, source, batch):
+        position, event_id = int(copy["position"]), str(copy["event_id"])
+        if copy["hash_form"] is None:
+            if kept_from is not None:
+                yield Finding(position, event_id, _EDITED_COPY.format(
+                    what=f"lưu không kèm thông tin kiểm tra sau các dòng {kept_from}… có kèm "
+                    f"(archived without its checks after rows from {kept_from} were archived "
+                    "with them)"))
+            continue
+        kept_from = kept_from or position
+        computed = content_hash(copy)
+        if computed is not None and computed != copy["hash"]:
+            yield Finding(position, event_id, _EDITED_COPY.format(
+                what="nội dung không khớp mã băm (its content does not match its hash)"))
+        if copy["actor_column"] != indexed_actor(copy["metadata"]):
+            yield Finding(position, event_id, _EDITED_COPY.format(
+                what="người thực hiện dùng để tìm kiếm khác người ghi trong ngữ cảnh (the "
+                "actor it is searched by is not the one its metadata names)"))
+        problem = signatures.check(copy)
+        if problem:
+            yield Finding(position, event_id, _EDITED_COPY.format(what=problem))
+
+
+_EDITED_COPY = ("bản lưu của báo cáo đã bị sửa (the archived copy was edited): {what}")
+
+
+class _Signatures:
+    """The signature checks along one log (or one source's archived copies), in position
+    order. A service signs every row from its first signed one on and writes hash form 2
+    from its first form-2 row on, so an unsigned row or a form-1 row after those was
+    written by someone without the service's key, outside its store."""
+
+    def __init__(self, keyring: Keyring | None) -> None:
+        self.keyring = keyring
+        self.signed_from: int | None = None
+        self.form_2_from: int | None = None
+        #: A signed row was seen but there is no public key to check it with.
+        self.unverifiable = False
+
+    def check(self, event: Mapping[str, Any]) -> str | None:
+        position = int(event["position"])
+        if event.get("hash_form") == FORM_COMMITMENTS:
+            self.form_2_from = self.form_2_from or position
+        elif self.form_2_from is not None:
+            return ("dòng dạng mã băm 1 sau các dòng dạng 2 từ vị trí "
+                    f"{self.form_2_from}: ghi ngoài kho sự kiện (a hash form 1 row after form 2 "
+                    f"rows from position {self.form_2_from}: written outside the event store)")
+        if event.get("hash") is None:
+            return None  # a hash covering private values is not published: nothing to check
+        if not self.keyring:
+            self.unverifiable = self.unverifiable or bool(event.get("signature"))
+            return None
+        problem = self.keyring.verify(event.get("key_id"), event.get("signature"),
+                                      str(event["hash"]))
+        if problem is None:
+            self.signed_from = self.signed_from or position
+            return None
+        if problem == "unsigned":
+            if self.signed_from is None:
+                return None  # written before the service signed its rows
+            return ("không có chữ ký của dịch vụ sau các dòng đã ký từ vị trí "
+                    f"{self.signed_from}: do người không giữ khóa thêm vào (unsigned after rows "
+                    f"signed from position {self.signed_from}: added by someone without the "
+                    "service's key)")
+        return (f"chữ ký không hợp lệ ({problem}): bị sửa hoặc giả mạo bởi người không giữ "
+                f"khóa của dịch vụ (the signature fails ({problem}): edited or forged by "
+                "someone without the service's key)")
 
 
 class _Gone:
@@ -160,29 +323,29 @@ class _Gone:
                        "log no longer has them: deleted)")
 
 
-def _archived(session: Session, source: str, batch: int) -> Iterator[tuple[int, str, str]]:
+def _archived(session: Session, source: str, batch: int) -> Iterator[dict[str, Any]]:
+    """The source's archived copies in position order, as envelopes (`actor_column`: the
+    actor they are searched by)."""
     after = 0
     while True:
         rows = session.execute(
-            select(archive.c.position, archive.c.event_id, archive.c.hash)
-            .where(archive.c.source == source, archive.c.position > after)
+            select(archive).where(archive.c.source == source, archive.c.position > after)
             .order_by(archive.c.position).limit(batch)).all()
         session.commit()  # end the read before the next RPC (see check_source)
         if not rows:
             return
         for row in rows:
-            yield int(row.position), row.event_id, row.hash
+            yield {**row_envelope(row), "actor_column": row.actor}
         after = int(rows[-1].position)
 
 
-def _logged(read_events_rpc: ReadEventsRpc, batch: int) -> Iterator[tuple[int, str, str]]:
+def _logged(read_events_rpc: ReadEventsRpc, batch: int) -> Iterator[Mapping[str, Any]]:
     after = 0
     while True:
         envelopes = read_events_rpc(after, batch)
         if not envelopes:
             return
-        for envelope in envelopes:
-            yield int(envelope["position"]), envelope["event_id"], envelope["hash"]
+        yield from envelopes
         after = int(envelopes[-1]["position"])
 
 

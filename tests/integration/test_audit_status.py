@@ -149,18 +149,24 @@ def test_every_source_ok_then_each_kind_of_tampering_is_named(system):
     assert f"vị trí (position) 3 (sự kiện/event {edited}): nội dung không khớp mã băm: dòng " \
         "đã bị sửa (its content does not match its hash" in after_edit["members"]["findings"][0]
 
-    # 2. Meetings' log rewritten and its chain recomputed: its own check passes, the
-    # copy reporting archived does not match.
+    # 2. Meetings' log rewritten and its chain recomputed: the chain holds again, but
+    # the service's signatures fail from the rewritten row on (whoever rewrote it did not
+    # hold the key), and the copy reporting archived does not match.
     rewritten = rewrite_with_recomputed_chain(engine_of(runner, "meetings"), 1,
                                               '{"forged":true}')
-    assert rpc.meetings.verify_log()["findings"] == []
+    own = rpc.meetings.verify_log()
+    assert own["signatures_checked"] and own["findings"]
+    assert own["findings"][0].startswith(f"vị trí (position) 1 (sự kiện/event {rewritten}): "
+                                         "chữ ký không hợp lệ")
+    assert all("signature fails" in finding for finding in own["findings"])
     after_rewrite = {s["source"]: s for s in rpc.reporting.audit_verify()}
     assert after_rewrite["meetings"]["state"] == "tampered"
-    assert after_rewrite["meetings"]["findings"] == [
-        f"vị trí (position) 1 (sự kiện/event {rewritten}): khác bản báo cáo lưu khi được công "
-        "bố lần đầu: nhật ký bị viết lại từ đây, hoặc bản lưu bị sửa (differs from the copy "
-        "reporting archived when it was first published: the log was rewritten from here, or "
-        "the archived copy was altered)"]
+    # Both checks name the rewritten row: its signature, and the archived copy.
+    assert after_rewrite["meetings"]["findings"][0] == own["findings"][0]
+    assert (f"vị trí (position) 1 (sự kiện/event {rewritten}): khác bản báo cáo lưu khi được "
+            "công bố lần đầu: nhật ký bị viết lại từ đây, hoặc bản lưu bị sửa (differs from the "
+            "copy reporting archived when it was first published: the log was rewritten from "
+            "here, or the archived copy was altered)") in after_rewrite["meetings"]["findings"]
     assert after_rewrite["members"]["state"] == "tampered"
     assert after_rewrite["supervision"]["state"] == "ok"
     assert states(rpc.reporting.audit_status()) == states(after_rewrite.values())
