@@ -90,6 +90,10 @@ class Catalogue:
             raise ValidationFailed(_as_dict(exc.messages)) from None
         return wire_form(loaded)
 
+    def types(self) -> list[str]:
+        """Every event type the catalogue knows, in the order they were declared."""
+        return list(self._types)
+
     def private_fields(self, event_type: str) -> tuple[str, ...]:
         """Fields a schema marks private (`class Meta: private = (...)`): they stay in
         the producing service's log and are blanked wherever events leave it."""

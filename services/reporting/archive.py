@@ -137,7 +137,7 @@ def row_envelope(row: Row) -> dict[str, Any]:
 # -- what may be published -----------------------------------------------------------------
 
 #: Event types with private fields (`Meta.private`), whose form-1 hashes cover them.
-PRIVATE_TYPES = tuple(sorted(name for name in catalogue._types  # noqa: SLF001 - no accessor
+PRIVATE_TYPES = tuple(sorted(name for name in catalogue.types()
                              if catalogue.private_fields(name)))
 
 def first_covering_private_values(session: Session, source: str) -> int | None:
