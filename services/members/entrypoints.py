@@ -35,18 +35,26 @@ from services.shared.access_roles import (
     MANAGE_ACCESS,
     MANAGE_ORGANISATION,
     OPERATE,
+    READ_PERSONAL_DETAILS,
     ROLE_LABELS,
     ROLES,
     VIEW_PERSONAL,
     VIEW_REPORTS,
 )
-from services.shared.events.members import catalogue
+from services.shared.events.members import (
+    PERSONAL_DATA_FIELDS,
+    PERSONAL_DATA_PURPOSES,
+    catalogue,
+)
 from services.shared.membership import add_months, roll
 from services.shared.tree import default_kinds
 
 REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit_id", "unit"))
 PERSONAL_OF_CELL = Access(VIEW_PERSONAL, Scope("cell_id", "cell"))
 PERSONAL_OF_MEMBER = Access(VIEW_PERSONAL, Scope("member_id", "member"))
+PERSONAL_DETAILS_OF_MEMBER = Access(READ_PERSONAL_DETAILS, Scope("member_id", "member"))
+#: How long a `route` a read may name (the page or HTTP route it was made through).
+ROUTE_LENGTH = 300
 
 
 def _path(tree: Any, unit_id: str | None, today: date) -> list[str] | None:
@@ -176,6 +184,38 @@ class MembersService(EventSource, ServesCommands, openapi=api.openapi):
             version, member = state.member(store, member_id)
         return views.member_view(member_id, member, version, self._today())
 
+    @rpc(expected_exceptions=ChiboError)
+    @access(PERSONAL_DETAILS_OF_MEMBER)
+    def personal_data(self, member_id: str, purpose: str | None = None,
+                      route: str | None = None) -> dict[str, Any]:
+        """The member's birth date and identity number, read for `purpose` (one of
+        PERSONAL_DATA_PURPOSES) through `route` (the page or route that asked, if any).
+
+        The read is recorded as `personal_data_read` (the reader is its actor) in the
+        same transaction that reads the values: if the record cannot be written, nothing
+        is answered."""
+        if purpose not in PERSONAL_DATA_PURPOSES:
+            raise ValidationFailed({"purpose": [
+                "Cần nêu mục đích xem thông tin cá nhân (state why the personal details "
+                f"are read): one of {', '.join(PERSONAL_DATA_PURPOSES)}."]})
+        if route is not None and (not isinstance(route, str) or len(route) > ROUTE_LENGTH):
+            raise ValidationFailed({"route": [
+                f"Expected the path of a page or route, at most {ROUTE_LENGTH} characters."]})
+        with self.events.unit_of_work() as store:
+            _, member = state.member(store, member_id)
+            if member is None or not member.admitted:
+                raise NotFound(f"Không có đảng viên {member_id} (no such member).",
+                               member_id=member_id)
+            details = state.personal_data(store, member_id)
+            [read] = store.append(state.personal_reads_stream(member_id), None, [
+                NewEvent("personal_data_read", {
+                    "member_id": member_id, "fields": list(PERSONAL_DATA_FIELDS),
+                    "purpose": purpose, "route": route or None})])
+            answer = {"member_id": member_id, "full_name": member.full_name,
+                      **details, "purpose": purpose,
+                      "read": {"event_id": read.event_id, "recorded_at": read.recorded_at}}
+        return answer
+
     # -- HTTP -----------------------------------------------------------------------
 
     @http("POST", "/members/import-batches", expected_exceptions=ChiboError)
@@ -207,6 +247,14 @@ class MembersService(EventSource, ServesCommands, openapi=api.openapi):
     @access(PERSONAL_OF_MEMBER)
     def member_http(self, request: Any, member_id: str) -> dict[str, Any]:
         return self.member(member_id)
+
+    @http("GET", "/members/members/<member_id>/personal", expected_exceptions=ChiboError)
+    @access(PERSONAL_DETAILS_OF_MEMBER)
+    def personal_data_http(self, request: Any, member_id: str
+                           ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """`?purpose=`: see `personal_data`; the answer is never to be kept by a cache."""
+        answer = self.personal_data(member_id, request.args.get("purpose"), route=request.path)
+        return 200, {"Cache-Control": "no-store"}, answer
 
     # -- accounts -------------------------------------------------------------------
 

@@ -3,8 +3,11 @@ stream versions. Shared by the command handlers and the query entrypoints."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chibo.eventstore.store import EventStore
 from services.members import domain, read_model
+from services.shared.events.members import PERSONAL_DATA_FIELDS
 from services.shared.membership import Member, fold
 from services.shared.tree import Tree, UnitKinds
 
@@ -43,3 +46,19 @@ def version(store: EventStore, stream_id: str) -> int:
 def unit_versions(store: EventStore) -> dict[str, int]:
     prefix = len(domain.unit_stream(""))
     return {e.stream_id[prefix:]: e.stream_version for e in store.read_category("unit")}
+
+
+def personal_reads_stream(member_id: str) -> str:
+    """Where the reads of a member's personal details are recorded (`personal_data_read`),
+    apart from the member's own stream: a read never moves the member's version."""
+    return f"personal-reads-{member_id}"
+
+
+def personal_data(store: EventStore, member_id: str) -> dict[str, Any]:
+    """The member's personal details as last recorded (`member_personal_data_recorded`):
+    each of PERSONAL_DATA_FIELDS, None when never recorded."""
+    found: dict[str, Any] = dict.fromkeys(PERSONAL_DATA_FIELDS)
+    for event in store.read_stream(domain.member_stream(member_id)):
+        if event.type == "member_personal_data_recorded":
+            found = {name: event.data.get(name) for name in PERSONAL_DATA_FIELDS}
+    return found

@@ -24,14 +24,15 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+from nameko.exceptions import RemoteError
 from sqlalchemy.orm import Session
 from werkzeug.test import EnvironBuilder
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from chibo import inputs
-from chibo.access import AUTHENTICATED, PUBLIC, Identity, Unauthenticated
-from chibo.errors import ChiboError, Forbidden, ValidationFailed
+from chibo.access import AUTHENTICATED, PUBLIC, Access, Identity, Scope, Unauthenticated
+from chibo.errors import ChiboError, Forbidden, ValidationFailed, from_remote
 from chibo.nameko import rejections
 from chibo.nameko.access import access, rate_limited
 from chibo.nameko.web import http
@@ -55,11 +56,13 @@ from services.reporting.periods import parse as parse_period
 from services.reporting.web import html_tables, i18n, render, urls
 from services.shared.access_roles import (
     HANDLE_ESCALATIONS,
+    READ_PERSONAL_DETAILS,
     ROLE_LABELS,
     ROLES,
     VIEW_AUDIT,
     VIEW_REPORTS,
 )
+from services.shared.events.members import PERSONAL_DATA_PURPOSES
 from services.shared.settings import SharedSettings
 from services.shared.tree import UnitKinds, default_kinds
 
@@ -70,6 +73,9 @@ QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
 NEXT_PREFIX = urls.PREFIX + "/"
 
 Page = Callable[..., Response]
+
+#: Reading a member's birth date and identity number (the members service records it).
+PERSONAL_DETAILS_OF_MEMBER = Access(READ_PERSONAL_DETAILS, Scope("member_id", "member"))
 
 
 
@@ -188,6 +194,16 @@ def same_site_form(route: Page) -> Page:
     return checked
 
 
+def may_read_personal_details(service: Any, member_id: str) -> bool:
+    """Whether the page offers the caller the form that reads the member's personal
+    details (the read itself is checked again by the members service)."""
+    try:
+        service.caller.require(PERSONAL_DETAILS_OF_MEMBER, {"member_id": member_id})
+    except Forbidden:
+        return False
+    return True
+
+
 def whole_number(value: str | None, field: str) -> int | None:
     """An optional whole-number parameter, bounded: a year inside the window the system
     reasons about, anything else within a database integer (chibo.inputs)."""
@@ -272,6 +288,7 @@ class DashboardPages:
     audit_status: Callable[[], list[dict[str, Any]]]
     audit_event: Callable[[str], dict[str, Any]]
     audit_verify: Callable[[], list[dict[str, Any]]]
+    members: Any  # the members service over RPC (LoginPages' proxy)
 
     # -- the tree ----------------------------------------------------------------------
 
@@ -369,12 +386,40 @@ class DashboardPages:
     @access(RECORD_OF_MEMBER)
     @cached
     def member_page(self, request: Request, member_id: str) -> Response:
+        return self._member(request, member_id)
+
+    @http("POST", "/reporting/members/<member_id>/personal")
+    @html_errors
+    @same_site_form
+    @access(PERSONAL_DETAILS_OF_MEMBER)
+    def member_personal_form(self, request: Request, member_id: str) -> Response:
+        """The member's page with their birth date and identity number, read from the
+        members service for the purpose the form names. Members checks the caller again
+        (the call carries their identity) and records the read, with the reader as its
+        actor, before it answers. The answer is never cached: this route is not
+        `@cached`, and the browser is told not to keep it."""
+        purpose = request.form.get("purpose") or None
+        try:
+            details = self.members.personal_data(member_id, purpose,
+                                                 route=urls.member(member_id))
+        except RemoteError as exc:
+            raise from_remote(exc.exc_type, exc.value) or exc from None
+        response = self._member(request_for(request, urls.member(member_id)), member_id,
+                                personal=details)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _member(self, request: Request, member_id: str,
+                personal: Mapping[str, Any] | None = None) -> Response:
         year = whole_number(request.args.get("year"), "year")
         with self.db.transaction() as session:
             data = queries.member(session, member_id, year, today=self.clock.now().date())
+        reads = may_read_personal_details(self, member_id)
         return render.render_or_export("member.html", request,
                                        f"dang-vien-{member_id}-{data['year']}",
-                                       **views.member(data))
+                                       **views.member(data),
+                                       personal_form=reads, purposes=PERSONAL_DATA_PURPOSES,
+                                       personal=personal if reads else None)
 
     # -- escalations -------------------------------------------------------------------
 

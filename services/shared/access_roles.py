@@ -11,6 +11,9 @@ from chibo.access import RoleBook
 VIEW_REPORTS = "view_reports"
 #: Members' records and rolls: personal data under Law 91/2025/QH15.
 VIEW_PERSONAL = "view_personal"
+#: A member's birth date and identity number, read one member at a time for a stated
+#: purpose; every read is recorded in the members service's log (docs/members.md).
+READ_PERSONAL_DETAILS = "read_personal_details"
 #: The audit log, its traces and its checks.
 VIEW_AUDIT = "view_audit"
 #: The tree and the rosters: units, restructures, imports, members, cell roles.
@@ -44,15 +47,17 @@ ROLE_LABELS = {
     SERVICE: "Dịch vụ (a chibo service)",
 }
 
-EVERYTHING = (VIEW_REPORTS, VIEW_PERSONAL, VIEW_AUDIT, MANAGE_ORGANISATION, RECORD_MEETINGS,
-              SUPERVISE, HANDLE_ESCALATIONS, MANAGE_ACCESS, OPERATE)
+EVERYTHING = (VIEW_REPORTS, VIEW_PERSONAL, READ_PERSONAL_DETAILS, VIEW_AUDIT,
+              MANAGE_ORGANISATION, RECORD_MEETINGS, SUPERVISE, HANDLE_ESCALATIONS, MANAGE_ACCESS,
+              OPERATE)
 
 ROLES = RoleBook({
     ADMIN: EVERYTHING,
-    STAFF: (VIEW_REPORTS, VIEW_PERSONAL, MANAGE_ORGANISATION, HANDLE_ESCALATIONS),
+    STAFF: (VIEW_REPORTS, VIEW_PERSONAL, READ_PERSONAL_DETAILS, MANAGE_ORGANISATION,
+            HANDLE_ESCALATIONS),
     SUPERVISOR: (VIEW_REPORTS, VIEW_PERSONAL, SUPERVISE, HANDLE_ESCALATIONS),
     SECRETARY: (VIEW_REPORTS, VIEW_PERSONAL, RECORD_MEETINGS),
-    INSPECTOR: (VIEW_REPORTS, VIEW_PERSONAL, VIEW_AUDIT),
+    INSPECTOR: (VIEW_REPORTS, VIEW_PERSONAL, READ_PERSONAL_DETAILS, VIEW_AUDIT),
     VIEWER: (VIEW_REPORTS,),
     SERVICE: EVERYTHING,
 })

@@ -17,6 +17,11 @@ catalogue = Catalogue()
 REMOVAL_KINDS = ("struck_off", "expelled", "deceased", "moved_out")
 RATING_LEVELS = ("excellent", "good", "complete", "failed")
 ROLES = ("secretary", "deputy_secretary", "committee_member")
+#: Why someone reads a member's personal details: xác minh hồ sơ (verifying a record),
+#: chuyển sinh hoạt (a transfer), kiểm tra (an inspection), đính chính (a correction).
+PERSONAL_DATA_PURPOSES = ("verification", "transfer", "inspection", "correction")
+#: The private fields of `member_personal_data_recorded`, as a read names them.
+PERSONAL_DATA_FIELDS = ("birth_date", "identity_number")
 
 
 # -- the organisation tree --------------------------------------------------------
@@ -99,11 +104,30 @@ class MemberPersonalDataRecorded(Schema):
     """Personal data kept for the members service alone; blanked on the way out."""
 
     class Meta:
-        private = ("birth_date", "identity_number")
+        private = PERSONAL_DATA_FIELDS
 
     member_id = fields.String(required=True)
     birth_date = fields.Date(allow_none=True, load_default=None)
     identity_number = fields.String(allow_none=True, load_default=None)
+
+
+@catalogue.event("personal_data_read")
+class PersonalDataRead(Schema):
+    """Someone read a member's personal details: which `fields`, why (`purpose`) and
+    through which page or route (`route`; none for a direct RPC call). The reader is
+    the event's actor. Carries no personal value itself, so it travels like any other
+    event and inspectors find it in the audit log. Its stream is the member's reads
+    (`personal-reads-<member_id>`), apart from the member's own stream, so a read never
+    moves the version a command on the member expects."""
+
+    member_id = fields.String(required=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(PERSONAL_DATA_PURPOSES))
+    route = fields.String(allow_none=True, load_default=None)
+    # Declared last: below it, the class body's name `fields` would be this field, not
+    # the module. marshmallow takes declared fields off the class, so it does not hide
+    # Schema.fields (hence the ignore: mypy sees only the assignment).
+    fields = fields.List(  # type: ignore[assignment]
+        fields.String(validate=validate.OneOf(PERSONAL_DATA_FIELDS)), required=True)
 
 
 @catalogue.event("member_renamed")
