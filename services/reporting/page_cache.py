@@ -66,8 +66,9 @@ def cached(route: Route) -> Route:
     def answer(self: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
         # A page names its reader and carries their session's CSRF token: answers are
         # kept per token (the access check has already run, outside this cache).
+        identity = getattr(getattr(self, "caller", None), "identity", None)
         key = (route.__qualname__, request.full_path, request.cookies.get("lang"),
-               presented_token(request)[0])
+               presented_token(request)[0], identity)
         version = data_version(self)
         kept = ANSWERS.get(key, version)
         if kept is not None:
