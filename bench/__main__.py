@@ -17,7 +17,8 @@ import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 BENCHMARKS = ("simulate", "append", "relay", "rpc", "end_to_end", "roster_file",
-              "import_members", "month_close", "dashboard", "two_instances", "slow_clients")
+              "import_members", "month_close", "dashboard", "two_instances", "slow_clients",
+              "verify")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,6 @@
-"""What the benchmarks share: scratch PostgreSQL databases, RabbitMQ vhosts, output."""
+"""What the benchmarks share: scratch PostgreSQL databases, RabbitMQ vhosts, output, and
+the credentials of the services they start (the cluster secret, signing keys under the
+run's temporary folder) and of the clients they send with (an operator's token)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -17,6 +21,42 @@ PG_ADMIN_URL = os.environ.get("CHIBO_BENCH_PG_URL",
 AMQP_BASE = os.environ.get("CHIBO_BENCH_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 Row = tuple[str, float, str]
+
+#: The cluster secret of every service a benchmark starts: they verify their callers'
+#: tokens with it, and the benchmarks sign their clients' tokens with it.
+AUTH_SECRET = "chibo-bench-signing-secret-0123456789abcdef"
+#: How long a benchmark client's token lives: longer than the longest run.
+TOKEN_MINUTES = 24 * 60
+
+
+def secured(config: dict[str, Any], keys_dir: str | Path) -> dict[str, Any]:
+    """`config` with the benchmarks' cluster secret and each service's signing key made
+    (on first start) and kept in `keys_dir`, a folder under the run's temporary one,
+    never the checkout's var/chibo/secrets."""
+    config["AUTH"] = {**(config.get("AUTH") or {}), "secret": AUTH_SECRET}
+    config["SIGNING"] = {"keys_dir": str(keys_dir), "create_keys": True}
+    return config
+
+
+def secured_env(keys_dir: str | Path) -> dict[str, str]:
+    """The same for a `nameko run` process, as the environment variables
+    services/config/distributed.yaml reads."""
+    return {"CHIBO_AUTH_SECRET": AUTH_SECRET, "CHIBO_SIGNING_KEYS_DIR": str(keys_dir),
+            "CHIBO_CREATE_SIGNING_KEYS": "true"}
+
+
+def operator_token(clock: str | datetime | None = None) -> str:
+    """A token for the command-line tools' operator (a provincial administrator: every
+    permission, the whole tree), signed with AUTH_SECRET, issued at the services' clock
+    (`CHIBO_CLOCK`'s value or a datetime; None: the system clock)."""
+    from services.shared.operator import operator_token as signed
+
+    return signed({"AUTH": {"secret": AUTH_SECRET}, "CLOCK": clock}, minutes=TOKEN_MINUTES)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """HTTP headers that send `token`."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def progress(message: str) -> None:

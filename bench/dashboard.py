@@ -15,7 +15,8 @@ Right after the load, the reporting service alone serves that database (on Rabbi
 as one process and then as two processes sharing its port, and 20 client threads
 (http.client, one kept-alive connection each) request as fast as they get answers,
 for 20 s each: the province overview, a committee, a grassroots organisation, a cell —
-as pages (HTML) and as JSON, over random units. p50 and p95 per kind, and each
+as pages (HTML) and as JSON, over random units, each client signed in as the
+operator (a bearer token). p50 and p95 per kind, and each
 reporting process's peak memory. Target: p95 under 100 ms.
 """
 
@@ -38,11 +39,21 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import text
 
-from bench._support import Row, peak_rss_mib, percentile, pg_databases, progress, rabbit_vhost
+from bench._support import (
+    Row,
+    bearer,
+    operator_token,
+    peak_rss_mib,
+    percentile,
+    pg_databases,
+    progress,
+    rabbit_vhost,
+)
 from chibo.db import create_schema, make_engine, session_factory
 from services.reporting.projector import project_run
 from services.reporting.read_model import metadata
 from services.reporting.rebuild import rebuild_from_archive
+from services.reporting.source_checks import audit_metadata
 
 YEAR = 2025
 CLIENTS = 20
@@ -143,7 +154,7 @@ def synthetic_province(cells: int, seed: int = 7) -> dict[str, list[dict[str, An
 
 def load(url: str, logs: dict[str, list[dict[str, Any]]], batch: int = 5000) -> float:
     engine = make_engine(url)
-    create_schema(engine, metadata)
+    create_schema(engine, metadata, audit_metadata)  # every table the service declares
     factory = session_factory(engine)
     started = time.perf_counter()
     for source in ("members", "meetings", "supervision"):
@@ -211,6 +222,7 @@ def hammer(base: str, targets: dict[str, list[str]], seconds: float = SECONDS
         "cell JSON": lambda r: f"/reporting/api/cells/{r.choice(targets['cell'])}",
     }
     names = list(kinds)
+    headers = bearer(operator_token())
     timings: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
     deadline = time.monotonic() + seconds
@@ -223,7 +235,7 @@ def hammer(base: str, targets: dict[str, list[str]], seconds: float = SECONDS
         while time.monotonic() < deadline:
             name = names[rng.randrange(len(names))]
             started = time.perf_counter()
-            connection.request("GET", kinds[name](rng))
+            connection.request("GET", kinds[name](rng), headers=headers)
             response = connection.getresponse()
             body = response.read()
             elapsed = time.perf_counter() - started
@@ -257,12 +269,13 @@ def serve(url: str, amqp: str, processes: int = 1, pids: list[int] | None = None
     # The log goes to a file, never a pipe nobody reads: the feed logs every failed call
     # to the absent sources, and a full pipe would block the whole server on write().
     log = tempfile.TemporaryFile()
+    keys = tempfile.TemporaryDirectory(prefix="chibo_bench_keys_")
     children = []
     try:
         for _ in range(processes):
             children.append(subprocess.Popen(
-                [sys.executable, "-m", "bench._serve_reporting", url, str(port), amqp],
-                stdout=subprocess.DEVNULL, stderr=log))
+                [sys.executable, "-m", "bench._serve_reporting", url, str(port), amqp,
+                 keys.name], stdout=subprocess.DEVNULL, stderr=log))
             _wait_healthy(base, children[-1], log)
         if pids is not None:
             pids.extend(child.pid for child in children)
@@ -273,6 +286,7 @@ def serve(url: str, amqp: str, processes: int = 1, pids: list[int] | None = None
         for child in children:
             child.wait(timeout=30)
         log.close()
+        keys.cleanup()
 
 
 def _wait_healthy(base: str, child: Any, log: Any) -> None:
@@ -299,7 +313,8 @@ def _measure_pages(url: str, amqp: str, processes: int = 1
     base = next(server)
     try:
         for path in ("/reporting/", f"/reporting/api/overview?period={YEAR}-12"):
-            requests.get(base + path, timeout=300)  # a server that has served a page
+            # a server that has served a page
+            requests.get(base + path, headers=bearer(operator_token()), timeout=300)
         hammer(base, targets, seconds=3)  # warm up: templates, connections
         timings = hammer(base, targets)
         return timings, [peak_rss_mib(pid) for pid in server_pids]

@@ -21,12 +21,20 @@ from typing import Any
 
 import eventlet
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
-from bench._support import Row, percentile, pg_databases, progress, rabbit_vhost
+from bench._support import (
+    Row,
+    bearer,
+    operator_token,
+    percentile,
+    pg_databases,
+    progress,
+    rabbit_vhost,
+    secured,
+)
 from chibo import settings
 from chibo.nameko import memory
-from chibo.nameko.runtime import start_embedded
+from chibo.nameko.runtime import rpc_client, start_embedded
 from services.app import CONFIG_DIR, SERVICES
 from tests.sample_province import member_name
 
@@ -40,22 +48,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _config(yaml_name: str) -> dict[str, Any]:
+def _config(yaml_name: str, tmp: str) -> dict[str, Any]:
     config = settings.load(CONFIG_DIR / yaml_name)
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{_free_port()}"
     config.pop("LOGGING", None)
-    return config
+    return secured(config, f"{tmp}/secrets")
 
 
 def embedded_config(tmp: str) -> dict[str, Any]:
-    config = _config("embedded.yaml")
+    config = _config("embedded.yaml", tmp)
     config["AMQP_URI"] = "chibomem://"
     config["DATABASES"] = {name: f"sqlite:///{tmp}/{name}.db" for name in config["DATABASES"]}
     return config
 
 
-def services_config(amqp_uri: str, pg: Any) -> dict[str, Any]:
-    config = _config("distributed.yaml")
+def services_config(amqp_uri: str, pg: Any, tmp: str) -> dict[str, Any]:
+    config = _config("distributed.yaml", tmp)
     config["AMQP_URI"] = amqp_uri
     config["DATABASES"] = {name: pg.create(name) for name in config["DATABASES"]}
     return config
@@ -70,10 +78,10 @@ def _wait_for_reporting(proxy: Any, position: int, timeout: float) -> bool:
     return False
 
 
-def _poll_watermarks(config: dict[str, Any], samples: list[tuple[float, int]],
+def _poll_watermarks(config: dict[str, Any], token: str, samples: list[tuple[float, int]],
                      target: list[int], deadline: float) -> None:
     """Record (time, members watermark) until it reaches target[0] (set once known)."""
-    with ClusterRpcProxy(config, timeout=30) as proxy:
+    with rpc_client(config, timeout=30, token=token) as proxy:
         while time.perf_counter() < deadline:
             mark = proxy.reporting.watermarks()["members"]
             samples.append((time.perf_counter(), mark))
@@ -95,9 +103,10 @@ def _members_positions(proxy: Any) -> dict[str, int]:
 def _run_mode(mode: str, config: dict[str, Any], members: int) -> list[Row]:
     start = date(date.today().year - 1, 1, 1).isoformat()
     admitted_on = date(date.today().year - 1, 6, 1).isoformat()
+    token = operator_token(config.get("CLOCK"))
     runner = start_embedded(SERVICES, config)
     try:
-        with ClusterRpcProxy(config, timeout=60) as proxy:
+        with rpc_client(config, timeout=60, token=token) as proxy:
             for unit_id, kind, parent in [("bench-tinh", "province", None),
                                           ("bench-xa", "committee", "bench-tinh"),
                                           (CELL_ID, "cell", "bench-xa")]:
@@ -112,7 +121,7 @@ def _run_mode(mode: str, config: dict[str, Any], members: int) -> list[Row]:
             samples: list[tuple[float, int]] = []
             target = [0]
             deadline = time.perf_counter() + 300
-            poller = eventlet.spawn(_poll_watermarks, config, samples, target, deadline)
+            poller = eventlet.spawn(_poll_watermarks, config, token, samples, target, deadline)
             eventlet.sleep(0.1)  # let the poller connect before the clock starts
 
             sent: dict[str, float] = {}
@@ -120,6 +129,7 @@ def _run_mode(mode: str, config: dict[str, Any], members: int) -> list[Row]:
             inflight: deque[tuple[str, Any]] = deque()
 
             http = requests.Session()
+            http.headers.update(bearer(token))
             http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=CALLERS))
             admit = f"http://{config['WEB_SERVER_ADDRESS']}/members/commands/admit_member"
 
@@ -189,8 +199,9 @@ def run(quick: bool) -> list[Row]:
                 finally:
                     memory.reset()
             else:
-                with rabbit_vhost() as amqp_uri, pg_databases() as pg:
-                    rows += _run_mode(mode, services_config(amqp_uri, pg), members)
+                with rabbit_vhost() as amqp_uri, pg_databases() as pg, \
+                        tempfile.TemporaryDirectory(prefix="chibo_bench_") as tmp:
+                    rows += _run_mode(mode, services_config(amqp_uri, pg, tmp), members)
         except Exception as exc:  # noqa: BLE001 - report the failure, run the other mode
             progress(f"e2e {mode} failed: {exc!r}")
             rows.append((f"e2e {mode}: FAILED ({type(exc).__name__})", math.nan, ""))

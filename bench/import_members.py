@@ -1,5 +1,6 @@
 """Roster import end to end: `chibo import members` (a separate process) sending a
-generated roster to a running members service, on SQLite and on PostgreSQL.
+generated roster to a running members service, on SQLite and on PostgreSQL, as the
+operator (`--token`, a bearer token signed with the service's secret).
 
 Reports rows/s from the first row read to the last batch applied, and the peak
 memory (max RSS) of the importing client and of the service's process.
@@ -16,10 +17,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench._support import Row, pg_databases, progress
+from bench._support import Row, operator_token, pg_databases, progress, secured
 from bench.generate_roster import write_csv
 from chibo.nameko import memory
-from chibo.nameko.runtime import start_embedded
+from chibo.nameko.runtime import rpc_client, start_embedded
 from services.members.entrypoints import MembersService
 
 CHIBO = str(Path(sys.executable).parent / "chibo")
@@ -34,9 +35,7 @@ def _free_port() -> int:
 
 
 def _establish_cells(config: dict, cells: int) -> None:
-    from nameko.standalone.rpc import ClusterRpcProxy
-
-    with ClusterRpcProxy(config, timeout=120) as proxy:
+    with rpc_client(config, timeout=120, token=operator_token()) as proxy:
         proxy.members.establish_unit({"unit_id": "T", "name": "Tỉnh ủy", "kind": "province",
                                       "effective_date": "1950-01-01"})
         committees = max(1, cells // 400)
@@ -58,7 +57,8 @@ def _establish_cells(config: dict, cells: int) -> None:
 def _import(path: Path, url: str) -> tuple[float, int, str]:
     started = time.perf_counter()
     child = subprocess.Popen([CHIBO, "import", "members", str(path), "--url", url,
-                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              "--no-progress", "--token", operator_token()],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
     output = child.stdout.read().decode()
     _, status, usage = os.wait4(child.pid, 0)
@@ -88,8 +88,9 @@ def run(quick: bool) -> list[Row]:
             url = (f"sqlite:///{tmp}/members.db" if backend == "sqlite"
                    else databases.create("members"))
             port = _free_port()
-            config = {"AMQP_URI": "chibomem://", "DATABASES": {"members": url},
-                      "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "max_workers": 4}
+            config = secured({"AMQP_URI": "chibomem://", "DATABASES": {"members": url},
+                              "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "max_workers": 4},
+                             f"{tmp}/secrets")
             memory.register()
             memory.reset()
             runner = start_embedded([MembersService], config)

@@ -8,7 +8,8 @@ month, 1% of cells three months in a row, two thematic meetings a year); absence
 for 2% of the member-months (20 members a cell, a few members chronically
 absent); two tasks a cell, a few left open past due. Supervision's own log holds
 one `visit_logged` per visited cell in Q3 (70% of cells), so the quarter rules
-see a realistic coverage rather than no visits at all.
+see a realistic coverage rather than no visits at all. Every row supervision appends
+is signed with a signing key of its own, as the service signs its log.
 
 Each measured close is what `close_periods` does for one day, in one transaction:
 append `period_closed`, `closing.decide`, append its decisions with
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench._support import PG_ADMIN_URL, PgDatabases, Row, pg_databases, progress
 from chibo.db import create_schema, make_engine, session_factory, unit_of_work
+from chibo.eventstore.signing import Signer
 from chibo.eventstore.store import EventStore, NewEvent, StreamAppend
 from services.shared.events.supervision import catalogue
 from services.supervision import closing, read_model, replica
@@ -70,6 +72,8 @@ GIVEN = ("An", "Bình", "Cường", "Dũng", "Giang", "Hà", "Hải", "Hạnh", 
          "Khánh", "Lan", "Linh", "Long", "Mai", "Nam", "Nga", "Phúc", "Quân", "Sơn",
          "Tâm", "Thảo", "Thắng", "Trang", "Tuấn", "Việt", "Yến")
 PLACES = ("Thôn", "Bản", "Khu phố", "Tổ dân phố", "Ấp", "Xóm")
+#: Supervision's signing key for this run: it signs every row appended to its log.
+SIGNER = Signer.generate()
 
 
 @dataclass
@@ -201,7 +205,7 @@ def fill(engine: Engine, state: State) -> None:
                 (replica.tasks, state.tasks)):
             for start in range(0, len(rows), 10_000):
                 session.execute(insert(table), rows[start:start + 10_000])
-        store = EventStore(session, catalogue)
+        store = EventStore(session, catalogue, signer=SIGNER)
         recorded = store.append_many([
             StreamAppend(visit_stream(v["visit_id"]), 0, [NewEvent("visit_logged", v)])
             for v in state.visits])
@@ -235,7 +239,7 @@ def close(factory: sessionmaker[Session], day: date, watermarks: dict[str, int],
         mark = now
 
     with unit_of_work(factory) as session:
-        store = EventStore(session, catalogue)
+        store = EventStore(session, catalogue, signer=SIGNER)
         marks = store.append_many(closing.close_events(day, watermarks, settings))
         read_model.index(session, marks)
         lap("period_closed")

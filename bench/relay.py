@@ -1,6 +1,7 @@
 """The outbox relay's publish rate against raw kombu publishing the same messages.
 
-A PostgreSQL log of 20,000 events (5,000 with --quick) is published by
+A PostgreSQL log of 20,000 events (5,000 with --quick), every row signed as a
+service signs its log (the envelopes carry the signatures), is published by
 `Relay.publish_pending` (read a batch after the cursor, publish each as nameko's
 EventDispatcher would, wait for the broker's confirms, move the cursor) to a durable
 queue on a fresh RabbitMQ vhost. Side by side, raw kombu publishes the same
@@ -20,6 +21,7 @@ from bench._support import Row, pg_databases, progress, rabbit_vhost
 from bench.append import catalogue
 from chibo.db import create_schema, make_engine, session_factory, unit_of_work
 from chibo.eventstore.relay import Relay, event_exchange, message_headers
+from chibo.eventstore.signing import Signer
 from chibo.eventstore.store import EventStore, NewEvent, StreamAppend
 
 SOURCE = "benchrelay"
@@ -30,9 +32,10 @@ def _fill(url: str, count: int) -> None:
     engine = make_engine(url)
     create_schema(engine)
     factory = session_factory(engine)
+    signer = Signer.generate()
     for start in range(0, count, BATCH):
         with unit_of_work(factory) as session:
-            EventStore(session, catalogue).append_many([StreamAppend(
+            EventStore(session, catalogue, signer=signer).append_many([StreamAppend(
                 f"s{(start + i) % 100}", None,
                 [NewEvent("ticked", {"n": start + i, "label": f"Chi bộ Bản Máy {start + i}"})])
                 for i in range(BATCH)])

@@ -1,10 +1,11 @@
 """A simulated district-year driven over HTTP through distributed mode, to the dashboard.
 
 The four services run as their own `nameko run` processes on RabbitMQ and PostgreSQL
-(as `make distributed` runs them). `chibo simulate`'s engine sends the district preset's
-commands (tree, roster import, a year of meetings, resolutions, tasks, visits, ratings,
-the mid-year merges) to their HTTP command endpoints, 16 at a time; then supervision
-closes the months. Timed until reporting has projected every event of every source.
+(as `make distributed` runs them, each signing its log with its own key).
+`chibo simulate`'s engine sends the district preset's commands (tree, roster import, a
+year of meetings, resolutions, tasks, visits, ratings, the mid-year merges) to their
+HTTP command endpoints, 16 at a time, as the operator (a bearer token); then
+supervision closes the months. Timed until reporting has projected every event of every source.
 Figures: commands/s, events/s end to end, each service's peak memory (VmHWM), and what
 that rate makes of a province-year (an estimate from the cell ratio, not a run).
 """
@@ -12,43 +13,43 @@ that rate makes of a province-year (an estimate from the cell ratio, not a run).
 from __future__ import annotations
 
 import time
-from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import requests
 
-from bench._support import Row, peak_rss_mib, pg_databases, progress, rabbit_vhost
+from bench._support import (
+    Row,
+    bearer,
+    operator_token,
+    peak_rss_mib,
+    pg_databases,
+    progress,
+    rabbit_vhost,
+)
+from bench.two_instances import cluster
 from chibo.nameko.runtime import rpc_client
 from clients.simulator.driver import HttpSender
 from clients.simulator.presets import PRESETS
 from clients.simulator.run import simulate
-from tests.support import distributed, reporting_caught_up, wait_until
+from tests.support import NOW, reporting_caught_up, wait_until
 
 PROVINCE_YEAR_LIMIT_MINUTES = 20
-
-
-def pid_serving(port: int) -> int | None:
-    """The process started to serve HTTP on `port` (by its CHIBO_WEB_ADDRESS)."""
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if f"CHIBO_WEB_ADDRESS=127.0.0.1:{port}".encode() in environ.read_bytes():
-                return int(environ.parent.name)
-        except OSError:
-            continue
-    return None
 
 
 def run(quick: bool) -> list[Row]:
     preset, months = PRESETS["district"], 2 if quick else 12
     rows: list[Row] = []
+    token = operator_token(NOW)  # the services' clock
     with pg_databases() as databases, rabbit_vhost() as amqp, \
             TemporaryDirectory(prefix="chibo_bench_") as logs, \
-            distributed(databases.create, amqp, Path(logs)) as urls, \
-            rpc_client({"AMQP_URI": amqp}, timeout=600) as proxy:
+            cluster(databases, amqp, Path(logs), 1) as running, \
+            rpc_client({"AMQP_URI": amqp}, timeout=600, token=token) as proxy:
+        urls = {name: url for name, _instance, _process, url in running.processes}
         progress(f"   simulate {preset.name}, {months} months, over HTTP (distributed mode)")
         started = time.perf_counter()
-        outcome = simulate(HttpSender(urls, 32), preset, months, seed=1, today=date.today())
+        outcome = simulate(HttpSender(urls, 32, token=token), preset, months, seed=1,
+                           today=NOW.date())
         closed = proxy.supervision.close_periods(since=outcome.first_month.isoformat())
         events = wait_until(lambda: reporting_caught_up(proxy), timeout=1800, interval=1.0,
                             message="reporting to project every event")
@@ -56,7 +57,8 @@ def run(quick: bool) -> list[Row]:
         progress(f"   {outcome.commands:,} commands, {events:,} events in {seconds:,.0f} s "
                  f"({closed} days closed)")
         overview = requests.get(f"{urls['reporting']}/reporting/api/overview?period="
-                                f"{outcome.first_month:%Y-%m}", timeout=60).json()["summary"]
+                                f"{outcome.first_month:%Y-%m}", headers=bearer(token),
+                                timeout=60).json()["summary"]
         if overview["cells"] != preset.cells:
             raise RuntimeError(f"the dashboard shows {overview['cells']} cells, "
                                f"not {preset.cells}")
@@ -71,8 +73,7 @@ def run(quick: bool) -> list[Row]:
         estimate = seconds * (province.cells / preset.cells) * (12 / months) / 60
         rows.append((f"province-year ({province.cells:,} cells) at this rate (estimate)",
                      estimate, "min"))
-        for name, url in urls.items():
-            pid = pid_serving(int(url.rsplit(":", 1)[1]))
+        for name, _instance, process, _url in running.processes:
             rows.append((f"peak RSS: {name} service ({preset.name}, {months} months)",
-                         peak_rss_mib(pid) if pid else float("nan"), "MiB"))
+                         peak_rss_mib(process.pid), "MiB"))
     return rows

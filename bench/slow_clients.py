@@ -30,13 +30,11 @@ from pathlib import Path
 import eventlet
 import requests
 
-from bench._support import Row, peak_rss_mib, percentile, progress
+from bench._support import AUTH_SECRET, Row, peak_rss_mib, percentile, progress, secured
 
 SLOW_BODIES = 12
 AUDIT_CLIENTS = 4
 ARCHIVED = 200_000
-#: The cluster secret of the child's services; the bench signs its clients' tokens with it.
-SECRET = "bench-slow-clients-signing-secret-0123456789"
 CLOCK = "2026-06-01T08:00:00+00:00"
 #: The audit searches that once took all four services down for minutes.
 WORST_SEARCHES = ({"actor": "causation_id", "limit": "1"},
@@ -116,7 +114,7 @@ def bearer(role: str) -> dict[str, str]:
     from chibo.access import Grant, Identity, TokenSigner
 
     identity = Identity(f"bench-{role}", f"Bench {role}", (Grant(role),))
-    token = TokenSigner(SECRET).issue(identity, datetime.fromisoformat(CLOCK), 3600)
+    token = TokenSigner(AUTH_SECRET).issue(identity, datetime.fromisoformat(CLOCK), 3600)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -160,7 +158,7 @@ def _poll(base: str, seconds: float) -> tuple[list[float], int]:
 
 def _start_server(tmp: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CHIBO_LOG_LEVEL": "ERROR", "CHIBO_CLOCK": CLOCK,
-           "CHIBO_AUTH_SECRET": SECRET}
+           "CHIBO_AUTH_SECRET": AUTH_SECRET}
     # Patched before anything imports socket, as the services' own entrypoints do.
     code = ("import warnings; warnings.filterwarnings('ignore', message=r'\\s*Eventlet');"
             "import eventlet; eventlet.monkey_patch();"
@@ -239,12 +237,13 @@ def run(quick: bool) -> list[Row]:
 
 
 def serve(tmp: str, port: str) -> None:
-    """The child: every service embedded, on SQLite files in `tmp`, until SIGTERM."""
+    """The child: every service embedded, on SQLite files in `tmp` (their signing keys
+    in `tmp`/secrets), until SIGTERM."""
     from chibo import settings
     from chibo.nameko.runtime import start_embedded
     from services.app import CONFIG_DIR, SERVICES
 
-    config = settings.load(CONFIG_DIR / "embedded.yaml")
+    config = secured(settings.load(CONFIG_DIR / "embedded.yaml"), f"{tmp}/secrets")
     config.pop("LOGGING", None)
     config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port}"
     config["DATABASES"] = {name: f"sqlite:///{tmp}/{name}.db" for name in config["DATABASES"]}

@@ -41,7 +41,16 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
-from bench._support import PgDatabases, Row, pg_databases, progress, rabbit_vhost
+from bench._support import (
+    PgDatabases,
+    Row,
+    bearer,
+    operator_token,
+    pg_databases,
+    progress,
+    rabbit_vhost,
+    secured_env,
+)
 from chibo.db import make_engine, session_factory
 from chibo.eventstore.store import EventStore
 from chibo.eventstore.tables import events as events_table
@@ -62,7 +71,8 @@ CATCH_UP_TIMEOUT_SECONDS = 1800
 
 @dataclass
 class Cluster:
-    """`instances` processes per service on one set of databases and one vhost."""
+    """`instances` processes per service on one set of databases and one vhost, with the
+    benchmarks' secret; the services' signing keys are made in `log_dir`/secrets."""
 
     databases: dict[str, str]
     amqp: str
@@ -72,7 +82,7 @@ class Cluster:
 
     def start(self) -> None:
         env = {**os.environ, "CHIBO_AMQP_URI": self.amqp, "CHIBO_LOG_LEVEL": "WARNING",
-               "CHIBO_CLOCK": NOW.isoformat()}
+               "CHIBO_CLOCK": NOW.isoformat(), **secured_env(self.log_dir / "secrets")}
         for name, url in self.databases.items():
             env[f"CHIBO_{name.upper()}_DATABASE_URL"] = url
         nameko = str(Path(sys.executable).parent / "nameko")
@@ -109,7 +119,8 @@ class Cluster:
         for name, _instance, process, url in self.processes:
             if name != "reporting" or process.poll() is not None:
                 continue
-            text = requests.get(url + "/metrics", timeout=10).text
+            text = requests.get(url + "/metrics", headers=bearer(operator_token(NOW)),
+                                timeout=10).text
             total += sum(float(value) for value in pattern.findall(text))
         return total
 
@@ -216,7 +227,7 @@ def one_run(label: str, instances: int, kill_after: float | None, log_dir: Path
             ) -> Outcome:
     with pg_databases() as databases, rabbit_vhost() as amqp, \
             cluster(databases, amqp, log_dir, instances) as running, \
-            rpc_client({"AMQP_URI": amqp}, timeout=600) as proxy:
+            rpc_client({"AMQP_URI": amqp}, timeout=600, token=operator_token(NOW)) as proxy:
         progress(f"   {label}: simulate {PRESET}, {MONTHS} month(s), seed {SEED}, over RPC")
         killer = None
         if kill_after is not None:
