@@ -465,6 +465,29 @@ class EventSource:
         return {"events": int(count), "head_position": None if head is None else int(head),
                 "findings": findings, "signatures_checked": bool(keyring)}
 
+    @rpc
+    @access(Access(LOG_PERMISSION))
+    def check_checkpoint(self, text: str) -> dict[str, Any]:
+        """Whether this log still holds what the checkpoint note `text` committed to:
+        its signature by one of this service's keys, then the row at its size.
+        `problems` is empty when it does."""
+        context = self.events
+        provider = context._provider
+        service = provider.container.service_name
+        try:
+            note = checkpoint.parse(str(text))
+            if note.service != service:
+                raise checkpoint.BadCheckpoint(f"a checkpoint of {note.service}, not {service}")
+            checkpoint.check_signature(note, service_keyring(provider.container.config,
+                                                             service))
+        except checkpoint.BadCheckpoint as error:
+            return {"service": service, "size": None, "time": None, "problems": [str(error)]}
+        session = provider.database.session_for(context._worker_ctx)
+        with session.begin():
+            problems = checkpoint.verify_against(session, note)
+        return {"service": service, "size": note.size, "time": note.time,
+                "problems": problems}
+
     @timer(interval=CHECKPOINT_SECONDS)
     def write_checkpoint(self) -> str | None:
         """Once a day, the log's signed checkpoint into `SIGNING.checkpoint_dir` when the

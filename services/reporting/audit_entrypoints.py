@@ -9,6 +9,7 @@ source over nameko RPC: `verify_log` (the source recomputes its own chain) and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import eventlet
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from chibo.errors import ChiboError
+from chibo.eventstore import checkpoint
 from chibo.eventstore.keys import service_keyring
 from chibo.nameko.access import access, rate_limited
 from chibo.nameko.providers import WorkerDatabase
@@ -126,6 +128,43 @@ class AuditEntrypoints:
                     keyring=service_keyring(getattr(self, "config", None) or {}, source)))
         return results
 
+    @rpc
+    @access(AUDIT)
+    def audit_checkpoints(self) -> dict[str, Any]:
+        """The checkpoints held in `SIGNING.checkpoint_dir` (newest first), and each
+        source's newest one checked against its log now (`check_checkpoint`): state
+        "ok", "tampered" (with the problems) or "unknown" (the source did not answer)."""
+        folder = (self.config.get("SIGNING") or {}).get("checkpoint_dir") if getattr(
+            self, "config", None) else None
+        if not folder:
+            return {"folder": None, "held": [], "checked": []}
+        held, texts = [], {}
+        for path in sorted(Path(str(folder)).glob("*.checkpoint")):
+            text = path.read_text(encoding="utf-8")
+            try:
+                note = checkpoint.parse(text)
+            except checkpoint.BadCheckpoint as error:
+                held.append({"file": path.name, "source": None, "size": None, "time": None,
+                             "problem": str(error)})
+                continue
+            held.append({"file": path.name, "source": note.service, "size": note.size,
+                         "time": note.time, "problem": None})
+            newest = texts.get(note.service)
+            if note.service in SOURCES and (newest is None or note.size >= newest[0]):
+                texts[note.service] = (note.size, text)
+        checked = []
+        for source, (_, text) in sorted(texts.items()):
+            try:
+                answer = self._audit_call(self.audit_sources[source].check_checkpoint,
+                                          text=text)
+                state = "tampered" if answer["problems"] else "ok"
+            except Exception as error:  # the source did not answer: say so, never guess
+                answer = {"size": None, "time": None, "problems": [f"{error}"]}
+                state = "unknown"
+            checked.append({"source": source, "state": state, **answer})
+        held.sort(key=lambda c: (c["time"] or "", c["file"]), reverse=True)
+        return {"folder": str(folder), "held": held, "checked": checked}
+
     def _audit_call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         seconds = self.audit_rpc_timeout
         with eventlet.Timeout(seconds, TimeoutError(f"no answer within {seconds:g} s")):
@@ -151,6 +190,12 @@ class AuditEntrypoints:
     @access(AUDIT)
     def audit_status_http(self, request: Any) -> dict[str, Any]:
         return {"sources": self.audit_status()}
+
+    @http("GET", "/reporting/api/audit/checkpoints", expected_exceptions=ChiboError)
+    @access(AUDIT)
+    @rate_limited("audit check")
+    def audit_checkpoints_http(self, request: Any) -> dict[str, Any]:
+        return self.audit_checkpoints()
 
     @http("POST", "/reporting/api/audit/verify", expected_exceptions=ChiboError)
     @access(AUDIT)

@@ -286,6 +286,7 @@ class DashboardPages:
     act_on_escalation: Callable[..., dict[str, Any]]
     audit_search_args: Callable[[Mapping[str, str]], dict[str, Any]]
     audit_status: Callable[[], list[dict[str, Any]]]
+    audit_checkpoints: Callable[[], dict[str, Any]]
     audit_event: Callable[[str], dict[str, Any]]
     audit_verify: Callable[[], list[dict[str, Any]]]
     members: Any  # the members service over RPC (LoginPages' proxy)
@@ -480,7 +481,8 @@ class DashboardPages:
     @rate_limited("audit search")
     def audit_page(self, request: Request) -> Response:
         found = self.audit_search_args(request.args)
-        context = views.audit(found, self.audit_status(), request.args)
+        context = views.audit(found, self.audit_status(), request.args,
+                              self.audit_checkpoints())
         return render.render_or_export("audit.html", request, "nhat-ky-kiem-tra", **context)
 
     @http("GET", "/reporting/audit/events/<event_id>")

@@ -438,11 +438,13 @@ def audit_pages(found: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def audit(found: Mapping[str, Any], status: list[Mapping[str, Any]],
-          args: Mapping[str, str]) -> dict[str, Any]:
-    """`audit_search_args` and `audit_status` -> audit.html; `args` are the search
-    form's fields as sent."""
+          args: Mapping[str, str], checkpoints: Mapping[str, Any] | None = None
+          ) -> dict[str, Any]:
+    """`audit_search_args`, `audit_status` and `audit_checkpoints` -> audit.html; `args`
+    are the search form's fields as sent."""
     filters = {name: args.get(name, "") for name in AUDIT_FILTERS}
     return {"filters": filters, "sources": list(SOURCES),
+            "checkpoints": dict(checkpoints or {"held": [], "checked": []}),
             "event_types": _with_current(event_types(), filters["type"] or None),
             "results": audit_results_table(found["results"]),
             "paging": audit_pages(found), "next": found.get("next"),
