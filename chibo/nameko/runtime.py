@@ -142,3 +142,17 @@ def services_access(service_classes: Iterable[type]) -> list[Any]:
                     sources.add(extension.source_service)
         found.append(ServiceAccess(cls.name, tuple(sorted(sources))))  # type: ignore[attr-defined]
     return found
+
+
+def call_remote(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`method(*args, **kwargs)` on another service's RPC proxy, with a caller-facing
+    error it raised (nameko's RemoteError naming a ChiboError) raised again as that
+    error, so the caller's page or answer says the same thing with the same status."""
+    from nameko.exceptions import RemoteError
+
+    from chibo.errors import from_remote
+
+    try:
+        return method(*args, **kwargs)
+    except RemoteError as exc:
+        raise from_remote(exc.exc_type, exc.value) or exc from None

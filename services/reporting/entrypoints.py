@@ -13,14 +13,14 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 from nameko.events import event_handler
-from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
 
 from chibo.access import Access
-from chibo.errors import ChiboError, ValidationFailed, from_remote
+from chibo.errors import ChiboError, ValidationFailed
 from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import ServesOpenApi
 from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
+from chibo.nameko.runtime import call_remote
 from chibo.nameko.web import http, read_json
 from services.reporting import access_rules, projector, queries, read_model
 from services.reporting.access_rules import (
@@ -259,10 +259,7 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, Login
         if action not in ("acknowledge", "resolve"):
             raise ValidationFailed({"action": ["Expected 'acknowledge' or 'resolve'."]})
         method = getattr(self.supervision, f"{action}_escalation")
-        try:
-            result = method({**(payload or {}), "escalation_id": escalation_id})
-        except RemoteError as exc:
-            raise from_remote(exc.exc_type, exc.value) or exc from None
+        result = call_remote(method, {**(payload or {}), "escalation_id": escalation_id})
         self.feed.sync("supervision")
         return result
 

@@ -24,7 +24,6 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from nameko.exceptions import RemoteError
 from sqlalchemy.orm import Session
 from werkzeug.test import EnvironBuilder
 from werkzeug.utils import redirect
@@ -32,9 +31,10 @@ from werkzeug.wrappers import Request, Response
 
 from chibo import inputs
 from chibo.access import AUTHENTICATED, PUBLIC, Access, Identity, Scope, Unauthenticated
-from chibo.errors import ChiboError, Forbidden, ValidationFailed, from_remote
+from chibo.errors import ChiboError, Forbidden, ValidationFailed
 from chibo.nameko import rejections
 from chibo.nameko.access import access, rate_limited
+from chibo.nameko.runtime import call_remote
 from chibo.nameko.web import http
 from chibo.nameko.web.json_http import SESSION_COOKIE
 from services.reporting import month_states, paths, queries, views
@@ -400,11 +400,8 @@ class DashboardPages:
         actor, before it answers. The answer is never cached: this route is not
         `@cached`, and the browser is told not to keep it."""
         purpose = request.form.get("purpose") or None
-        try:
-            details = self.members.personal_data(member_id, purpose,
-                                                 route=urls.member(member_id))
-        except RemoteError as exc:
-            raise from_remote(exc.exc_type, exc.value) or exc from None
+        details = call_remote(self.members.personal_data, member_id, purpose,
+                              route=urls.member(member_id))
         response = self._member(request_for(request, urls.member(member_id)), member_id,
                                 personal=details)
         response.headers["Cache-Control"] = "no-store"
