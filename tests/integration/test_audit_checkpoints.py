@@ -61,6 +61,7 @@ def test_checkpoints_held_are_checked_against_the_logs(tmp_path):
         assert f"the log holds {last - 1} rows" in members["problems"][0]
         page = visible_text(inspector.get(f"{web}/reporting/audit", timeout=30).text)
         assert "Điểm kiểm tra lưu ngoài cơ sở dữ liệu" in page and "Bị can thiệp" in page
+        assert "Nhật ký truy cập dữ liệu cá nhân" in page  # a link to the reads, filtered
 
 
 def requests_status(web: str, path: str) -> int:
