@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from chibo.access.secret import new_secret
 from chibo.eventstore.signing import key_paths, load_or_create_signer
 
 # SQLAlchemy is imported where it is used: `chibo` reads its command line (and so this
@@ -369,7 +370,7 @@ def ensure_signing_secret(target: Target) -> Path:
     0600) and kept afterwards. Its absolute path."""
     path = (target.secrets_dir / AUTH_SECRET_FILE).resolve()
     if not path.exists() or not path.read_text(encoding="utf-8").strip():
-        write_private_file(path, secrets.token_urlsafe(48) + "\n")
+        write_private_file(path, new_secret() + "\n")
     os.chmod(path, 0o600)
     return path
 

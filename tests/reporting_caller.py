@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chibo.access import Access, Identity, authorize
+from chibo.errors import ChiboError
 from services.reporting.access_rules import locate
 from services.shared.access_roles import ROLES
 from tests.support import ADMIN
@@ -31,6 +32,13 @@ class FixedCaller:
 
         authorize(self.identity, rule, values, located, ROLES, today)
         return self.identity
+
+    def allows(self, rule: Access, values: Mapping[str, Any]) -> bool:
+        try:
+            self.require(rule, values)
+        except ChiboError:
+            return False
+        return True
 
     def count_heavy(self, kind: str) -> None:
         """Rate limits are the web edge's (tests/integration/test_rate_limits.py)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -68,17 +68,8 @@ class RoleBook:
     def __init__(self, permissions_by_role: Mapping[str, Iterable[str]]) -> None:
         self._by_role = {role: frozenset(perms) for role, perms in permissions_by_role.items()}
 
-    def roles(self) -> list[str]:
-        return list(self._by_role)
-
     def permits(self, role: str, permission: str) -> bool:
         return permission in self._by_role.get(role, frozenset())
-
-    def permissions(self) -> frozenset[str]:
-        return frozenset().union(*self._by_role.values()) if self._by_role else frozenset()
-
-    def roles_with(self, permission: str) -> list[str]:
-        return [role for role, perms in self._by_role.items() if permission in perms]
 
 
 @dataclass(frozen=True)
@@ -89,4 +80,3 @@ class Claims:
     issued_at: int
     expires_at: int
     csrf: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -6,11 +6,12 @@ every later start reads it: sessions survive a restart and the demo needs no set
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from chibo.private_files import create_private
 
 
 class SecretMissing(RuntimeError):
@@ -33,7 +34,7 @@ def load_secret(config: Mapping[str, Any]) -> str:
             "(AUTH.secret_file) to the file `chibo provision` wrote (see docs/security.md).")
     path = Path(path_setting)
     if not path.exists() and auth.get("create_secret_file"):
-        _create(path)
+        create_secret_file(path)
     try:
         secret = path.read_text(encoding="utf-8").strip()
     except OSError as error:
@@ -44,11 +45,11 @@ def load_secret(config: Mapping[str, Any]) -> str:
     return secret
 
 
-def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another service of this process or another process made it first
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(secrets.token_urlsafe(48) + "\n")
+def new_secret() -> str:
+    """A fresh signing secret: 48 random bytes, URL-safe text."""
+    return secrets.token_urlsafe(48)
+
+
+def create_secret_file(path: Path) -> None:
+    """A secret file at `path` (0600), unless one is there already."""
+    create_private(path, (new_secret() + "\n").encode("ascii"))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from chibo.eventstore.hashing import canonical_json
+from chibo.private_files import create_private
 
 #: Hash forms: 1 hashes private values themselves; 2 their salted commitments.
 FORM_VALUES = 1
@@ -140,15 +140,10 @@ def load_or_create_signer(folder: Path, service: str, create: bool) -> Signer | 
     if not private_path.exists():
         if not create:
             return None
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         signer = Signer.generate()
         pem = signer.private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        try:
-            descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if not create_private(private_path, pem):
             return load_or_create_signer(folder, service, create=False)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(pem)
         public_path.write_bytes(signer.public_pem())
         return signer
     private = load_pem_private_key(private_path.read_bytes(), password=None)

@@ -154,6 +154,14 @@ class WorkerCaller:
             else:
                 data[IDENTITY_KEY] = before
 
+    def allows(self, rule: Access, values: Mapping[str, Any]) -> bool:
+        """Whether `require` would let the caller through: what a page offers them."""
+        try:
+            self.require(rule, values)
+        except (Unauthenticated, Forbidden):
+            return False
+        return True
+
     def count_heavy(self, kind: str) -> None:
         """Count one heavy request of `kind` for the caller; RateLimited (429) past
         the account's limit a minute. Services acting on their own are not counted."""

@@ -20,7 +20,7 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from chibo.access import Grant
@@ -336,10 +336,6 @@ def set_secrets(session: Session, account_id: str, **values: Any) -> None:
 def set_login_state(session: Session, account_id: str, state: LoginState) -> None:
     set_secrets(session, account_id, failed_logins=state.failed,
                 locked_until=state.locked_until)
-
-
-def count_accounts(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(account_secrets)).scalar_one())
 
 
 def record_attempt(session: Session, login: str, now: datetime) -> int | None:

@@ -118,21 +118,7 @@ def query_with(request: Request, **params: str) -> str:
 def sees_personal_data(service: Any, kind: str, value: str) -> bool:
     """Whether the caller's roles cover members' records where the `kind` thing `value`
     is (a cell, a meeting): who may see the people behind a page's figures."""
-    try:
-        service.caller.require(Access(VIEW_PERSONAL, Scope("id", kind)), {"id": value})
-    except Forbidden:
-        return False
-    return True
-
-
-def may(service: Any, permission: str) -> bool:
-    """Whether any of the caller's roles valid today carries `permission` (somewhere):
-    what the page offers them (links, buttons); each action is still checked."""
-    identity = getattr(getattr(service, "caller", None), "identity", None)
-    if identity is None:
-        return False
-    return any(ROLES.permits(grant.role, permission)
-               for grant in identity.grants_on(service.clock.now().date()))
+    return bool(service.caller.allows(Access(VIEW_PERSONAL, Scope("id", kind)), {"id": value}))
 
 
 def _callers_homes(service: Any, permission: str) -> list[str] | None:

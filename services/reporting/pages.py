@@ -197,11 +197,7 @@ def same_site_form(route: Page) -> Page:
 def may_read_personal_details(service: Any, member_id: str) -> bool:
     """Whether the page offers the caller the form that reads the member's personal
     details (the read itself is checked again by the members service)."""
-    try:
-        service.caller.require(PERSONAL_DETAILS_OF_MEMBER, {"member_id": member_id})
-    except Forbidden:
-        return False
-    return True
+    return bool(service.caller.allows(PERSONAL_DETAILS_OF_MEMBER, {"member_id": member_id}))
 
 
 def whole_number(value: str | None, field: str) -> int | None:
