@@ -6,12 +6,24 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -133,6 +145,9 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
         pause = min(pause * 2, 0.25)
 
 
+T = TypeVar("T")
+
+
 class SchemaOutdated(RuntimeError):
     """The database has tables an earlier version made, without columns this one needs."""
 
@@ -206,3 +221,29 @@ def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes)
                     if changes else statement.on_conflict_do_nothing(index_elements=keys),
                     list(rows))
+
+
+class GrowingTableCache(Generic[T]):
+    """A value derived from an append-only table (rows keyed by a growing `position`),
+    kept per database and built again only once the table has grown: its newest
+    position or its row count moved. For what an access check reads on every request
+    (a replica's tree) and changes only when an event is taken in."""
+
+    def __init__(self, position: Column[Any]) -> None:
+        self.position = position
+        self._lock = threading.Lock()
+        self._kept: weakref.WeakKeyDictionary[Any, tuple[Any, T]] = weakref.WeakKeyDictionary()
+
+    def get(self, session: Session, build: Callable[[Session], T]) -> T:
+        mark = tuple(session.execute(select(func.coalesce(func.max(self.position), 0),
+                                            func.count()).select_from(self.position.table)
+                                     ).one())
+        key = session.get_bind()
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == mark:
+                return kept[1]
+        value = build(session)
+        with self._lock:
+            self._kept[key] = (mark, value)
+        return value

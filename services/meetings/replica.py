@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Column, Date, MetaData, String, Table, Text, 
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
+from chibo.db import GrowingTableCache
 from services.shared.membership import fold, roll
 from services.shared.tree import Tree, UnitKinds
 
@@ -130,6 +131,10 @@ def load_tree(session: Session, kinds: UnitKinds | None = None) -> Tree:
                              for r in rows), kinds)
 
 
+#: The tree an access check places units in, built again only after a unit event came in.
+_trees: GrowingTableCache[Tree] = GrowingTableCache(unit_events.c.position)
+
+
 def unit_path(session: Session, unit_id: str | None, today: date) -> list[str] | None:
     """The ids of the units from the top of the tree down to `unit_id`, as the tree
     stands `today`: after every restructure in effect by then, before any dated later.
@@ -138,7 +143,7 @@ def unit_path(session: Session, unit_id: str | None, today: date) -> list[str] |
     successor when it was merged into one, else under the unit it last sat in (itself
     last on the path). None: a unit the replica does not know, or not yet established.
     `unit_id` None: the root's path (`[root]`, or `[]` when there is no single root)."""
-    tree = load_tree(session)
+    tree = _trees.get(session, load_tree)
     if unit_id is None:
         roots = [v.unit_id for v in tree.as_of(today).values() if v.parent_id is None]
         return roots if len(roots) == 1 else []

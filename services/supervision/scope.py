@@ -14,39 +14,23 @@ refused; one over the whole tree gets the handler's 404)."""
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chibo.db import GrowingTableCache
 from services.shared.tree import Tree
 from services.supervision import read_model, replica
 
-_cache_lock = threading.Lock()
-#: The last tree built for each database (engine), with the replica's newest position and
-#: row count it covers: the replica only ever adds unit events, so a check rebuilds the
-#: tree only after it took in another.
-_trees: weakref.WeakKeyDictionary[Any, tuple[int, int, Tree]] = weakref.WeakKeyDictionary()
+#: The tree from the replica's unit events, built again only after it took in another.
+_trees: GrowingTableCache[Tree] = GrowingTableCache(replica.unit_events.c.position)
 
 
 def current_tree(session: Session) -> Tree:
     """The tree from every unit event the replica holds (rebuilt when one was added)."""
-    newest, count = session.execute(
-        select(func.coalesce(func.max(replica.unit_events.c.position), 0),
-               func.count()).select_from(replica.unit_events)).one()
-    key = session.get_bind()
-    with _cache_lock:
-        cached = _trees.get(key)
-        if cached is not None and cached[:2] == (newest, count):
-            return cached[2]
-    tree = replica.load_tree(session, replica.EVERYTHING)
-    with _cache_lock:
-        _trees[key] = (newest, count, tree)
-    return tree
+    return _trees.get(session, lambda s: replica.load_tree(s, replica.EVERYTHING))
 
 
 def unit_path(tree: Tree, unit_id: str, today: date) -> list[str] | None:
