@@ -47,7 +47,8 @@ TimeSource = Callable[[], float]
 class OrderedFeed:
     def __init__(self, consumer: str, sources: Sequence[str], factory: sessionmaker[Session],
                  catalogue: Catalogue, project: Projector, fetch: Fetch, batch_size: int = 500,
-                 gap_grace_seconds: float = 0.5, max_pending: int = 50_000,
+                 gap_grace_seconds: float = 0.5, recheck_seconds: float = 0.05,
+                 max_pending: int = 50_000,
                  project_run: RunProjector | None = None,
                  time_source: TimeSource = time.monotonic) -> None:
         self.consumer = consumer
@@ -60,10 +61,12 @@ class OrderedFeed:
         self.fetch = fetch
         self.batch_size = batch_size
         self.gap_grace_seconds = gap_grace_seconds
+        self.recheck_seconds = recheck_seconds
         self.max_pending = max_pending
         self._pending: dict[str, dict[int, Envelope]] = {s: {} for s in self.sources}
         self._known: dict[str, int] = {}
         self._gap_since: dict[str, float] = {}
+        self._rechecked_at: dict[str, float] = {}
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._rows_ready = False
@@ -117,8 +120,18 @@ class OrderedFeed:
             return True
         if not pending:
             return False
-        # The missing event may still be on its way: give the bus a moment first.
         now = self.time_source()
+        if now - self._rechecked_at.get(source, float("-inf")) >= self.recheck_seconds:
+            # With competing instances the missing event most likely went to the other
+            # one, which has applied it by now: its watermark row says so at once,
+            # where waiting out the grace would hold this instance half a second per gap.
+            self._rechecked_at[source] = now
+            fresh = self.watermark(source)
+            if fresh > watermark:
+                self._gap_since.pop(source, None)
+                self._step_source(source)
+                return True
+        # The missing event may still be on its way: give the bus a moment first.
         since = self._gap_since.setdefault(source, now)
         if now - since < self.gap_grace_seconds:
             return False
