@@ -79,6 +79,30 @@ class CommandIdReused(ChiboError):
     code = "command_id_reused"
 
 
+class ServiceUnavailable(ChiboError):
+    """The service could not reach its database or the message broker just now (a
+    connection refused or cut, a server restarting). Nothing was decided: the same
+    command, with the same command id, may be sent again after `retry_after` seconds."""
+
+    http_status = 503
+    code = "unavailable"
+    #: Seconds a caller should wait before trying again (HTTP `Retry-After`).
+    retry_after = 2
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message or (
+            "Dịch vụ tạm thời không sẵn sàng, xin thử lại sau ít giây (service temporarily "
+            "unavailable: its database or message broker cannot be reached; retry shortly)"),
+            **details)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "retry_after": self.retry_after}
+
+
+#: Errors a caller may simply send again (the same command id), once it has waited.
+RETRYABLE: tuple[type[ChiboError], ...] = (ServiceUnavailable,)
+
+
 def _summary(fields: dict[str, Any]) -> str:
     parts = []
     for name, problems in sorted(fields.items()):

@@ -57,7 +57,9 @@ n=0
 for spec in "${services[@]}"; do
   n=$((n + 1))
   name=${spec%%:*}
+  # The supervisor starts a service again if it dies; a stop (SIGTERM) it passes on.
   CHIBO_WEB_ADDRESS=127.0.0.1:$((base + n)) with_credentials "$name" \
+    "$BIN/python" -m chibo.supervisor --name "$name" -- \
     "$BIN/nameko" run --config "$CONFIG" "services.$name.entrypoints:${spec#*:}" &
   pids+=($!)
   echo "$name: http://127.0.0.1:$((base + n))  (pid $!)"

@@ -197,6 +197,16 @@ class OrderedFeed:
                 self._failed(source)
         return total
 
+    def lag(self) -> dict[str, int]:
+        """Per source, how many positions this feed has heard of (buffered from the bus)
+        beyond its watermark: events known to exist and not applied yet."""
+        return {source: max(0, max(pending) - self._known.get(source, 0)) if pending else 0
+                for source, pending in self._pending.items()}
+
+    def failing(self) -> list[str]:
+        """The sources whose last attempt to apply or read failed (retried with backoff)."""
+        return sorted(source for source, count in self._failures.items() if count)
+
     # -- applying -------------------------------------------------------------------
 
     def watermark(self, source: str) -> int:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import Rpc
 from werkzeug.wrappers import Request
 
 from chibo.access import AUTHENTICATED
@@ -30,6 +29,7 @@ from chibo.errors import ChiboError
 from chibo.eventstore.command_log import MAX_COMMAND_ID_LENGTH
 from chibo.nameko.access import RequireAccess, access
 from chibo.nameko.providers import CommandContext, EventSourcing
+from chibo.nameko.resilience import ResilientRpc
 from chibo.nameko.web import http, read_json
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -91,11 +91,12 @@ def derived_command_id(correlation_id: str) -> str:
     return (RPC_COMMAND_ID_PREFIX + digest)[:MAX_COMMAND_ID_LENGTH]
 
 
-class CommandRpc(Rpc):
+class CommandRpc(ResilientRpc):
     """`@rpc` for commands: without a caller's `command_id`, the request's AMQP
     correlation id becomes the command id. nameko's proxies give every call its own
     correlation id and a request redelivered after a crash keeps it, so a request
-    handled twice answers the first answer and appends nothing the second time."""
+    handled twice answers the first answer and appends nothing the second time (which
+    is also how a reply lost in a broker outage is answered: see chibo.nameko.resilience)."""
 
     def unpack_message_headers(self, message: Any) -> dict[str, Any]:
         data: dict[str, Any] = super().unpack_message_headers(message)

@@ -17,7 +17,6 @@ import eventlet
 from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.timer import timer
 from sqlalchemy import Engine, MetaData, func, select
@@ -38,6 +37,7 @@ from chibo.eventstore.tables import events as events_table
 from chibo.migrate import migrate, scripts_for
 from chibo.nameko import rejections
 from chibo.nameko.access import Caller, WorkerCaller, access
+from chibo.nameko.resilience import rpc
 
 log = logging.getLogger(__name__)
 

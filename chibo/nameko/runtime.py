@@ -104,6 +104,47 @@ def rpc_client(config: dict[str, Any], timeout: float = 30, token: str | None = 
         yield proxy
 
 
+class ReconnectingRpc:
+    """A cluster RPC proxy that can be made again: after the broker connection is lost a
+    standalone proxy never answers again, so a client that outlives an outage calls
+    `connect()` for a fresh one (the old one is stopped, quietly)."""
+
+    def __init__(self, config: dict[str, Any], timeout: float = 30,
+                 token: str | None = None) -> None:
+        from chibo.nameko import memory
+        from chibo.nameko.web.json_http import IDENTITY_KEY
+
+        memory.register()
+        self.config = config
+        self.timeout = timeout
+        self.context = {IDENTITY_KEY: token} if token else None
+        self._current: Any = None
+
+    def connect(self) -> Any:
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        self.close()
+        current = ClusterRpcProxy(self.config, timeout=self.timeout,
+                                  context_data=self.context)
+        proxy = current.start()
+        self._current = current
+        return proxy
+
+    def close(self) -> None:
+        current, self._current = self._current, None
+        if current is not None:
+            try:
+                current.stop()
+            except Exception:  # noqa: BLE001 - a dead connection cannot be closed cleanly
+                log.debug("stopping a lost RPC proxy failed", exc_info=True)
+
+    def __enter__(self) -> ReconnectingRpc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def rpc_caller(proxy: Any, patience_seconds: float = 15.0
                ) -> Callable[[str, str, dict[str, Any]], Any]:
     """`call(service, method, payload)` over RPC.
@@ -127,8 +168,8 @@ def rpc_caller(proxy: Any, patience_seconds: float = 15.0
 
 def services_access(service_classes: Iterable[type]) -> list[Any]:
     """Each nameko service class's name and the sources of its event handlers."""
-    from nameko.constants import ENTRYPOINT_EXTENSIONS_ATTR
     from nameko.events import EventHandler
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
     from chibo.provision import ServiceAccess
 

@@ -24,13 +24,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from clients.retrying import TRANSIENT_STATUSES, RetryPolicy, retry_after_seconds
 from clients.roster_import.reading import RosterFileError, fingerprint, read_rows
 from clients.roster_import.rows import validate_rows
 
@@ -38,11 +38,13 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 ENDPOINT = "/members/import-batches"
 DEFAULT_BATCH_SIZE = 1000
 TOKEN_VARIABLE = "CHIBO_TOKEN"
-#: Seconds to wait before each retry of a batch (connection lost, timeout, 409, 5xx).
-RETRY_DELAYS: tuple[float, ...] = (0.5, 2.0, 5.0)
+#: How a batch is retried, with the same command id, when the connection is refused,
+#: cut or times out, or the server answers 502/503/504 (honouring Retry-After), 429 or
+#: a 409 conflict: for up to five minutes, waiting 0.5 s doubling up to 10 s between tries.
+RETRY = RetryPolicy(seconds=300.0)
 #: (connect, read) timeouts in seconds for one batch.
 TIMEOUT = (5.0, 300.0)
-_RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+_RETRY_STATUSES = frozenset({409, 429}) | TRANSIENT_STATUSES
 _START_HINT = ("Hệ thống đã chạy chưa? Khởi động bằng `make demo`, hoặc chỉ đúng địa chỉ bằng "
                "--url (is the system running? start it with `make demo`, or point --url at it)")
 
@@ -285,43 +287,65 @@ class _Sender:
 
     def _post(self, rows: list[dict[str, Any]], headers: dict[str, str]
               ) -> tuple[dict[str, Any], bool]:
-        """The server's reply, and whether it replays the first answer to this batch."""
+        """The server's reply, and whether it replays the first answer to this batch.
+
+        A failure that may pass (see `_retryable`) is tried again with the same command
+        id, as `RETRY` says (clients.retrying); the last one stops the import."""
+        try:
+            return RETRY.call(lambda: self._attempt(rows, headers), retryable=_retryable)
+        except _BatchFailed as exc:
+            raise ImportFailed(exc.problem) from None
+
+    def _attempt(self, rows: list[dict[str, Any]], headers: dict[str, str]
+                 ) -> tuple[dict[str, Any], bool]:
         requests = self.requests
         batch = self.index + 1
-        for attempt in range(len(RETRY_DELAYS) + 1):
-            if attempt:
-                time.sleep(RETRY_DELAYS[attempt - 1])
+        try:
+            response = self.session.post(self.url, json={"rows": rows}, headers=headers,
+                                         timeout=self.timeout)
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:
+            raise ImportFailed(f"địa chỉ không hợp lệ (invalid --url {self.base_url!r}): "
+                               f"{exc}") from None
+        except requests.exceptions.ReadTimeout:
+            raise _BatchFailed(
+                f"{self.base_url} không trả lời lô {batch} trong {self.timeout[1]:g} giây "
+                f"(no reply to batch {batch} within {self.timeout[1]:g} s). " + _START_HINT,
+                retry=True) from None
+        except requests.exceptions.RequestException as exc:
+            raise _BatchFailed(
+                f"không kết nối được tới {self.base_url} (cannot reach the members service "
+                f"at {self.base_url}: {type(exc).__name__}). " + _START_HINT,
+                retry=True) from None
+        if response.status_code == 200:
             try:
-                response = self.session.post(self.url, json={"rows": rows}, headers=headers,
-                                             timeout=self.timeout)
-            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                    requests.exceptions.InvalidSchema) as exc:
-                raise ImportFailed(f"địa chỉ không hợp lệ (invalid --url {self.base_url!r}): "
-                                   f"{exc}") from None
-            except requests.exceptions.ReadTimeout:
-                problem = (f"{self.base_url} không trả lời lô {batch} trong {self.timeout[1]:g} "
-                           f"giây (no reply to batch {batch} within {self.timeout[1]:g} s). "
-                           + _START_HINT)
-                continue
-            except requests.exceptions.RequestException as exc:
-                problem = (f"không kết nối được tới {self.base_url} (cannot reach the members "
-                           f"service at {self.base_url}: {type(exc).__name__}). " + _START_HINT)
-                continue
-            if response.status_code == 200:
-                try:
-                    reply = response.json()
-                except ValueError:
-                    reply = None
-                if not isinstance(reply, dict):
-                    raise ImportFailed(
-                        f"máy chủ trả lời lô {batch} không phải JSON (the reply to batch {batch} "
-                        f"is not a JSON object): {response.text[:300]!r}")
-                return reply, response.headers.get("Idempotent-Replayed") == "true"
-            problem = _describe(response, self.url, batch)
-            if response.status_code not in _RETRY_STATUSES or _error_code(response) \
-                    == "command_id_reused":  # retrying cannot help: the id means another batch
-                break
-        raise ImportFailed(problem)
+                reply = response.json()
+            except ValueError:
+                reply = None
+            if not isinstance(reply, dict):
+                raise ImportFailed(
+                    f"máy chủ trả lời lô {batch} không phải JSON (the reply to batch {batch} "
+                    f"is not a JSON object): {response.text[:300]!r}")
+            return reply, response.headers.get("Idempotent-Replayed") == "true"
+        # A reused command id means another batch: retrying cannot help.
+        retry = (response.status_code in _RETRY_STATUSES
+                 and _error_code(response) != "command_id_reused")
+        raise _BatchFailed(_describe(response, self.url, batch), retry=retry,
+                           retry_after=retry_after_seconds(response))
+
+
+class _BatchFailed(Exception):
+    """One try of a batch failed; `retry` says whether another may succeed."""
+
+    def __init__(self, problem: str, retry: bool, retry_after: float | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.retry = retry
+        self.retry_after = retry_after
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, _BatchFailed) and error.retry
 
 
 def _error_code(response: Any) -> str | None:

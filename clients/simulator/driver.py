@@ -5,7 +5,9 @@ endpoints (`HttpSender`). Commands of one phase are kept `window` at a time in f
 The services are eventually consistent: a command naming a unit, member or meeting that
 another service has not heard of yet is answered NotFound, and a concurrent write to the
 same stream is answered with a conflict; both are sent again a moment later. Any other
-refusal stops the run with the command and the service's answer.
+refusal stops the run with the command and the service's answer. A service that is
+briefly unavailable (503, the broker or a connection lost) gets the same command again,
+with the same id, until it answers (clients.retrying).
 
 Every command carries a command id derived from what it says (`command_id`), over RPC
 and over HTTP alike: a command sent again (after a timeout, a retry, or a service
@@ -26,12 +28,21 @@ import requests
 from nameko.exceptions import RemoteError
 
 from chibo.contracts import wire_form
+from clients.retrying import (
+    RetryPolicy,
+    TransientFailure,
+    is_connection_error,
+    is_transient,
+    transient_response,
+)
 from clients.simulator.behaviour import Command, Phase
 
 RETRIED = ("NotFound", "ConcurrencyError")
 #: Commands whose HTTP endpoint is not `/<service>/commands/<name>`.
 HTTP_PATHS = {("members", "import_rows"): "/members/import-batches"}
 PATIENCE_SECONDS = 60.0
+#: How long a command is sent again while its service or the broker is unavailable.
+RETRY = RetryPolicy(seconds=600.0)
 
 
 def command_id(command: Command) -> str:
@@ -54,12 +65,35 @@ class Retry(Exception):
 
 
 class RpcSender:
-    """Commands as RPC calls through a nameko ClusterRpcProxy (sent asynchronously)."""
+    """Commands as RPC calls through a nameko ClusterRpcProxy (sent asynchronously).
 
-    def __init__(self, proxy: Any) -> None:
+    A transient failure (the service's ServiceUnavailable, the broker connection lost)
+    sends the same command, with the same command id, again as `retry` says. Given
+    `reconnect` (a function returning a new proxy), a lost broker connection is made
+    again first: a standalone proxy whose connection died never answers again."""
+
+    def __init__(self, proxy: Any, reconnect: Callable[[], Any] | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         self.proxy = proxy
+        self.reconnect = reconnect
+        self.retry = retry
+        #: Which proxy a call went out on: a lost connection is made again once, not
+        #: once per call that was in flight on it.
+        self.generation = 0
+        self._broken = False
 
     def start(self, command: Command) -> Any:
+        try:
+            return self.generation, self._send(command)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return self.generation, exc  # finish() sends it again
+
+    def _send(self, command: Command) -> Any:
+        if self._broken and self.reconnect is not None:
+            self.proxy = self.reconnect()  # may fail while the broker is away: retried
+            self._broken = False
         method = getattr(getattr(self.proxy, command.service), command.method)
         # nameko sends the proxy's context data as message headers, read when the call
         # is published, before call_async returns: so each call carries its own id.
@@ -70,41 +104,110 @@ class RpcSender:
             self.proxy._worker_ctx.data.pop("command_id", None)
 
     def finish(self, command: Command, pending: Any) -> Any:
+        generation, reply = pending
         try:
-            return pending.result()
+            return self._answer(command, generation, reply)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+        try:
+            return (self.retry or RETRY).call(lambda: self._again(command))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            raise CommandRefused(command, f"still unavailable after retrying "
+                                          f"({type(exc).__name__}: {exc})") from exc
+
+    def _again(self, command: Command) -> Any:
+        generation = self.generation
+        try:
+            reply = self._send(command)
+        except Exception as exc:
+            self._lost(generation, exc)
+            raise
+        return self._answer(command, generation, reply)
+
+    def _answer(self, command: Command, generation: int, reply: Any) -> Any:
+        if isinstance(reply, BaseException):
+            self._lost(generation, reply)
+            raise reply
+        try:
+            return reply.result()
         except RemoteError as exc:
             if exc.exc_type in RETRIED:
                 raise Retry() from exc
+            if is_transient(exc):
+                raise  # the service could not reach its database or the broker
             raise CommandRefused(command, f"{exc.exc_type}: {exc.value}") from exc
+        except Exception as exc:
+            self._lost(generation, exc)
+            raise
+
+    def _lost(self, generation: int, error: BaseException) -> None:
+        """The broker connection of `generation` failed: the next send connects again."""
+        if is_connection_error(error) and generation == self.generation:
+            self.generation += 1
+            self._broken = True
 
     def call(self, service: str, method: str, **kwargs: Any) -> Any:
+        if self._broken and self.reconnect is not None:
+            self.proxy = self.reconnect()
+            self._broken = False
         return getattr(getattr(self.proxy, service), method)(**kwargs)
 
 
 class HttpSender:
     """Commands as POSTs to each service's `/<service>/commands/<name>` endpoint.
 
-    `base_urls` is one address serving every service (embedded mode) or one per service;
-    `token` is the bearer token every request carries (who sends the commands).
+    `base_urls` is one address serving every service (embedded mode) or one per service
+    (distributed mode: `{"members": "http://…:8001", …}`); `token` is the bearer token
+    every request carries (who sends the commands). A 502/503/504 or a connection that
+    fails is sent again, with the same X-Command-Id, as `retry` says.
     """
 
     def __init__(self, base_urls: str | dict[str, str], size: int = 32,
-                 token: str | None = None) -> None:
+                 token: str | None = None, retry: RetryPolicy | None = None) -> None:
         self.base_urls = base_urls
+        self.retry = retry
         self.http = requests.Session()
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=size))
         self.pool = eventlet.GreenPool(size)
 
-    def start(self, command: Command) -> Any:
+    def url(self, command: Command) -> str:
         path = HTTP_PATHS.get((command.service, command.method),
                               f"/{command.service}/commands/{command.method}")
-        base = self.base_urls if isinstance(self.base_urls, str) else self.base_urls[
-            command.service]
-        url = base.rstrip("/") + path
-        return self.pool.spawn(self.http.post, url, json=wire_form(command.payload),
-                               headers={"X-Command-Id": command_id(command)}, timeout=120)
+        if isinstance(self.base_urls, str):
+            base = self.base_urls
+        else:
+            base = self.base_urls.get(command.service) or self.base_urls.get("", "")
+            if not base:
+                raise CommandRefused(command, f"no URL for the {command.service} service: "
+                                              f"add --url {command.service}=http://…")
+        return base.rstrip("/") + path
+
+    def start(self, command: Command) -> Any:
+        return self.pool.spawn(self._post, self.url(command), command)
+
+    def _post(self, url: str, command: Command) -> Any:
+        body = wire_form(command.payload)
+        headers = {"X-Command-Id": command_id(command)}
+
+        def attempt() -> Any:
+            response = self.http.post(url, json=body, headers=headers, timeout=120)
+            failure = transient_response(response)
+            if failure is not None:
+                raise failure
+            return response
+
+        try:
+            return (self.retry or RETRY).call(attempt)
+        except TransientFailure as exc:
+            return exc.response  # still failing when the policy gave up: finish() says so
+        except requests.RequestException as exc:
+            raise CommandRefused(command, f"{url} cannot be reached after retrying "
+                                          f"({type(exc).__name__})") from exc
 
     def finish(self, command: Command, pending: Any) -> Any:
         response = pending.wait()

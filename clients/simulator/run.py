@@ -11,8 +11,15 @@ from datetime import date
 from typing import Any
 
 from chibo.clock import ClockSettingError, clock_from_setting
+from clients.retrying import is_transient
 from clients.simulator.behaviour import Phase, Simulation
-from clients.simulator.driver import CommandRefused, HttpSender, RpcSender, send_phase
+from clients.simulator.driver import (
+    RETRY,
+    CommandRefused,
+    HttpSender,
+    RpcSender,
+    send_phase,
+)
 from clients.simulator.presets import PRESETS, Preset
 from clients.simulator.province import generate
 from services.shared.events import SOURCES
@@ -98,9 +105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="months to simulate, ending with last month (default 12)")
     parser.add_argument("--seed", type=int, default=1,
                         help="the same seed gives the same province and the same commands")
-    parser.add_argument("--url", default=None,
-                        help="send commands over HTTP to this base URL (e.g. the demo's "
-                        "http://127.0.0.1:8000); default: RPC over the configured broker")
+    parser.add_argument("--url", action="append", default=None, metavar="[SERVICE=]URL",
+                        help="send commands over HTTP: one base URL serving every service "
+                        "(the demo's http://127.0.0.1:8000), or one per service, repeated "
+                        "(distributed mode: --url members=http://127.0.0.1:8001 --url "
+                        "meetings=http://127.0.0.1:8002 --url supervision=http://127.0.0.1:"
+                        "8003); default: RPC over the configured broker")
     parser.add_argument("--token", default=None,
                         help="with --url: the bearer token the commands are sent with "
                         "(default: $CHIBO_TOKEN, else the operator's, signed with the "
@@ -111,9 +121,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"commands in flight at once (default {DEFAULT_WINDOW})")
 
 
+#: The services the simulator sends commands to.
+COMMAND_SERVICES = ("members", "meetings", "supervision")
+
+
+class BadUrls(ValueError):
+    pass
+
+
+def parse_urls(values: list[str]) -> str | dict[str, str]:
+    """`--url` values: one plain URL (every service), or `service=URL` for each service
+    that takes commands; a plain URL beside them serves the services not named."""
+    named: dict[str, str] = {}
+    plain: list[str] = []
+    for value in values:
+        name, sep, url = value.partition("=")
+        if sep and "://" not in name and "/" not in name:
+            if name not in COMMAND_SERVICES:
+                raise BadUrls(f"--url {value}: no service {name!r} takes commands "
+                              f"(one of {', '.join(COMMAND_SERVICES)})")
+            if not url.strip():
+                raise BadUrls(f"--url {value}: no URL after {name}=")
+            named[name] = url.strip()
+        else:
+            plain.append(value.strip())
+    if len(plain) > 1:
+        raise BadUrls("--url: one plain URL at most; name the others (members=http://…)")
+    if not named:
+        return plain[0]
+    missing = [name for name in COMMAND_SERVICES if name not in named]
+    if missing and not plain:
+        raise BadUrls("--url: no URL for " + ", ".join(missing)
+                      + " (add --url <service>=http://…, or one plain URL for the rest)")
+    return {**({"": plain[0]} if plain else {}), **named}
+
+
 def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
     if args.months < 1:
         print("chibo simulate: --months must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        urls = parse_urls(args.url) if args.url else None
+    except BadUrls as exc:
+        print(f"chibo simulate: {exc}", file=sys.stderr)
         return 2
     try:
         today = clock_from_setting(config.get("CLOCK")).now().date()
@@ -121,22 +171,31 @@ def run_from_args(args: argparse.Namespace, config: dict[str, Any]) -> int:
         print(f"chibo simulate: {exc}", file=sys.stderr)
         return 2
     try:
-        if args.url:
+        if urls is not None:
             from services.shared.operator import operator_token
 
             token = args.token or os.environ.get("CHIBO_TOKEN") or operator_token(config)
-            outcome = simulate(HttpSender(args.url, args.window, token), args.preset,
+            outcome = simulate(HttpSender(urls, args.window, token), args.preset,
                                args.months,
                                args.seed, today, args.window)
         else:
-            from chibo.nameko.runtime import rpc_client
+            from chibo.nameko.runtime import ReconnectingRpc
             from services.shared.operator import operator_token
 
-            with rpc_client(config, timeout=300, token=operator_token(config)) as proxy:
-                outcome = simulate(RpcSender(proxy), args.preset, args.months, args.seed,
-                                   today, args.window)
+            # A proxy made again after the broker connection is lost (RpcSender knows when).
+            with ReconnectingRpc(config, timeout=300, token=operator_token(config)) as rpc:
+                proxy = RETRY.call(rpc.connect)  # the broker may be starting: wait for it
+                outcome = simulate(RpcSender(proxy, reconnect=rpc.connect), args.preset,
+                                   args.months, args.seed, today, args.window)
     except CommandRefused as exc:
         print(f"chibo simulate: dừng lại (stopped): {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        print(f"chibo simulate: dừng lại, dịch vụ không sẵn sàng (stopped: a service or the "
+              f"broker stayed unavailable: {type(exc).__name__}: {exc}); chạy lại là an toàn "
+              f"(running it again is safe: every command keeps its id)", file=sys.stderr)
         return 1
     print(describe(outcome))
     return 0

@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from chibo.nameko.providers import (
     LoadedSettings,
     OutboxRelay,
 )
+from chibo.nameko.resilience import rpc
 from chibo.nameko.web import http, read_json
 from services.members import accounts, api, domain, handlers, read_model, state, views
 from services.members import commands as command_schemas

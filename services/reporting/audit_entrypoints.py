@@ -14,7 +14,7 @@ from typing import Any
 
 import eventlet
 from eventlet import tpool
-from nameko.rpc import RpcProxy, ServiceProxy, rpc
+from nameko.rpc import ServiceProxy
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
@@ -23,6 +23,7 @@ from chibo.eventstore import checkpoint
 from chibo.eventstore.keys import service_keyring
 from chibo.nameko.access import access, rate_limited
 from chibo.nameko.providers import WorkerDatabase
+from chibo.nameko.resilience import RpcProxy, rpc
 from chibo.nameko.web import http
 from services.reporting import audit_search, audit_trace, source_checks
 from services.reporting.access_rules import AUDIT

@@ -18,13 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nameko.exceptions import RemoteError
-from nameko.rpc import RpcProxy
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from chibo.access import PUBLIC
 from chibo.errors import from_remote
 from chibo.nameko.access import access
+from chibo.nameko.resilience import RpcProxy
 from chibo.nameko.web import http
 from chibo.nameko.web.json_http import SESSION_COOKIE, presented_token
 from services.reporting.pages import html_errors, same_site_form

@@ -42,7 +42,6 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from nameko.exceptions import RemoteError
-from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request, Response
 
 from chibo.access import PUBLIC
@@ -50,6 +49,7 @@ from chibo.access.secret import load_secret
 from chibo.access.tokens import InvalidToken
 from chibo.errors import from_remote
 from chibo.nameko.access import access
+from chibo.nameko.resilience import RpcProxy
 from chibo.nameko.web import http
 from chibo.nameko.web.json_http import SESSION_COOKIE
 from services.shared.access_roles import GRANTABLE

@@ -23,6 +23,7 @@ from openpyxl import Workbook
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from clients.retrying import RetryPolicy
 from clients.roster_import import cli as import_cli
 from clients.roster_import.cli import add_arguments, run_import
 
@@ -130,7 +131,7 @@ def server() -> Iterator[tuple[ImportServer, str]]:
 
 @pytest.fixture(autouse=True)
 def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(import_cli, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(import_cli, "RETRY", RetryPolicy(attempts=4, sleep=lambda _: None))
 
 
 def member(n: int, **overrides: str) -> list[str]:
@@ -318,14 +319,14 @@ def test_a_server_that_keeps_failing_stops_the_import(tmp_path: Path, server) ->
     original = app.apply
 
     def fail_after_first(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        app.fail_with = [500] * 10
+        app.fail_with = [503] * 10
         return original(rows)
 
     app.apply = fail_after_first  # type: ignore[method-assign]
     code, out, err = run(path, url, batch_size=3)
     assert code == 2
-    assert "500" in err and "safe" in err and "3 rows" in err
-    assert len(app.calls) == 1 + 1 + len(import_cli.RETRY_DELAYS)
+    assert "503" in err and "safe" in err and "3 rows" in err
+    assert len(app.calls) == 1 + import_cli.RETRY.attempts
     assert "INCOMPLETE" in out and figure(out, "admitted") == 3
 
 

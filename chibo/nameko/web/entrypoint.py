@@ -13,7 +13,9 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from chibo.errors import ServiceUnavailable
 from chibo.nameko import rejections
+from chibo.nameko.resilience import is_transient, unavailable_from
 from chibo.nameko.web.json_http import (
     ClientError,
     _http_exception_response,
@@ -34,8 +36,10 @@ class JsonHttpEntrypoint(HttpRequestHandler):
     Return a werkzeug ``Response`` (sent as is), a ``dict``/``list`` (200 JSON), or
     ``(status, payload)`` / ``(status, headers, payload)`` (JSON payload). Raise an
     exception with an int ``http_status`` (400-599) and a ``to_dict()`` method to answer
-    with that status and body; werkzeug ``HTTPException``s keep their status; anything
-    else is a 500 ``{"error": "internal"}`` whose details stay in the server log.
+    with that status and body; werkzeug ``HTTPException``s keep their status; a
+    transient fault of the database or the broker (`chibo.nameko.resilience.is_transient`)
+    is a 503 ``{"error": "unavailable"}`` with ``Retry-After``; anything else is a 500
+    ``{"error": "internal"}`` whose details stay in the server log.
     """
 
     server = ProcessWebServer()
@@ -115,6 +119,10 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         )
 
     def response_from_exception(self, exc: BaseException) -> Response:
+        if not isinstance(exc, ServiceUnavailable) and is_transient(exc):
+            # Nothing was committed (the transaction failed with its connection): the
+            # client may send the same request, with the same X-Command-Id, again.
+            exc = unavailable_from(exc)
         status = _http_status_of(exc)
         to_dict = getattr(exc, "to_dict", None)
         if status is not None and callable(to_dict):
@@ -129,8 +137,9 @@ class JsonHttpEntrypoint(HttpRequestHandler):
             return _http_exception_response(exc)
         elif isinstance(exc, ContainerBeingKilled):
             return json_response(
-                {"error": "unavailable", "message": "service is shutting down"}, status=503
-            )
+                {"error": "unavailable", "message": "service is shutting down",
+                 "retry_after": ServiceUnavailable.retry_after}, status=503,
+                headers={"Retry-After": str(ServiceUnavailable.retry_after)})
         return json_response({"error": "internal", "message": "internal server error"}, status=500)
 
 

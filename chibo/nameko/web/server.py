@@ -1,6 +1,7 @@
 """One HTTP listener per process, shared by every nameko container in it that has the
 same bind address, routing each request to the entrypoint that owns its URL; answers
-`/healthz` and `/metrics` itself. Each container holds it through a lease."""
+`/healthz` (liveness), `/readyz` (readiness) and `/metrics` itself. Each container
+holds it through a lease."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from werkzeug.wrappers import Request, Response
 
 from chibo.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from chibo.nameko import rejections
+from chibo.nameko.resilience import is_transient, unavailable_from
+from chibo.nameko.web import health
 from chibo.nameko.web.json_http import (
     _http_exception_response,
     context_data_from_headers,
@@ -119,6 +122,7 @@ class ProcessWebServer(WebServer):
         self._builtin_map = Map(
             [
                 Rule("/healthz", endpoint="healthz", methods=["GET"]),
+                Rule("/readyz", endpoint="readyz", methods=["GET"]),
                 Rule("/metrics", endpoint="metrics", methods=["GET"]),
             ]
         )
@@ -252,6 +256,10 @@ class ProcessWebServer(WebServer):
     def holder_names(self) -> list[str]:
         return list(self._holders.values())
 
+    def holder_containers(self) -> list[Any]:
+        """The containers holding this server now (each lease knows its own)."""
+        return [lease.container for lease in list(self._holders)]
+
     def acquire(self, lease: ProcessWebServerLease, service_name: str) -> None:
         """Record that a container started, opening the socket if it is the first.
 
@@ -375,11 +383,16 @@ class ProcessWebServer(WebServer):
                 response = refusal
             else:
                 response, service = self._dispatch(request, environ)
-        except Exception:
+        except Exception as exc:
             _log.exception("unhandled error serving %s %s", request.method, request.path)
-            response = json_response(
-                {"error": "internal", "message": "internal server error"}, status=500
-            )
+            if is_transient(exc):  # e.g. the session check could not reach its database
+                unavailable = unavailable_from(exc)
+                response = json_response(unavailable.to_dict(), status=503, headers={
+                    "Retry-After": str(unavailable.retry_after)})
+            else:
+                response = json_response(
+                    {"error": "internal", "message": "internal server error"}, status=500
+                )
         if 400 <= response.status_code < 500:
             # A caller's mistake: one line, never a traceback (see chibo.nameko.rejections).
             _log.warning("%s %s %d %s", rejections.loggable(request.method),
@@ -400,8 +413,13 @@ class ProcessWebServer(WebServer):
             pass
         else:
             if endpoint == "healthz":
-                body = {"status": "ok", "services": started_service_names()}
-                return json_response(body), BUILTIN_SERVICE_LABEL
+                return json_response(health.liveness(started_service_names())), \
+                    BUILTIN_SERVICE_LABEL
+            if endpoint == "readyz":
+                status, body = health.readiness(self.holder_containers())
+                headers = {"Retry-After": str(body["retry_after"])} if status != 200 else None
+                return json_response(body, status=status, headers=headers), \
+                    BUILTIN_SERVICE_LABEL
             refused = self.auth.metrics_refusal(request)
             if refused is not None:
                 return refused, BUILTIN_SERVICE_LABEL
