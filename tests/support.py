@@ -102,11 +102,14 @@ def embedded_config(tmp_path: Path, port: int | None = None, **overrides: Any) -
     config.pop("LOGGING", None)
     config["AUTH"] = {**config.get("AUTH", {}), "secret": AUTH_SECRET}
     config["SIGNING"] = {"keys_dir": str(tmp_path / "secrets"), "create_keys": True}
+    config["MATERIALS"] = {**config.get("MATERIALS", {}), "dir": str(tmp_path / "materials")}
     return config
 
 
 #: Where services configured without a folder of their own keep their signing keys.
 SIGNING_KEYS_DIR = tempfile.mkdtemp(prefix="chibo-test-keys-")
+#: Where services configured without a folder of their own keep meeting materials.
+MATERIALS_DIR = tempfile.mkdtemp(prefix="chibo-test-materials-")
 
 
 def token(identity: Identity = ADMIN, at: datetime = NOW,
@@ -145,6 +148,7 @@ def services_config(pg_url_factory: Callable[[str], str], amqp_uri: str,
     config.pop("LOGGING", None)
     config["AUTH"] = {**config.get("AUTH", {}), "secret": AUTH_SECRET}
     config["SIGNING"] = {"keys_dir": SIGNING_KEYS_DIR, "create_keys": True}
+    config["MATERIALS"] = {**config.get("MATERIALS", {}), "dir": MATERIALS_DIR}
     return config
 
 
@@ -181,7 +185,8 @@ def distributed(pg_url_factory: Callable[[str], str], amqp_uri: str,
                "supervision": "SupervisionService", "reporting": "ReportingService"}
     env_base = {**os.environ, "CHIBO_AMQP_URI": amqp_uri, "CHIBO_LOG_LEVEL": "INFO",
                 "CHIBO_CLOCK": NOW.isoformat(), "CHIBO_AUTH_SECRET": AUTH_SECRET,
-                "CHIBO_SIGNING_KEYS_DIR": SIGNING_KEYS_DIR, "CHIBO_CREATE_SIGNING_KEYS": "true"}
+                "CHIBO_SIGNING_KEYS_DIR": SIGNING_KEYS_DIR, "CHIBO_CREATE_SIGNING_KEYS": "true",
+                "CHIBO_MATERIALS_DIR": MATERIALS_DIR}
     for name in SERVICE_NAMES:
         env_base[f"CHIBO_{name.upper()}_DATABASE_URL"] = pg_url_factory(name)
     ports = iter(free_ports(len(modules)))

@@ -10,6 +10,8 @@ from services.meetings import handlers
 ROUTES = [
     *command_routes("meetings", handlers.registry),
     Route("GET", "/meetings/meetings/{meeting_id}", "Buổi sinh hoạt, biên bản (a meeting)"),
+    Route("GET", "/meetings/meetings/{meeting_id}/materials/{sha256}",
+          "Tài liệu sinh hoạt: tên, loại, cỡ, nội dung base64 (a meeting's material)"),
     Route("GET", "/meetings/tasks/{task_id}", "Nhiệm vụ (a task)"),
     Route("GET", "/meetings/cells/{cell_id}/open-tasks",
           "Nhiệm vụ chưa xong, để kiểm điểm (open tasks, for review)"),

@@ -1,9 +1,13 @@
 """Command schemas: what callers may send, checked field by field."""
 
-from marshmallow import Schema, fields, validate
+import base64
+import binascii
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from chibo import inputs
-from services.shared.events.meetings import ATTENDANCE_STATUSES, MEETING_KINDS
+from services.shared.events.meetings import ATTENDANCE_STATUSES, MATERIAL_TYPES, MEETING_KINDS
 from services.shared.text import new_id
 
 Id = lambda **kw: fields.String(validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
@@ -120,3 +124,39 @@ class CompleteTask(Schema):
 class CancelTask(Schema):
     task_id = Id(required=True)
     reason = Text(1000, required=True)
+
+
+class Base64Bytes(fields.Field):
+    """A file's bytes sent as base64 text (so a command carries it over RPC and HTTP
+    alike); loaded as the bytes."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bytes:
+        if not isinstance(value, str):
+            raise ValidationError("Nội dung tệp phải là chuỗi base64 (expected the file's "
+                                  "bytes as base64 text).")
+        try:
+            content = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("Nội dung tệp không phải base64 hợp lệ (not valid "
+                                  "base64).") from None
+        if not content:
+            raise ValidationError("Tệp rỗng (the file is empty).")
+        return content
+
+
+def _file_name(value: str) -> None:
+    if any(c in value for c in "/\\") or not value.isprintable() or value.strip() != value \
+            or value in (".", ".."):
+        raise ValidationError("Tên tệp không được chứa đường dẫn, ký tự điều khiển hay "
+                              "khoảng trắng ở đầu/cuối (a plain file name: no folders, no "
+                              "control characters, no leading or trailing spaces).")
+
+
+class AttachMaterial(Schema):
+    meeting_id = Id(required=True)
+    file_name = fields.String(required=True,
+                              validate=[validate.Length(min=1, max=255), _file_name])
+    media_type = fields.String(required=True, validate=validate.OneOf(
+        tuple(MATERIAL_TYPES), error="Chỉ nhận PDF, DOCX, PNG hoặc JPEG (expected one of: "
+        "{choices})."))
+    content = Base64Bytes(required=True)

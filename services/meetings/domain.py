@@ -3,12 +3,15 @@ date and the score sheet are inputs; events are the output."""
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 
 from chibo.errors import DomainRuleViolated, NotFound, ValidationFailed
 from chibo.eventstore.store import NewEvent, RecordedEvent, StreamAppend
 from services.meetings.commands import RecordMeetingHeld
+from services.meetings.materials import TYPE_NAMES, accepted
 from services.shared.events.meetings import MAKE_UP_MONTHS_BACK, MINIMUM_MINUTES
 from services.shared.score_sheet import ScoreSheet
 from services.shared.text import new_id
@@ -73,6 +76,10 @@ def meeting_state(history: list[RecordedEvent]) -> dict[str, Any] | None:
                                          "changes": data["changes"]})
         elif event.type == "resolution_adopted" and state:
             state["resolutions"].append(dict(data))
+        elif event.type == "material_attached" and state:
+            # Only meetings with materials carry the key: the record of others is as it was.
+            state.setdefault("materials", []).append(
+                {k: data[k] for k in ("file_name", "media_type", "size", "sha256")})
     return state
 
 
@@ -443,3 +450,45 @@ def overdue(history: list[RecordedEvent], today: date) -> list[NewEvent]:
         return []
     return [NewEvent("task_overdue", {"task_id": state["task_id"], "due_on": due,
                                       "noticed_on": today})]
+
+
+# -- materials --------------------------------------------------------------------
+
+def attach_material(history: list[RecordedEvent], command: dict[str, Any], max_bytes: int,
+                    sniffed: str | None) -> list[NewEvent]:
+    """A document for the meeting: one that exists and is not cancelled, at most
+    `max_bytes` long, whose bytes are the kind declared (`sniffed`: what they are, from
+    `materials.sniff`). The same document twice is refused; its bytes are not in the
+    event, only their hash."""
+    meeting_id = command["meeting_id"]
+    state = meeting_state(history)
+    if state is None:
+        raise NotFound(f"Không có buổi sinh hoạt {meeting_id} (meeting {meeting_id} is not "
+                       "scheduled or recorded).", field="meeting_id")
+    if state["status"] == "cancelled":
+        raise ValidationFailed({"meeting_id": [
+            f"Buổi sinh hoạt {meeting_id} đã hủy: không đính kèm tài liệu (the meeting was "
+            "cancelled; nothing can be attached to it)."]})
+    content: bytes = command["content"]
+    if len(content) > max_bytes:
+        raise ValidationFailed({"content": [
+            f"Tệp quá lớn: {len(content):,} byte, tối đa {max_bytes:,} byte (the file is "
+            f"{len(content):,} bytes; at most {max_bytes:,})."]})
+    declared = command["media_type"]
+    if sniffed is None:
+        raise ValidationFailed({"content": [
+            f"Nội dung tệp không phải {accepted()} (the bytes are none of the accepted "
+            "kinds)."]})
+    if sniffed != declared:
+        raise ValidationFailed({"media_type": [
+            f"Khai báo {TYPE_NAMES[declared]} nhưng nội dung là {TYPE_NAMES[sniffed]} "
+            f"(declared {declared}, but the bytes are {sniffed})."]})
+    sha256 = hashlib.sha256(content).hexdigest()
+    if any(m["sha256"] == sha256 for m in state.get("materials", [])):
+        raise DomainRuleViolated(f"Tài liệu này đã đính kèm buổi sinh hoạt {meeting_id} "
+                                 f"(this document is attached to the meeting already).",
+                                 field="content")
+    return [NewEvent("material_attached", {
+        "meeting_id": meeting_id, "cell_id": state["cell_id"],
+        "file_name": unicodedata.normalize("NFC", command["file_name"]),
+        "media_type": declared, "size": len(content), "sha256": sha256})]

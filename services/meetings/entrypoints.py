@@ -4,15 +4,15 @@ in domain.py."""
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 from typing import Any
 
-from nameko.events import event_handler
-from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy.orm import Session
 
 from chibo.access import Access, Scope
+from chibo.blobs import BlobNotFound, BlobSettings
 from chibo.errors import ChiboError, NotFound
 from chibo.eventstore.store import StreamAppend
 from chibo.nameko.access import Caller, access
@@ -26,10 +26,11 @@ from chibo.nameko.providers import (
     LoadedSettings,
     OutboxRelay,
 )
+from chibo.nameko.resilience import event_handler, rpc
 from chibo.nameko.web import http
 from services.meetings import api, domain, handlers, read_model, replica
 from services.shared import settings
-from services.shared.access_roles import OPERATE, ROLES, VIEW_PERSONAL
+from services.shared.access_roles import OPERATE, ROLES, VIEW_PERSONAL, VIEW_REPORTS
 from services.shared.events.meetings import catalogue
 from services.shared.events.members import catalogue as members_catalogue
 
@@ -38,6 +39,8 @@ MEETING_RECORD = Access(VIEW_PERSONAL, Scope("meeting_id", "meeting"))
 #: A task names its assignee.
 TASK_RECORD = Access(VIEW_PERSONAL, Scope("task_id", "task"))
 CELL_TASKS = Access(VIEW_PERSONAL, Scope("cell_id", "cell"))
+#: A meeting's materials: documents, read by whoever sees the cell's reports.
+MEETING_MATERIAL = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
 #: Running the service: its timers called over RPC.
 OPERATIONS = Access(OPERATE)
 
@@ -70,6 +73,8 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     relay = OutboxRelay()
     roster_feed = Feed(["members"], replica.apply_member_event, members_catalogue)
     shared = LoadedSettings(settings.from_config)  # unit kinds, score sheets
+    # meeting materials: the file store (MATERIALS.dir) and the largest file taken
+    materials = LoadedSettings(lambda config: BlobSettings.from_config(config, "MATERIALS"))
 
     @event_handler("members", "#")
     def on_members_event(self, envelope: dict[str, Any]) -> None:
@@ -79,7 +84,9 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
         return handlers.Deps(today=self._today(), kinds=self.shared.kinds,
                              sheets=self.shared.sheets, read_roster=self._read_roster,
                              sync_roster=lambda: self.roster_feed.sync("members"),
-                             read_stream=self.events.read_stream)
+                             read_stream=self.events.read_stream,
+                             materials=self.materials.store,
+                             max_material_bytes=self.materials.max_bytes)
 
     def _read_roster(self, cell_id: str, day: date, listed: list[str]
                      ) -> tuple[handlers.Cell | None, handlers.Roll, bool]:
@@ -130,6 +137,27 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     def open_tasks(self, cell_id: str) -> list[dict[str, Any]]:
         return self._open_tasks(cell_id)
 
+    @rpc(expected_exceptions=ChiboError)
+    @access(MEETING_MATERIAL)
+    def material(self, meeting_id: str, sha256: str) -> dict[str, Any]:
+        """A document attached to the meeting: its name, type, size and bytes (base64)."""
+        return self._material(meeting_id, sha256)
+
+    def _material(self, meeting_id: str, sha256: str) -> dict[str, Any]:
+        state = self._meeting(meeting_id)
+        found = next((m for m in state.get("materials", []) if m["sha256"] == sha256), None)
+        if found is None:
+            raise NotFound(f"Buổi sinh hoạt {meeting_id} không có tài liệu {sha256} (no such "
+                           "material for this meeting).", field="sha256")
+        try:
+            content = self.materials.store.read(sha256)
+        except BlobNotFound:
+            raise NotFound(f"Tệp {sha256} không còn trong kho tài liệu (the file is missing "
+                           "from the materials folder; restore it from a backup).",
+                           field="sha256") from None
+        return {**found, "meeting_id": meeting_id,
+                "content": base64.b64encode(content).decode("ascii")}
+
     def _open_tasks(self, cell_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as session:
             ids = read_model.open_task_ids(session, cell_id)
@@ -158,6 +186,12 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     @access(TASK_RECORD)
     def get_task_http(self, request: Any, task_id: str) -> dict[str, Any]:
         return self._task(task_id)
+
+    @http("GET", "/meetings/meetings/<meeting_id>/materials/<sha256>",
+          expected_exceptions=ChiboError)
+    @access(MEETING_MATERIAL)
+    def material_http(self, request: Any, meeting_id: str, sha256: str) -> dict[str, Any]:
+        return self._material(meeting_id, sha256)
 
     @http("GET", "/meetings/cells/<cell_id>/open-tasks", expected_exceptions=ChiboError)
     @access(CELL_TASKS)

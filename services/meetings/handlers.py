@@ -19,11 +19,12 @@ from datetime import date
 from typing import Any
 
 from chibo.access import Access, Scope
-from chibo.commands import Handlers
+from chibo.blobs import DEFAULT_MAX_BYTES, BlobStore
+from chibo.commands import Decision, Handlers
 from chibo.contracts import Command
 from chibo.errors import ChiboError, NotFound, ValidationFailed
 from chibo.eventstore.store import EventStore, NewEvent, RecordedEvent, StreamAppend
-from services.meetings import commands, domain, read_model, replica
+from services.meetings import commands, domain, materials, read_model, replica
 from services.shared.access_roles import RECORD_MEETINGS
 from services.shared.score_sheet import ScoreSheet, sheet_for
 from services.shared.tree import UnitKinds
@@ -58,6 +59,9 @@ class Deps:
     cell: Cell | None = None
     roll: Roll | None = None
     sheet: ScoreSheet | None = None
+    #: Where meeting materials are kept (config `MATERIALS.dir`), and the largest taken.
+    materials: BlobStore | None = None
+    max_material_bytes: int = DEFAULT_MAX_BYTES
 
 
 registry = Handlers()
@@ -223,3 +227,25 @@ def complete_task(store: EventStore, c: Command, deps: Deps) -> list[StreamAppen
          access=OF_TASK)
 def cancel_task(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
     return _on_task(store, c, lambda history: domain.cancel_task(history, c, deps.today))
+
+
+# -- materials ----------------------------------------------------------------------
+
+@command(commands.AttachMaterial(), answer=MEETING,
+         summary="Đính kèm tài liệu sinh hoạt (attach a document: PDF, DOCX, PNG, JPEG; "
+                 "content in base64)",
+         access=OF_MEETING)
+def attach_material(store: EventStore, c: Command, deps: Deps) -> Decision:
+    """The bytes go to the file store before the event is appended, so an event never
+    names a file that is not there. A transaction that fails after the put leaves the
+    file without an event: harmless, since a file is named by its content and the
+    next attempt finds it already kept."""
+    if deps.materials is None:
+        raise ChiboError("Chưa cấu hình nơi lưu tài liệu (MATERIALS.dir is not set).")
+    stream = domain.meeting_stream(c["meeting_id"])
+    history = store.read_stream(stream)
+    appended = domain.attach_material(history, c, deps.max_material_bytes,
+                                      materials.sniff(c["content"]))
+    sha256 = deps.materials.put(c["content"])
+    return Decision([StreamAppend(stream, len(history), appended)],
+                    {"sha256": sha256, "size": len(c["content"])})

@@ -23,6 +23,7 @@ from services.reporting import standing
 from services.reporting.archive import Envelope, archive_envelopes, stored_json
 from services.reporting.read_model import (
     escalations,
+    materials,
     meetings,
     member_years,
     members,
@@ -92,7 +93,7 @@ class _Run(Touched):
         self.session = session
         self.kinds = default_kinds() if kinds is None else kinds
         self.buffers = {t.name: _Buffer(t) for t in (units, members, meetings, resolutions,
-                                                     tasks, visits, escalations)}
+                                                     tasks, visits, escalations, materials)}
         self.attended: dict[tuple[str, int], dict[str, int]] = defaultdict(
             lambda: dict.fromkeys(("meetings_due", "present", "excused", "unexcused"), 0))
         self.ratings: dict[tuple[str, int], tuple[str, str | None]] = {}
@@ -215,6 +216,8 @@ def _apply(run: _Run, envelopes: list[Envelope]) -> None:
         handler = HANDLERS.get(envelope["type"])
         if handler:
             handler(run, envelope["data"])
+        elif envelope["type"] == "material_attached":
+            _material_attached(run, envelope)
     run.flush()
 
 
@@ -347,6 +350,16 @@ def _resolution_adopted(run: _Run, data: dict[str, Any]) -> None:
     run.resolutions.insert({"resolution_id": data["resolution_id"],
                             "meeting_id": data["meeting_id"], "title": data["title"],
                             "text": data.get("text"), "vote": stored_json(data["vote"])})
+
+
+def _material_attached(run: _Run, envelope: Envelope) -> None:
+    # Who attached it and when are the event's own metadata, not its data.
+    data, meta = envelope["data"], envelope.get("metadata") or {}
+    run.materials.insert({
+        "meeting_id": data["meeting_id"], "sha256": data["sha256"], "cell_id": data["cell_id"],
+        "file_name": data["file_name"], "media_type": data["media_type"], "size": data["size"],
+        "uploaded_by": str(meta.get("actor_name") or meta.get("actor") or "")[:200] or None,
+        "uploaded_at": envelope["recorded_at"]})
 
 
 def _task_assigned(run: _Run, data: dict[str, Any]) -> None:

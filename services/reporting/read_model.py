@@ -194,6 +194,20 @@ escalations = Table(
     Column("resolved_by", String(200), nullable=True),
 )
 
+#: Documents attached to meetings (the bytes stay with the meetings service, which
+#: answers them by hash); who attached each and when come from the event's metadata.
+materials = Table(
+    "materials", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("cell_id", String(100), nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("uploaded_by", String(200), nullable=True),
+    Column("uploaded_at", String(32), nullable=False),
+)
+
 member_years = Table(
     "member_years", metadata,
     Column("member_id", String(100), primary_key=True),
@@ -270,7 +284,7 @@ rebuild_requests = Table(
 )
 
 READ_MODELS = (units, members, meetings, resolutions, tasks, visits, escalations, member_years,
-               opened_months, cell_periods, node_periods, node_escalations)
+               opened_months, cell_periods, node_periods, node_escalations, materials)
 
 
 def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:

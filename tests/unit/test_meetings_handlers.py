@@ -205,4 +205,4 @@ def test_a_resolution_and_its_task_answer_their_ids(factory):
     assert [h.name for h in handlers.registry] == [
         "schedule_meeting", "record_preparation", "postpone_meeting", "cancel_meeting",
         "record_meeting_held", "correct_meeting", "adopt_resolution", "note_task_progress",
-        "complete_task", "cancel_task"]
+        "complete_task", "cancel_task", "attach_material"]

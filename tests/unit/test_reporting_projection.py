@@ -73,6 +73,9 @@ def province() -> Log:
     log.add("meetings", "task_assigned", task_id="t2", cell_id="A1", meeting_id="A1-01",
             resolution_id="r1", title="Vệ sinh", assignee_name="Lò Văn 2", due_on="2026-02-28")
     log.add("meetings", "task_completed", task_id="t1", result="xong", completed_on="2026-02-20")
+    log.add("meetings", "material_attached", meeting_id="A1-01", cell_id="A1",
+            file_name="Dự thảo nghị quyết.pdf", media_type="application/pdf", size=1234,
+            sha256="a" * 64)
     log.add("meetings", "task_overdue", task_id="t2", due_on="2026-02-28", noticed_on="2026-03-01")
     log.add("supervision", "visit_logged", visit_id="v1", visitor="Hà Thị Lan", cell_id="B1",
             meeting_id="B1-02", visited_on="2026-02-06", confirmed_level="good", comments="")

@@ -185,3 +185,27 @@ class TaskCancelled(Schema):
     task_id = fields.String(required=True)
     reason = fields.String(required=True)
     cancelled_on = fields.Date(required=True)
+
+
+#: The kinds of document a meeting's materials may be: what the bytes must look like
+#: (their first bytes, or a DOCX's parts), checked by the meetings service.
+MATERIAL_TYPES = {
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+}
+
+
+@catalogue.event("material_attached")
+class MaterialAttached(Schema):
+    """A document sent before the meeting (tài liệu sinh hoạt), kept by the meetings
+    service in its file store under `sha256`: the log records what was kept, never the
+    bytes."""
+
+    meeting_id = fields.String(required=True)
+    cell_id = fields.String(required=True)
+    file_name = fields.String(required=True)
+    media_type = fields.String(required=True, validate=validate.OneOf(tuple(MATERIAL_TYPES)))
+    size = fields.Integer(required=True)
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
