@@ -22,6 +22,7 @@ from services.reporting.read_model import (
     RATINGS,
     cell_periods,
     escalations,
+    materials,
     meetings,
     member_years,
     members,
@@ -584,7 +585,15 @@ def meeting(session: Session, meeting_id: str, *, today: date) -> dict[str, Any]
             select(tasks).where(tasks.c.meeting_id == meeting_id).order_by(tasks.c.task_id))],
         "visits": held_visits,
         "path": _path(session, paths.places_for(session), m["cell_id"]),
+        "materials": meeting_materials(session, meeting_id),
     }
+
+
+def meeting_materials(session: Session, meeting_id: str) -> list[dict[str, Any]]:
+    """The documents attached to a meeting, in the order they were attached."""
+    return [dict(r._mapping) for r in session.execute(
+        select(materials).where(materials.c.meeting_id == meeting_id)
+        .order_by(materials.c.uploaded_at, materials.c.sha256))]
 
 
 def member(session: Session, member_id: str, year: int | None = None, *,
@@ -746,3 +755,146 @@ def without_personal_data(data: dict[str, Any]) -> dict[str, Any]:
                         for task in out["tasks"]]
     out["personal_hidden"] = True
     return out
+
+
+# -- a committee's period report -------------------------------------------------------
+
+def _half_quarters(period: str) -> list[str]:
+    """The quarters of a half-year '2026-H1'; a month, quarter or year is itself."""
+    if "-H" not in period:
+        return [period]
+    year, half = period[:4], int(period[-1])
+    return [f"{year}-Q{q}" for q in ((1, 2) if half == 1 else (3, 4))]
+
+
+def _report_cells(session: Session, unit_id: str, period: str, grouping: str
+                  ) -> dict[str, dict[str, Any]]:
+    """Each cell's own figures for `period` (a month, quarter, half-year or year) under
+    `unit_id` (or the cell itself): a half-year sums the cell's two quarters, with "held
+    a thematic meeting" and "visited" as 0 or 1 as the models keep them."""
+    path = cell_periods.c.then_path if grouping == "then" else cell_periods.c.today_path
+    marker = f"%{paths.encode([unit_id])[1:-1]}%"
+    query = (select(cell_periods)
+             .where(cell_periods.c.period.in_(_half_quarters(period)))
+             .where(path.like(marker) | (cell_periods.c.cell_id == unit_id)))
+    out: dict[str, dict[str, Any]] = {}
+    for row in session.execute(query):
+        found = out.setdefault(row.cell_id, dict.fromkeys(MEASURES, 0) | {
+            "cell_id": row.cell_id, "path": paths.decode(getattr(row, path.name))})
+        for name in MEASURES:
+            found[name] += getattr(row, name)
+    for found in out.values():
+        found["thematic_held"] = int(found["thematic_meetings"] > 0)
+        found["visited"] = int(found["visits"] > 0)
+        found["cells"] = 1
+    return out
+
+
+def _summed(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    rows = list(rows)
+    if not rows:
+        return None
+    return {"cells": len(rows), **{name: sum(r[name] for r in rows) for name in MEASURES}}
+
+
+def unit_period_figures(session: Session, unit_id: str, periods: Iterable[str],
+                        grouping: str, today: date, is_cell: bool = False
+                        ) -> dict[str, dict[str, Any]]:
+    """`metrics` of one unit (a committee's node, or a cell) for each period: months,
+    quarters and years as the models keep them (what the overview shows); a half-year
+    ('2026-H1') summed from its cells' quarters, its overdue tasks those of its two
+    quarters."""
+    periods = list(dict.fromkeys(periods))
+    kept = sorted({q for p in periods for q in _half_quarters(p)})
+    rows = (_cell_rows(session, [unit_id], kept) if is_cell
+            else _node_rows(session, grouping, [unit_id], kept))
+    overdue = overdue_tasks(session, grouping, today, [(unit_id, p, is_cell) for p in kept],
+                            rows)
+    out = {}
+    for period in periods:
+        if "-H" in period:
+            row = _summed(_report_cells(session, unit_id, period, grouping).values())
+            late = sum(overdue[(unit_id, q)] for q in _half_quarters(period))
+        else:
+            row, late = rows.get((unit_id, period)), overdue[(unit_id, period)]
+        out[period] = metrics(row, late)
+    return out
+
+
+def period_report_figures(session: Session, unit_id: str | None, period: str,
+                          previous: str, grouping: str | None, *, today: date,
+                          kinds: UnitKinds | None = None) -> dict[str, Any]:
+    """What a committee's report for a quarter, half-year or year holds
+    (`services.reporting.period_report.assemble`): the unit and the committee above it,
+    its figures for the period and the previous one, for each month of the period the
+    clock has reached, the members rated for the period's year (or the latest rated year
+    before it), the units directly under it, every escalation under it, and each cell's
+    own figures for the period, by name."""
+    kinds = default_kinds() if kinds is None else kinds
+    grouping = _grouping(grouping)
+    unit_id = unit_id or root_id(session)
+    unit = _unit(session, unit_id)
+    is_cell = kinds[unit["kind"]].meets if unit["kind"] in kinds else bool(unit["is_cell"])
+    places = paths.places_for(session)
+    trail = _path(session, places, unit_id)
+    started = [m for m in _report_months(period) if m <= _month(today)]
+    figures = unit_period_figures(session, unit_id, [period, previous, *started], grouping,
+                                  today, is_cell)
+    year = period[:4]
+    year_rows = (_cell_rows(session, [unit_id], [str(y) for y in range(int(year) - 5,
+                                                                        int(year) + 1)])
+                 if is_cell else _node_rows(session, grouping, [unit_id], [
+                     str(y) for y in range(int(year) - 5, int(year) + 1)]))
+    rated_year = next((y for y in range(int(year), int(year) - 6, -1)
+                       if ratings(year_rows.get((unit_id, str(y))))["rated"]), int(year))
+    children = []
+    if not is_cell:
+        day = places.now if grouping == "today" else bounds(_half_quarters(period)[-1])[1]
+        for child in places.children(unit_id, day):
+            meets = kinds[child.kind].meets if child.kind in kinds else False
+            found = unit_period_figures(session, child.unit_id, [period], grouping, today,
+                                        meets)[period]
+            children.append({"unit_id": child.unit_id, "name": child.name,
+                             "kind": child.kind, "is_cell": meets, **flat(found)})
+        children.sort(key=lambda c: (text_sort_key(c["name"]), c["unit_id"]))
+    cells = _report_cells(session, unit_id, period, grouping)
+    names = _names(session, sorted({*cells, *(c["path"][-2] for c in cells.values()
+                                              if len(c["path"]) > 1)}))
+    cell_rows = [{"cell_id": cell_id, "name": names.get(cell_id, cell_id),
+                  "parent_name": names.get(c["path"][-2], "") if len(c["path"]) > 1 else "",
+                  "sort_key": text_sort_key(names.get(cell_id, cell_id)),
+                  "months": c["months"], "months_met": c["months_met"],
+                  "thematic": c["thematic_held"], "visited": c["visited"], "poor": c["q_poor"]}
+                 for cell_id, c in cells.items()]
+    found = escalation_list(session, today, None, unit_id=unit_id, limit=10**9)
+    return {
+        "unit": {"unit_id": unit_id, "name": unit["name"], "kind": unit["kind"],
+                 "is_cell": is_cell},
+        "higher": trail[-2] if len(trail) > 1 else None,
+        "period": period, "previous": previous, "grouping": grouping,
+        "today": today.isoformat(),
+        "summary": figures[period], "previous_summary": figures[previous],
+        "months": [{"period": m, "figures": figures[m]} for m in started],
+        "ratings": {"year": rated_year, **ratings(year_rows.get((unit_id, str(rated_year))))},
+        "children": children, "cells": cell_rows,
+        "escalations": found["escalations"],
+    }
+
+
+def _report_months(period: str) -> list[str]:
+    return [m for q in _half_quarters(period) for m in months_of(q)]
+
+
+def report_size(session: Session, unit_id: str, period: str) -> int:
+    """How many cell-months a report of `unit_id` for `period` sums (what makes it large)."""
+    marker = f"%{paths.encode([unit_id])[1:-1]}%"
+    return int(session.execute(
+        select(func.count()).select_from(cell_periods)
+        .where(cell_periods.c.period.in_(_report_months(period)))
+        .where(cell_periods.c.today_path.like(marker) | (cell_periods.c.cell_id == unit_id))
+    ).scalar_one())
+
+
+def unit_name(session: Session, unit_id: str) -> str:
+    """A unit's name now (NotFound for a unit the reports do not know)."""
+    return str(_unit(session, unit_id)["name"])

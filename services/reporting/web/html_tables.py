@@ -22,6 +22,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 from werkzeug.wrappers import Response
 
 from services.reporting.web.i18n import MISSING, Translator, as_date, as_datetime
@@ -170,26 +171,37 @@ def _export_label(column: Column, tr: Translator) -> str:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_value(column: Column, value: Any, tr: Translator) -> str:
-    # Plain numbers (no thousands separator, "." decimal) so the data stays machine
-    # readable; dates as the users write them.
+#: CSV separators a download may ask for (``?sep=``): "comma" (the default: "," between
+#: fields, "." decimal mark) or "semicolon" (";" between fields, "," decimal mark), which
+#: is what Excel expects on a computer set to Vietnamese regional settings, where the
+#: list separator is ";" and "," is the decimal mark.
+CSV_SEPARATORS = ("comma", "semicolon")
+
+
+def _csv_value(column: Column, value: Any, tr: Translator, decimal: str = ".") -> str:
+    # Plain numbers (no thousands separator) so the data stays machine readable; dates
+    # as the users write them.
     if value is None or value == "":
         return ""
     if column.kind == "percent":
-        return f"{float(value) * 100:.1f}"
+        return f"{float(value) * 100:.1f}".replace(".", decimal)
     if column.kind in ("int", "number"):
-        return str(value)
+        return str(value).replace(".", decimal)
     text = display(column, value, tr)
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def to_csv(table: Table, tr: Translator) -> bytes:
-    """UTF-8 with a BOM, which is what makes Excel read Vietnamese correctly."""
+def to_csv(table: Table, tr: Translator, sep: str = "comma") -> bytes:
+    """UTF-8 with a BOM, which is what makes Excel read Vietnamese correctly. `sep`:
+    one of `CSV_SEPARATORS`."""
+    if sep not in CSV_SEPARATORS:
+        raise ValueError(f"unknown CSV separator {sep!r}; expected one of {CSV_SEPARATORS}")
+    delimiter, decimal = (";", ",") if sep == "semicolon" else (",", ".")
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow([_export_label(c, tr) for c in table.columns])
     for row in table.rows:
-        writer.writerow([_csv_value(c, row.get(c.key), tr) for c in table.columns])
+        writer.writerow([_csv_value(c, row.get(c.key), tr, decimal) for c in table.columns])
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -240,13 +252,59 @@ def _widths(table: Table, tr: Translator) -> list[float]:
     return widths
 
 
-def _write_sheet(book: Workbook, table: Table, tr: Translator, title: str | None,
-                 taken: set[str]) -> None:
+@dataclass(frozen=True)
+class PrintHeading:
+    """What a printed sheet's page header names: the committee and the period (either
+    may be empty)."""
+
+    committee: str = ""
+    period: str = ""
+
+
+#: Column widths (in characters) that still read well on a portrait A4 page: wider
+#: sheets are printed landscape.
+PORTRAIT_WIDTH = 95
+
+
+def _header_text(text: str) -> str:
+    # "&" starts a code in Excel's header language (&P, &N): a name's own is doubled.
+    return text.replace("&", "&&")
+
+
+def page_setup(sheet: Any, widths: Sequence[float], header_rows: int, tr: Translator,
+               heading: PrintHeading | None, pages_high: int = 0) -> None:
+    """Print a sheet on A4: landscape when its columns are wider than a portrait page,
+    scaled to the page's width (as many pages down as it takes, or at most `pages_high`
+    when given), the header rows repeated on every page, the committee and the period
+    in the page header and the page number ("Trang 2/5") in the footer."""
+    sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    sheet.page_setup.orientation = "landscape" if sum(widths) > PORTRAIT_WIDTH else "portrait"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = pages_high
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_options.horizontalCentered = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.page_margins.header = sheet.page_margins.footer = 0.25
+    sheet.print_title_rows = f"1:{header_rows}"
+    if heading is not None:
+        sheet.oddHeader.left.text = _header_text(heading.committee)
+        sheet.oddHeader.right.text = _header_text(heading.period)
+        sheet.oddHeader.left.size = sheet.oddHeader.right.size = 9
+    sheet.oddFooter.center.text = tr("print.page_of", page="&P", pages="&N")
+    sheet.oddFooter.center.size = 9
+
+
+def write_sheet(book: Workbook, table: Table, tr: Translator, title: str | None,
+                 taken: set[str], heading: PrintHeading | None = None,
+                 pages_high: int = 0) -> None:
     sheet = book.create_sheet(sheet_name(tr(table.title), taken))
     header_row = 2 if title else 1
     # Write-only sheets take their layout before any row is appended.
-    for index, width in enumerate(_widths(table, tr), start=1):
+    widths = _widths(table, tr)
+    for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
+    page_setup(sheet, widths, header_row, tr, heading, pages_high)
     sheet.freeze_panes = f"A{header_row + 1}"
     last = get_column_letter(max(len(table.columns), 1))
     sheet.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(table.rows), 1)}"
@@ -274,13 +332,15 @@ def _write_sheet(book: Workbook, table: Table, tr: Translator, title: str | None
         sheet.append(cells)
 
 
-def to_xlsx(tables: Sequence[Table], tr: Translator, title: str | None = None) -> bytes:
-    """One sheet per table, a bold frozen header, real dates, percent formats."""
+def to_xlsx(tables: Sequence[Table], tr: Translator, title: str | None = None,
+            heading: PrintHeading | None = None, pages_high: int = 0) -> bytes:
+    """One sheet per table, a bold frozen header, real dates, percent formats, set up
+    to print (`page_setup`)."""
     # Write-only: a province-wide table has tens of thousands of rows.
     book = Workbook(write_only=True)
     taken: set[str] = set()
     for table in tables:
-        _write_sheet(book, table, tr, title, taken)
+        write_sheet(book, table, tr, title, taken, heading, pages_high)
     if not tables:
         book.create_sheet("Sheet")
     out = io.BytesIO()
@@ -310,19 +370,24 @@ def content_disposition(filename: str) -> str:
 
 
 def export_response(table_or_tables: Table | Sequence[Table], fmt: str, tr: Translator,
-                    filename: str, title: str | None = None) -> Response:
-    """A download of one table as CSV, or of one or more tables as XLSX.
+                    filename: str, title: str | None = None,
+                    heading: PrintHeading | None = None, sep: str = "comma",
+                    pages_high: int = 0) -> Response:
+    """A download of one table as CSV (`sep`: one of `CSV_SEPARATORS`), or of one or
+    more tables as XLSX (printed with `heading`, at most `pages_high` pages down when
+    given).
 
     `filename` may omit the extension. Raises ValueError for an unknown format or
-    for CSV of several tables (a CSV file holds one table: pick it with ``table=``).
+    separator, or for CSV of several tables (a CSV file holds one table: pick it with
+    ``table=``).
     """
     tables = [table_or_tables] if isinstance(table_or_tables, Table) else list(table_or_tables)
     if fmt == "csv":
         if len(tables) != 1:
             raise ValueError("a CSV file holds exactly one table")
-        body = to_csv(tables[0], tr)
+        body = to_csv(tables[0], tr, sep)
     elif fmt == "xlsx":
-        body = to_xlsx(tables, tr, title)
+        body = to_xlsx(tables, tr, title, heading, pages_high)
     else:
         raise ValueError(f"unknown export format {fmt!r}; expected csv or xlsx")
     if not filename.lower().endswith("." + fmt):

@@ -49,6 +49,8 @@ CACHE_VENDOR = "public, max-age=86400"
 UrlWith = Callable[..., str]
 #: Where a page route leaves the `Viewer` for the page it renders (request.environ).
 VIEWER_KEY = "chibo.viewer"
+#: Where a page route leaves the clock's day, printed at the top of a printed page.
+TODAY_KEY = "chibo.today"
 
 
 def _lang_filter(format_: Callable[..., str]) -> Callable[..., str]:
@@ -122,6 +124,7 @@ def render_page(template: str, request: Request, *, status_code: int = 200,
     """A page in the reader's language; remembers a language chosen with ``?lang=``."""
     lang = i18n.pick_lang(request)
     context.setdefault("viewer", request.environ.get(VIEWER_KEY))
+    context.setdefault("printed_on", request.environ.get(TODAY_KEY))
     body = render_html(template, lang, url_with_for(request), unit_kinds=unit_kinds,
                        **context)
     response = Response(body, status=status_code, content_type=HTML)
@@ -142,10 +145,13 @@ def error_page(request: Request, status_code: int, message: str | None = None,
 
 def render_or_export(template: str, request: Request, filename: str, *,
                      unit_kinds: UnitKinds | None = None, **context: Any) -> Response:
-    """The page, or one of its tables when asked with ``?format=csv|xlsx&table=<id>``.
+    """The page, or one of its tables when asked with ``?format=csv|xlsx&table=<id>``
+    (CSV with ``&sep=semicolon`` for Excel set to Vietnamese: ";" between fields, ","
+    as the decimal mark).
 
-    For XLSX without ``table=``, every table of the page, one sheet each. An unknown
-    table or format gets the error page (404 / 400).
+    For XLSX without ``table=``, every table of the page, one sheet each, its printed
+    pages headed by the page's unit and period. An unknown table, format or separator
+    gets the error page (404 / 400).
     """
     fmt = request.args.get("format")
     if not fmt:
@@ -155,6 +161,9 @@ def render_or_export(template: str, request: Request, filename: str, *,
     wanted = request.args.get("table")
     if fmt not in html_tables.CONTENT_TYPES:
         return error_page(request, 400, "error.bad_format")
+    sep = request.args.get("sep") or "comma"
+    if sep not in html_tables.CSV_SEPARATORS:
+        return error_page(request, 400, "error.bad_separator")
     if wanted:
         if wanted not in found:
             return error_page(request, 404, "error.no_table")
@@ -164,7 +173,17 @@ def render_or_export(template: str, request: Request, filename: str, *,
         return error_page(request, 400, "error.csv_one_table")
     else:
         chosen = list(found.values())
-    return html_tables.export_response(chosen, fmt, tr, filename)
+    return html_tables.export_response(chosen, fmt, tr, filename, sep=sep,
+                                       heading=print_heading(context, tr))
+
+
+def print_heading(context: dict[str, Any], tr: i18n.Translator) -> html_tables.PrintHeading:
+    """What a page's printed sheets are headed with: its unit (a committee, a cell) and
+    its period or year, where the page has them."""
+    unit = context.get("unit") or context.get("cell") or {}
+    name = unit.get("name") if isinstance(unit, dict) else None
+    period = context.get("period") or context.get("year")
+    return html_tables.PrintHeading(str(name or ""), tr.period(str(period)) if period else "")
 
 
 # -- static files ----------------------------------------------------------------------

@@ -70,6 +70,17 @@ def quarterly_report(quarter: str) -> str:
     return f"{PREFIX}/reports/quarterly.xlsx" + _query(quarter=quarter)
 
 
+def period_report(fmt: str, unit_id: str | None, period: str) -> str:
+    """A committee's report for a quarter, half-year or year: ``pdf`` or ``xlsx``."""
+    return f"{PREFIX}/reports/period.{fmt}" + _query(unit=unit_id, period=period)
+
+
+def half_of(period: str) -> str:
+    """The half-year a period falls in: '2026-08' and '2026-Q3' -> '2026-H2'."""
+    quarter = quarter_of(period)
+    return f"{quarter[:4]}-H{1 if quarter[-1] in '12' else 2}"
+
+
 def login(next: str | None = None) -> str:
     """The login page (served by reporting, outside the dashboard's prefix)."""
     return "/login" + _query(next=next)
