@@ -14,13 +14,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
 from nameko.exceptions import RemoteError
-from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from chibo import inputs
-from chibo.access import Access, Scope
+from chibo.access import AUTHENTICATED, Access, Scope
 from chibo.errors import ChiboError
 from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import Commands, ServesCommands
@@ -33,6 +31,7 @@ from chibo.nameko.providers import (
     LoadedSettings,
     OutboxRelay,
 )
+from chibo.nameko.resilience import RpcProxy, event_handler, rpc
 from chibo.nameko.web import http, read_json
 from services.shared import settings as shared_settings
 from services.shared.access_roles import OPERATE, ROLES, SUPERVISE, VIEW_REPORTS
@@ -172,6 +171,24 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
             assignments = read_model.follower_assignments(session)
         inside = scope.within(tree, unit, self._today()) if unit else None
         return quality.coverage(quarter, tree, visited, assignments, inside)
+
+    @rpc(expected_exceptions=ChiboError)
+    @access(AUTHENTICATED)  # answers the caller's own assignments only
+    def followed_cells(self, quarter: str) -> dict[str, Any]:
+        """The cells the caller follows in `quarter` (assignments that name them, by
+        their name or their account), each with whether it was visited in it: a
+        supervisor's own worklist on the dashboard."""
+        first, last = quality.quarter_asked(quarter)
+        identity = self.caller.identity
+        names = {identity.name, identity.account_id}
+        with self.db.transaction() as session:
+            assignments = read_model.follower_assignments(session)
+            visited = read_model.visited_cells(session, first, last, replica.EVERYTHING)
+        cells = sorted({a.cell_id for a in assignments if a.follower in names
+                        and a.from_date <= last
+                        and (a.until_date is None or a.until_date >= first)})
+        return {"quarter": quarter, "follower": identity.name,
+                "cells": [{"cell_id": c, "visited": c in visited} for c in cells]}
 
     @rpc(expected_exceptions=ChiboError)
     @access(REPORTS_OF_CELL)

@@ -19,6 +19,7 @@ from chibo.errors import ValidationFailed
 from services.reporting import audit_search, audit_trace, pages, queries, source_checks, views
 from services.reporting.audit_entrypoints import AuditEntrypoints
 from services.reporting.entrypoints import ReportingQueries
+from services.reporting.material_pages import MaterialPages
 from services.reporting.web import html_tables, render
 from services.reporting.web.html_tables import Table
 from services.reporting.web.i18n import Translator
@@ -279,7 +280,7 @@ class Actions:
         return {"escalation_id": escalation_id, "events": []}
 
 
-class Service(ReportingQueries, AuditEntrypoints, pages.DashboardPages):
+class Service(ReportingQueries, AuditEntrypoints, pages.DashboardPages, MaterialPages):
     """The page routes with the service's read methods, as plain methods."""
 
 
@@ -348,13 +349,15 @@ def test_an_action_redirects_back_or_shows_why_it_was_refused(service):
     form = {"how": " Đã họp bù ", "next": "/reporting/escalations?state="}
     done = service.resolve_form(request("/reporting/escalations/e1/resolve", method="POST",
                                         form=form), "e1")
-    assert done.status_code == 303 and done.headers["Location"] == "/reporting/escalations?state="
+    # Back to the list it came from, which then says who acted and when.
+    assert done.status_code == 303
+    assert done.headers["Location"] == "/reporting/escalations?state=&done=resolve&esc=e1"
     assert service.act_on_escalation.done == [
         ("resolve", {"escalation_id": "e1", "how": "Đã họp bù"})]
     elsewhere = service.acknowledge_form(request(
         "/reporting/escalations/e1/acknowledge", method="POST",
         form={"next": "https://example.org/"}), "e1")
-    assert elsewhere.headers["Location"] == "/reporting/escalations"
+    assert elsewhere.headers["Location"] == "/reporting/escalations?done=acknowledge&esc=e1"
     from chibo.errors import DomainRuleViolated
 
     service.act_on_escalation.refuse = DomainRuleViolated("Escalation e1 is acknowledged.")
