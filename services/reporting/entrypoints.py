@@ -12,14 +12,13 @@ import time
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
-from nameko.rpc import RpcProxy, rpc
 
 from chibo.access import Access
 from chibo.errors import ChiboError, ValidationFailed
 from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import ServesOpenApi
 from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
+from chibo.nameko.resilience import RpcProxy, event_handler, rpc
 from chibo.nameko.runtime import call_remote
 from chibo.nameko.web import http, read_json
 from services.reporting import access_rules, projector, queries, read_model
@@ -37,11 +36,14 @@ from services.reporting.access_rules import (
 )
 from services.reporting.api import openapi_document
 from services.reporting.audit_entrypoints import AuditEntrypoints
+from services.reporting.entry_forms import EntryForms
 from services.reporting.login_entrypoints import LoginPages
+from services.reporting.material_pages import MaterialPages
 from services.reporting.oidc_entrypoints import OidcSignIn
 from services.reporting.page_cache import cached
 from services.reporting.pages import DashboardPages, grace_days, whole_number
 from services.reporting.rebuild import rebuild_if_requested
+from services.reporting.report_entrypoints import ReportPages
 from services.reporting.source_checks import audit_metadata
 from services.shared import settings
 from services.shared.access_roles import (
@@ -216,8 +218,9 @@ class ReportingQueries:
         return {"cell_id": cell_id, "tasks": self.tasks(cell_id)}
 
 
-class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, LoginPages,
-                       OidcSignIn, ServesOpenApi, openapi=openapi_document):
+class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, EntryForms, LoginPages,
+                       OidcSignIn, MaterialPages, ReportPages, ServesOpenApi,
+                       openapi=openapi_document):
     name = "reporting"
 
     db = Database(read_model.metadata, audit_metadata)
@@ -229,6 +232,7 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, Login
     feed = ProjectingFeed(SOURCES, projector.project, catalogue,
                           project_run=projector.project_run)
     supervision = RpcProxy("supervision")
+    meetings = RpcProxy("meetings")  # the data-entry forms' commands (entry_forms), materials
 
     @event_handler("members", "#")
     def on_members_event(self, envelope: dict[str, Any]) -> None:

@@ -16,14 +16,16 @@ CSRF token, which the web server checks.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import EnvironBuilder
 from werkzeug.utils import redirect
@@ -53,12 +55,15 @@ from services.reporting.access_rules import (
 from services.reporting.page_cache import cached
 from services.reporting.periods import months_of
 from services.reporting.periods import parse as parse_period
+from services.reporting.read_model import archive
 from services.reporting.web import html_tables, i18n, render, urls
 from services.shared.access_roles import (
     HANDLE_ESCALATIONS,
     READ_PERSONAL_DETAILS,
+    RECORD_MEETINGS,
     ROLE_LABELS,
     ROLES,
+    SUPERVISE,
     VIEW_AUDIT,
     VIEW_REPORTS,
 )
@@ -90,6 +95,8 @@ class Viewer:
     #: What the page offers them (each action is still checked when it is taken).
     can_audit: bool = False
     can_act_on_escalations: bool = False
+    #: Records a cell's meetings or supervises cells: the nav offers "my cells".
+    can_enter: bool = False
 
 
 def viewer_of(identity: Identity | None, csrf: str | None, unit_names: Mapping[str, str],
@@ -106,7 +113,10 @@ def viewer_of(identity: Identity | None, csrf: str | None, unit_names: Mapping[s
     # The audit log is province-wide: it is offered to a grant over the whole tree.
     audits = any(ROLES.permits(g.role, VIEW_AUDIT) and g.unit_id is None for g in current)
     acts = any(ROLES.permits(g.role, HANDLE_ESCALATIONS) for g in current)
-    return Viewer(identity.name, tuple(roles), csrf, audits, acts)
+    enters = any(g.unit_id is not None and (ROLES.permits(g.role, RECORD_MEETINGS)
+                                            or ROLES.permits(g.role, SUPERVISE))
+                 for g in current)
+    return Viewer(identity.name, tuple(roles), csrf, audits, acts, enters)
 
 
 def _viewer(service: Any) -> Viewer | None:
@@ -147,6 +157,7 @@ def html_errors(route: Page) -> Page:
     def page(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
             request.environ[render.VIEWER_KEY] = _viewer(self)
+            request.environ[render.TODAY_KEY] = self.clock.now().date()
             return route(self, request, *args, **kwargs)
         except Unauthenticated:
             response = redirect(login_address(request), 303)
@@ -286,6 +297,7 @@ class DashboardPages:
     audit_event: Callable[[str], dict[str, Any]]
     audit_verify: Callable[[], list[dict[str, Any]]]
     members: Any  # the members service over RPC (LoginPages' proxy)
+    material_context: Callable[..., dict[str, Any]]  # MaterialPages: the materials section
 
     # -- the tree ----------------------------------------------------------------------
 
@@ -363,8 +375,12 @@ class DashboardPages:
                                 grace_days=grace_days(self))
         if not sees_personal_data(self, "cell", cell_id):
             data = queries.without_personal_data(data)
+        # The cell's secretary is offered the forms (each is checked again when sent).
+        can_record = bool(self.caller.allows(Access(RECORD_MEETINGS, Scope("cell_id", "cell")),
+                                             {"cell_id": cell_id}))
         return render.render_or_export("cell.html", request, f"chi-bo-{cell_id}-{data['year']}",
-                                       unit_kinds=self.shared.kinds, **views.cell(data))
+                                       unit_kinds=self.shared.kinds, can_record=can_record,
+                                       **views.cell(data))
 
     @http("GET", "/reporting/meetings/<meeting_id>")
     @html_errors
@@ -376,7 +392,8 @@ class DashboardPages:
         if not sees_personal_data(self, "meeting", meeting_id):
             data = queries.without_personal_data(data)
         return render.render_or_export("meeting.html", request, f"bien-ban-{meeting_id}",
-                                       **views.meeting(data))
+                                       **views.meeting(data),
+                                       **self.material_context(request, meeting_id))
 
     @http("GET", "/reporting/members/<member_id>")
     @html_errors
@@ -425,7 +442,30 @@ class DashboardPages:
     def escalations_page(self, request: Request) -> Response:
         data = self.escalations(**escalation_filters(request.args))
         return render.render_or_export("escalations.html", request, "canh-bao",
-                                       **views.escalations(data))
+                                       **views.escalations(data),
+                                       done=self._action_done(request.args))
+
+    def _action_done(self, args: Mapping[str, str]) -> dict[str, Any] | None:
+        """After an acknowledge or resolve (`?done=<action>&esc=<id>`): who acted and when,
+        as supervision recorded it (the login's account, the event's time), read from
+        the archive."""
+        action, escalation_id = args.get("done"), args.get("esc")
+        if action not in ("acknowledge", "resolve") or not escalation_id:
+            return None
+        kind = "escalation_acknowledged" if action == "acknowledge" else "escalation_resolved"
+        with self.db.transaction() as session:
+            found = session.execute(
+                select(archive.c.data, archive.c.metadata, archive.c.recorded_at)
+                .where(archive.c.source == "supervision")
+                .where(archive.c.stream_id == f"escalation-{escalation_id}")
+                .where(archive.c.type == kind)
+                .order_by(archive.c.position.desc()).limit(1)).first()
+        if found is None:
+            return None
+        data, metadata = json.loads(found.data), json.loads(found.metadata)
+        actor = metadata.get("actor_name") or data.get("by") or metadata.get("actor")
+        return {"action": action, "escalation_id": escalation_id, "by": actor,
+                "at": found.recorded_at, "how": data.get("how")}
 
     @http("POST", "/reporting/escalations/<escalation_id>/acknowledge")
     @html_errors
@@ -464,7 +504,12 @@ class DashboardPages:
             data = self.escalations(**filters)
             return render.render_page("escalations.html", shown, status_code=exc.http_status,
                                       **views.escalations(data, exc.message, exc.http_status))
-        return redirect(target, 303)
+        # The page it goes back to says who did it and when (`_action_done`).
+        parts = urlsplit(target)
+        kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                if k not in ("done", "esc")]
+        query = urlencode([*kept, ("done", action), ("esc", escalation_id)])
+        return redirect(f"{parts.path}?{query}", 303)
 
     # -- audit -------------------------------------------------------------------------
 
@@ -517,8 +562,10 @@ class DashboardPages:
                                   request.args.get("unit") or None)
         tr = i18n.Translator(i18n.pick_lang(request), self.shared.kinds)
         title, sheets = views.quarterly(data, tr)
+        heading = html_tables.PrintHeading(data["top"]["unit"]["name"],
+                                           tr.period(data["quarter"]))
         return html_tables.export_response(sheets, "xlsx", tr, f"bao-cao-quy-{data['quarter']}",
-                                      title=title)
+                                           title=title, heading=heading)
 
     # -- static files ------------------------------------------------------------------
 

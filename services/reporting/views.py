@@ -324,6 +324,7 @@ def meeting(data: Mapping[str, Any]) -> dict[str, Any]:
             "attendance": attendance_table(data["attendance"]),
             "resolutions": data["resolutions"], "visits": data.get("visits", []),
             "tasks": tasks_table(data["tasks"], m["held_on"]),
+            "materials": data.get("materials", []),
             "personal_hidden": bool(data.get("personal_hidden"))}
 
 

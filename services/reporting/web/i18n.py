@@ -23,6 +23,8 @@ from services.shared.tree import UnitKinds, default_kinds
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
 MESSAGES_FILE = Path(__file__).with_name("messages.yaml")
+#: Labels of one part of the UI each (``messages-forms.yaml`` …), beside the main file.
+PART_MESSAGES = "messages-*.yaml"
 MISSING = "—"  # shown for a value that is absent (None), in both languages
 #: Vietnam keeps one offset all year; timestamps recorded in UTC are shown in it.
 VIETNAM = timezone(timedelta(hours=7))
@@ -38,8 +40,14 @@ def _file_messages() -> dict[str, dict[str, str]]:
     """The labels of ``messages.yaml`` and of the rule catalogue, read once."""
     from services.shared.escalation_rules import Rule  # the one catalogue of rules
 
-    with open(MESSAGES_FILE, encoding="utf-8") as handle:
-        loaded: dict[str, dict[str, str]] = yaml.safe_load(handle)
+    loaded: dict[str, dict[str, str]] = {}
+    for path in [MESSAGES_FILE, *sorted(MESSAGES_FILE.parent.glob(PART_MESSAGES))]:
+        with open(path, encoding="utf-8") as handle:
+            part: dict[str, dict[str, str]] = yaml.safe_load(handle) or {}
+        repeated = sorted(loaded.keys() & part.keys())
+        if repeated:
+            raise ValueError(f"{path.name}: labels already defined elsewhere: {repeated}")
+        loaded.update(part)
     for rule in Rule:
         loaded.setdefault(f"rule.{rule.value}", {"vi": rule.label_vi, "en": rule.label_en})
     return loaded
