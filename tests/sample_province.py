@@ -5,8 +5,10 @@ the benchmarks use the seeded simulator in clients/simulator instead.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 _SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hà", "Lò",
@@ -108,3 +110,34 @@ def _months_before(today: date, count: int) -> date:
     while month <= 0:
         year, month = year - 1, month + 12
     return date(year, month, 1)
+
+
+@contextmanager
+def sample_province_served(folder: Path, close_quarter: bool = True) -> Iterator[str]:
+    """The embedded services with the sample province loaded on 10/06/2026 (April and
+    May met); with `close_quarter`, moved on to 08/07/2026 and April, May and the second
+    quarter closed, so the cells that missed a month, were not visited or left a task
+    undone are escalated. Yields the web server's base URL once reporting has every
+    event."""
+    from chibo.clock import FixedClock
+    from chibo.nameko.runtime import rpc_caller, rpc_client
+    from tests.support import (
+        ADMIN,
+        embedded_config,
+        reporting_caught_up,
+        running,
+        token,
+        wait_until,
+    )
+
+    clock = FixedClock(datetime(2026, 6, 10, 8, 0))
+    config = embedded_config(folder, CLOCK=clock)
+    with running(config), rpc_client(config, timeout=180, token=token(ADMIN)) as proxy:
+        load_sample_province(rpc_caller(proxy), date(2026, 6, 10), months=2,
+                             progress=lambda _: None)
+        if close_quarter:
+            clock.set(datetime(2026, 7, 8, 8, 0))
+            assert proxy.supervision.close_periods(since="2026-04-01") > 0
+        wait_until(lambda: reporting_caught_up(proxy), timeout=60,
+                   message="reporting to read every source's log")
+        yield f"http://{config['WEB_SERVER_ADDRESS']}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime
+from datetime import date
 from urllib.parse import quote
 
 import pytest
@@ -14,9 +14,7 @@ import requests
 from openpyxl import load_workbook
 
 from chibo.access import Grant, Identity, TokenSigner
-from chibo.clock import FixedClock
-from chibo.nameko.runtime import rpc_caller, rpc_client
-from tests.sample_province import load_sample_province
+from tests.sample_province import sample_province_served
 from tests.support import (
     ADMIN,
     AUTH_SECRET,
@@ -24,11 +22,6 @@ from tests.support import (
     TEST_TOKEN_SECONDS,
     authenticated,
     bearer,
-    embedded_config,
-    reporting_caught_up,
-    running,
-    token,
-    wait_until,
 )
 from tests.unit.test_reporting_web import visible_text
 
@@ -42,18 +35,8 @@ MEMBER = "dv-00001"
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dashboard")
-    clock = FixedClock(datetime(2026, 6, 10, 8, 0))
-    config = embedded_config(folder, CLOCK=clock)
-    with running(config), rpc_client(config, timeout=180, token=token(ADMIN)) as proxy:
-        load_sample_province(rpc_caller(proxy), LOADED_ON, months=2, progress=lambda _: None)
-        # A month later, April, May and the second quarter are closed: the cells that
-        # missed a month, were not visited or left a task undone are escalated.
-        clock.set(datetime(2026, 7, 8, 8, 0))
-        assert proxy.supervision.close_periods(since="2026-04-01") > 0
-        wait_until(lambda: reporting_caught_up(proxy), timeout=60,
-                   message="reporting to read every source's log")
-        yield f"http://{config['WEB_SERVER_ADDRESS']}"
+    with sample_province_served(tmp_path_factory.mktemp("dashboard")) as served:
+        yield served
 
 
 #: A provincial administrator's bearer token: every page and figure (no cookies kept
@@ -194,7 +177,9 @@ def test_acknowledge_an_escalation_from_the_page(base):
     done = reader.post(base + action, data={"next": back, "csrf_token": CSRF},
                        allow_redirects=False, timeout=TIMEOUT)
     assert done.status_code == 303, done.text[:500]
-    assert done.headers["Location"].endswith(back)
+    # Back to the page it came from, which then says who acknowledged it and when.
+    assert done.headers["Location"].endswith(
+        back + "&done=acknowledge&esc=" + quote(escalation["escalation_id"], safe=""))
     shown = page(base, back)
     assert f'data-testid="resolve-{escalation["escalation_id"]}"' in shown
     assert escalation["escalation_id"] not in [e["escalation_id"] for e in open_escalations(base)]

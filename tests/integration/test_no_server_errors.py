@@ -13,22 +13,14 @@ rather than stopping early at an empty database.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
 
 import pytest
 import requests
 
-from chibo.clock import FixedClock
-from chibo.nameko.runtime import rpc_caller, rpc_client
-from tests.sample_province import load_sample_province
+from tests.sample_province import sample_province_served
 from tests.support import (
     ADMIN,
     bearer,
-    embedded_config,
-    reporting_caught_up,
-    running,
-    token,
-    wait_until,
 )
 
 TIMEOUT = 60
@@ -38,14 +30,8 @@ HUGE = "99999999999999999999999"
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    clock = FixedClock(datetime(2026, 6, 10, 8, 0))
-    config = embedded_config(tmp_path_factory.mktemp("no-5xx"), CLOCK=clock)
-    with running(config), rpc_client(config, timeout=180, token=token(ADMIN)) as proxy:
-        load_sample_province(rpc_caller(proxy), date(2026, 6, 10), months=2,
-                             progress=lambda _: None)
-        wait_until(lambda: reporting_caught_up(proxy), timeout=60,
-                   message="reporting to read every source's log")
-        yield f"http://{config['WEB_SERVER_ADDRESS']}"
+    with sample_province_served(tmp_path_factory.mktemp("no-5xx"), close_quarter=False) as served:
+        yield served
 
 
 def get(base: str, path: str) -> requests.Response:
