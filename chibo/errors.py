@@ -6,11 +6,17 @@ say the same thing to the caller, field by field where it applies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-#: Every ChiboError class by name: nameko passes a remote error as its type's name and
-#: text, and `from_remote` gives the caller the same kind of error back.
+#: Every ChiboError class by name: a remote error arrives as its type's name, text and
+#: details, and `from_remote` gives the caller the same kind of error back.
 _BY_NAME: dict[str, type[ChiboError]] = {}
+
+#: Every ChiboError class defined so far, and who wants to hear of the next ones (the RPC
+#: edge registers each with its deserializer, those of modules imported later too).
+_CLASSES: list[type[ChiboError]] = []
+_WATCHERS: list[Callable[[type[ChiboError]], None]] = []
 
 
 class ChiboError(Exception):
@@ -22,6 +28,9 @@ class ChiboError(Exception):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _BY_NAME.setdefault(cls.__name__, cls)
+        _CLASSES.append(cls)
+        for watcher in list(_WATCHERS):
+            watcher(cls)
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -122,12 +131,38 @@ def _flatten(problems: Any) -> list[Any]:
     return [problems]
 
 
-def from_remote(exc_type: str | None, value: str | None) -> ChiboError | None:
-    """The caller-facing error another service raised over RPC (nameko passes only its
-    type name and text), or None when it was not one of these."""
+def watch_error_classes(callback: Callable[[type[ChiboError]], None]) -> None:
+    """Call `callback` with ChiboError and each of its subclasses: those defined already
+    at once, each one defined later as its class statement runs."""
+    _WATCHERS.append(callback)
+    callback(ChiboError)
+    for cls in list(_CLASSES):
+        callback(cls)
+
+
+#: What every ChiboError has of its own: a detail by one of these names stays a detail.
+_RESERVED = frozenset({"message", "details", "args", "http_status", "code"})
+
+
+def from_remote(exc_type: str | None, value: str | None,
+                details: dict[str, Any] | None = None) -> ChiboError | None:
+    """The caller-facing error another service raised over RPC, from its type name, text
+    and details (as `to_dict` says them; none from a service that sent only the text), or
+    None when it was not one of these. Each detail is also an attribute, as the class's
+    own constructor makes it (a ValidationFailed's `fields`, a RateLimited's
+    `retry_after`)."""
     cls = ChiboError if exc_type == "ChiboError" else _BY_NAME.get(exc_type or "")
     if cls is None:
         return None
+    details = dict(details) if isinstance(details, dict) else {}
     error = ChiboError(value or "")
-    error.__class__ = cls  # keep the status and code; the text says the rest
+    error.details = details
+    error.__class__ = cls  # keep the status and code; the constructor's checks were remote
+    for name, detail in details.items():
+        if (isinstance(name, str) and name.isidentifier() and name not in _RESERVED
+                and not callable(getattr(cls, name, None))
+                and not isinstance(getattr(cls, name, None), property)):
+            setattr(error, name, detail)
+    if isinstance(error, ValidationFailed) and not isinstance(details.get("fields"), dict):
+        error.fields = {}  # a sender that kept the fields to itself: the text says them
     return error

@@ -17,7 +17,8 @@ the container: `nameko run` exits. Here:
   (`chibo.nameko.commands.CommandRpc` gives every RPC command an id), so nothing is done
   twice. A worker that failed on a transient fault (`is_transient`) answers
   `ServiceUnavailable`, a retryable error the caller can map back (`chibo.errors`),
-  rather than a raw `OperationalError`.
+  rather than a raw `OperationalError`. A ChiboError's reply carries its details
+  (`chibo.nameko.remote_errors`), which this module's import teaches the proxies too.
 * `ResilientEventHandler` (`event_handler`) and `ResilientRpcProxy` (`RpcProxy`): the
   same consumer under event handlers and the reply listener of RPC proxies.
 
@@ -37,6 +38,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import amqp.exceptions  # type: ignore[import-untyped]  # no stubs published
+import eventlet
 import kombu.exceptions
 import nameko.rpc
 from nameko.constants import (
@@ -49,13 +51,17 @@ from nameko.constants import (
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled, RemoteError
 from nameko.messaging import QueueConsumer
-from nameko.rpc import ReplyListener, Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import ReplyListener, Rpc, RpcConsumer, get_rpc_exchange
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from chibo.errors import ChiboError, ServiceUnavailable
+from chibo.nameko.remote_errors import DetailedResponder
 
 log = logging.getLogger(__name__)
+#: Seconds an RPC request whose reply could not be sent waits before going back to its
+#: queue.
+REQUEUE_PAUSE_SECONDS = 1.0
 
 #: What a publish, ack or requeue raises when the broker connection is refused, cut or
 #: closed under it (socket errors are OSErrors).
@@ -207,9 +213,10 @@ class ResilientRpcConsumer(RpcConsumer):
         super().setup()
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
-        # As nameko's RpcConsumer.handle_result, with the reply's failure caught.
+        # As nameko's RpcConsumer.handle_result, with the reply's failure caught and a
+        # ChiboError's details in the reply.
         config = self.container.config
-        responder = Responder(
+        responder = DetailedResponder(
             config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
             config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
             ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
@@ -219,6 +226,9 @@ class ResilientRpcConsumer(RpcConsumer):
             log.warning("could not send the reply to %s (%s: %s); the request goes back to "
                         "the queue and its command id answers it again",
                         _describe(message), type(exc).__name__, exc)
+            # A pause first: while only the reply side is broken, the request would
+            # otherwise come straight back and spin.
+            eventlet.sleep(REQUEUE_PAUSE_SECONDS)
             self.queue_consumer.requeue_message(message)
             return result, exc_info
         self.queue_consumer.ack_message(message)

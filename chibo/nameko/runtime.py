@@ -95,10 +95,11 @@ def rpc_client(config: dict[str, Any], timeout: float = 30, token: str | None = 
     call carries it, as a service's worker carries its caller's."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from chibo.nameko import memory
+    from chibo.nameko import memory, remote_errors
     from chibo.nameko.web.json_http import IDENTITY_KEY
 
     memory.register()
+    remote_errors.install()  # a ChiboError's details survive the reply
     context = {IDENTITY_KEY: token} if token else None
     with ClusterRpcProxy(config, timeout=timeout, context_data=context) as proxy:
         yield proxy
@@ -111,10 +112,11 @@ class ReconnectingRpc:
 
     def __init__(self, config: dict[str, Any], timeout: float = 30,
                  token: str | None = None) -> None:
-        from chibo.nameko import memory
+        from chibo.nameko import memory, remote_errors
         from chibo.nameko.web.json_http import IDENTITY_KEY
 
         memory.register()
+        remote_errors.install()
         self.config = config
         self.timeout = timeout
         self.context = {IDENTITY_KEY: token} if token else None
@@ -188,12 +190,15 @@ def services_access(service_classes: Iterable[type]) -> list[Any]:
 def call_remote(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`method(*args, **kwargs)` on another service's RPC proxy, with a caller-facing
     error it raised (nameko's RemoteError naming a ChiboError) raised again as that
-    error, so the caller's page or answer says the same thing with the same status."""
+    error, details included (a ValidationFailed's `fields`), so the caller's page or
+    answer says the same thing with the same status."""
     from nameko.exceptions import RemoteError
 
     from chibo.errors import from_remote
+    from chibo.nameko import remote_errors
 
+    remote_errors.install()
     try:
         return method(*args, **kwargs)
     except RemoteError as exc:
-        raise from_remote(exc.exc_type, exc.value) or exc from None
+        raise from_remote(exc.exc_type, exc.value, getattr(exc, "details", None)) or exc from None

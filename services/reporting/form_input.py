@@ -407,34 +407,6 @@ def correction_command(form: FormData, meeting_id: str,
 
 # -- the services' answers -------------------------------------------------------------
 
-#: How a ValidationFailed says its fields (chibo.errors): a lead-in, then
-#: "name: problem; problem, name: problem" — all an RPC caller receives of it.
-_LEAD_IN = re.compile(r"^[^:]*\(invalid input\): ")
-_FIELD_AT = re.compile(r"(?:^|, )([a-z][a-z_]*(?:\.[\w\-]+)*): ")
-_NESTED = re.compile(r"^([\w\-]+): ")
-
-
-def problems_from_text(message: str) -> dict[str, list[str]]:
-    """The problems of a ValidationFailed that came over RPC as text, by field path;
-    {} when the text names no field."""
-    body = _LEAD_IN.sub("", message.strip(), count=1)
-    if body == message.strip():
-        return {}
-    found = list(_FIELD_AT.finditer(body))
-    problems: dict[str, list[str]] = {}
-    for here, after in zip(found, [*found[1:], None], strict=True):
-        path = here.group(1)
-        text = body[here.end():after.start() if after else len(body)]
-        nested = _NESTED.match(text)
-        while nested:  # a nested schema's problem: "attendance: 3: reason: …"
-            path, text = f"{path}.{nested.group(1)}", text[nested.end():]
-            nested = _NESTED.match(text)
-        # Several problems of one field are joined by "; ", which a problem may hold
-        # too: the text is kept whole.
-        problems.setdefault(path, []).append(text.strip())
-    return problems
-
-
 def flatten(problems: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
     """Nested problems (marshmallow's {"attendance": {3: {"reason": [...]}}}) as dotted
     keys ("attendance.3.reason")."""

@@ -217,20 +217,28 @@ def test_messages(english, vietnamese):
     assert fi.vietnamese(english) == vietnamese
 
 
-def test_a_refusal_that_came_over_rpc_as_text_is_read_back_by_field():
-    from chibo.errors import ValidationFailed
+def test_a_refusal_that_came_over_rpc_is_shown_by_field():
+    """The fields of a ValidationFailed as they cross RPC (chibo.nameko.remote_errors:
+    JSON, so a list index is text) land beside the form's own fields."""
+    import json
+
+    from nameko.exceptions import deserialize
+
+    from chibo.errors import ValidationFailed, from_remote
+    from chibo.nameko.remote_errors import serialize_error
 
     sent = ValidationFailed({
-        "attendance": ["Every member must be listed; missing: c1-04, c1-05."],
-        "attendance.3.reason": ["An excused absence needs its reason."],
+        "attendance": {3: {"reason": ["An excused absence needs its reason."]}},
         "held_on": ["A meeting dated in the future cannot be held."],
         "vote": {"in_favour": ["Missing data for required field."]}})
-    assert fi.problems_from_text(sent.message) == {
-        "attendance": ["Every member must be listed; missing: c1-04, c1-05."],
-        "attendance.3.reason": ["An excused absence needs its reason."],
-        "held_on": ["A meeting dated in the future cannot be held."],
-        "vote.in_favour": ["Missing data for required field."]}
-    assert fi.problems_from_text("Meeting m1 is already held.") == {}
+    raised = deserialize(json.loads(json.dumps(serialize_error(sent))))
+    error = from_remote(raised.exc_type, raised.value, raised.details)
+    assert isinstance(error, ValidationFailed)
+    places = {"attendance.3.reason": "reason.m4", "vote.in_favour": "in_favour"}
+    assert fi.form_errors(error.fields, places, known=("held_on",)) == {
+        "reason.m4": [fi.MSG_REASON],
+        "held_on": ["Không thể ghi buổi sinh hoạt vào ngày chưa đến."],
+        "in_favour": [fi.MSG_REQUIRED]}
 
 
 def test_a_sixty_member_roll_renders_one_row_each_with_labels():
