@@ -11,13 +11,17 @@ Readiness says it can do its work now, for each service in the process:
   applied yet, and none of its sources is failing.
 
 Both answers are public, so they name only services and the state of each check: no
-host, no address, no count of anything.
+host, no address, no count of anything. Being public, readiness is checked at most once
+a second, one check at a time, and callers meanwhile get the last answer: a flood of
+`/readyz` requests cannot open a database connection each.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import eventlet
@@ -36,6 +40,29 @@ DEFAULT_MAX_FEED_LAG = 10_000
 
 # One probe engine per service database (no pool: each probe opens its own connection).
 _PROBES: dict[str, Engine] = {}
+#: How long a readiness answer is given again before the checks run anew.
+READINESS_REUSE_SECONDS = 1.0
+
+
+class _LastAnswer:
+    """The newest readiness answer per set of services, computed by one caller at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answers: dict[tuple[str, ...], tuple[float, tuple[int, dict[str, Any]]]] = {}
+
+    def get(self, key: tuple[str, ...], compute: Callable[[], tuple[int, dict[str, Any]]],
+            now: Callable[[], float] = time.monotonic) -> tuple[int, dict[str, Any]]:
+        with self.lock:  # the others wait for this check, then reuse its answer
+            kept = self.answers.get(key)
+            if kept is not None and now() - kept[0] < READINESS_REUSE_SECONDS:
+                return kept[1]
+            answer = compute()
+            self.answers[key] = (now(), answer)
+            return answer
+
+
+_LAST = _LastAnswer()
 
 
 def liveness(services: Iterable[str]) -> dict[str, Any]:
@@ -44,8 +71,14 @@ def liveness(services: Iterable[str]) -> dict[str, Any]:
 
 def readiness(containers: Iterable[Any]) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 `{"status": "ready", "checks": {service: {check:
-    "ok"|problem}}}`, or 503 with `"status": "not_ready"` when any check fails."""
+    "ok"|problem}}}`, or 503 with `"status": "not_ready"` when any check fails; the
+    same answer for up to `READINESS_REUSE_SECONDS`."""
     containers = list(containers)
+    key = tuple(sorted(container.service_name for container in containers))
+    return _LAST.get(key, lambda: _readiness_now(containers))
+
+
+def _readiness_now(containers: list[Any]) -> tuple[int, dict[str, Any]]:
     pool = GreenPool(max(1, len(containers)))
     checks = dict(pool.imap(_check_container, containers))
     ready = bool(checks) and all(state == OK for service in checks.values()
