@@ -21,7 +21,7 @@ from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
 from chibo.nameko.resilience import RpcProxy, event_handler, rpc
 from chibo.nameko.runtime import call_remote
 from chibo.nameko.web import http, read_json
-from services.reporting import access_rules, projector, queries, read_model
+from services.reporting import access_rules, projector, queries, read_model, report_jobs
 from services.reporting.access_rules import (
     ACT_ON_ESCALATION,
     PERSONAL_OF_CELL,
@@ -223,7 +223,7 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, Entry
                        openapi=openapi_document):
     name = "reporting"
 
-    db = Database(read_model.metadata, audit_metadata)
+    db = Database(read_model.metadata, audit_metadata, report_jobs.metadata)
     clock = ClockProvider()
     # who calls, and what their roles let them do where in the tree
     caller = Caller(ROLES, locate=access_rules.locate)

@@ -8,8 +8,9 @@ month with figures), ``grouping`` (``then``/``today``) and, for the printed page
 when absent). A report of many cell-months (a province's year), or any with
 ``background=1``, is made by a background job: the answer is 303 to the job's page,
 which refreshes itself until the report is ready and then links it. Every report is
-made once per state of the read models (`report_jobs`); the printing itself runs on
-one of eventlet's real threads (`eventlet.tpool`), one report at a time.
+made once per state of the read models (`report_jobs`, in reporting's database: any
+instance serves a job's page and file); the printing itself runs on one of eventlet's
+real threads (`eventlet.tpool`), one report at a time in each process.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from services.reporting import period_report, queries, report_render
 from services.reporting.access_rules import REPORTS_OF_UNIT_QUERY, home_unit_by_default
 from services.reporting.page_cache import data_version
 from services.reporting.pages import html_errors
-from services.reporting.report_jobs import JOBS, Job, Made
+from services.reporting.report_jobs import JobStatus, Made, ReportJobs, ReportKey
 from services.reporting.web import html_tables, i18n, render, urls
 from services.shared.access_roles import VIEW_REPORTS
 from services.shared.settings import SharedSettings
@@ -126,17 +127,21 @@ class ReportPages:
     @http("GET", "/reporting/reports/jobs/<job_id>/file", expected_exceptions=ChiboError)
     @access(AUTHENTICATED)
     def report_job_file(self, request: Request, job_id: str) -> Response:
-        job = self._job(job_id, "No such report in preparation (it may have expired): ask "
-                                "for the report again.")
-        if job.made is None:
+        self._job(job_id, "No such report in preparation (it may have expired): ask "
+                          "for the report again.")
+        made = self._jobs().file(job_id, self._owner())
+        if made is None:
             raise NotFound("The report is not ready yet: wait on its page.")
-        return download(job.made)
+        return download(made)
 
     # -- making the report ---------------------------------------------------------------
 
-    def _job(self, job_id: str, message: str = "report.job.missing") -> Job:
+    def _jobs(self) -> ReportJobs:
+        return ReportJobs(self.db.factory, self.clock)
+
+    def _job(self, job_id: str, message: str = "report.job.missing") -> JobStatus:
         """The caller's own job (NotFound for anyone else's: its id says nothing)."""
-        job = JOBS.get(job_id, self._owner())
+        job = self._jobs().get(job_id, self._owner())
         if job is None:
             raise NotFound(message)
         return job
@@ -165,13 +170,15 @@ class ReportPages:
             large = queries.report_size(session, unit_id, period.value) > LARGE_CELL_MONTHS
         tr = i18n.Translator(lang, self.shared.kinds)
         title = f"{tr('report.subtitle', period=period.phrase(lang))} — {unit_name}"
-        key = ("period-report", fmt, unit_id, period.value, grouping, lang, asked, unit_name,
-               data_version(self))
+        # The database is the jobs' own: its watermarks and the day are the position.
+        _, marks, day = data_version(self)
+        key = ReportKey(fmt, unit_id, period.value, grouping, lang, asked,
+                        [list(mark) for mark in marks] + [day.isoformat()], title)
         produce = self._producer(fmt, unit_id, period, grouping, tr, asked)
         if large or background:
-            job = JOBS.start(key, self._owner(), title, 3, produce)
+            job = self._jobs().start(key, self._owner(), 3, produce)
             return redirect(job_url(job.job_id), 303)
-        return download(JOBS.make_now(key, self._owner(), title, produce))
+        return download(self._jobs().make_now(key, self._owner(), produce))
 
     def _producer(self, fmt: str, unit_id: str, period: period_report.ReportPeriod,
                   grouping: str | None, tr: i18n.Translator, asked: period_report.PrintedFields

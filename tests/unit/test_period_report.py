@@ -12,8 +12,9 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from chibo.access import Grant, Identity
+from chibo.db import create_schema
 from chibo.errors import Forbidden, ValidationFailed
-from services.reporting import period_report
+from services.reporting import period_report, report_jobs
 from services.reporting.period_report import ReportPeriod, parse_period
 from services.reporting.report_entrypoints import ReportPages
 from services.reporting.web import html_tables
@@ -37,6 +38,7 @@ class Reports(Service, ReportPages):
 @pytest.fixture
 def service(factory):  # noqa: F811
     found = service_over(factory)
+    create_schema(factory.kw["bind"], report_jobs.metadata)  # the jobs and made reports
     reports = Reports()
     reports.db, reports.clock, reports.shared = found.db, found.clock, found.shared
     return as_identity(reports)
@@ -147,6 +149,23 @@ def test_a_report_is_made_once_per_state_of_the_read_models(service, monkeypatch
     first = service.period_report_pdf(request("/reporting/reports/period.pdf", query))
     again = service.period_report_pdf(request("/reporting/reports/period.pdf", query))
     assert first.get_data() == again.get_data() and len(made) == 1
+
+
+def test_a_job_left_by_a_process_that_ended_says_so_to_its_reader_only(service):
+    from services.reporting.report_jobs import ReportJobs, ReportKey
+
+    jobs = ReportJobs(service.db.factory, service.clock)
+    key = ReportKey("pdf", "X", "2026-Q1", None, "vi", {}, [], "Báo cáo quý I năm 2026 — X")
+    job, maker = jobs._claim(key, "tk-quantri", 3)
+    maker.release()  # its proof of life gone, the report never written
+    page = service.report_job_page(request(f"/reporting/reports/jobs/{job.job_id}"),
+                                   job.job_id)
+    assert page.status_code == 200
+    assert 'data-testid="report-job-stopped"' in page.get_data(as_text=True)
+    as_identity(service, STAFF_X2)  # another account: no such job
+    other = service.report_job_page(request(f"/reporting/reports/jobs/{job.job_id}"),
+                                    job.job_id)
+    assert other.status_code == 404
 
 
 # -- every XLSX prints ---------------------------------------------------------------------
