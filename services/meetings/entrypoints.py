@@ -30,7 +30,7 @@ from chibo.nameko.resilience import event_handler, rpc
 from chibo.nameko.web import http
 from services.meetings import api, domain, handlers, read_model, replica
 from services.shared import settings
-from services.shared.access_roles import OPERATE, ROLES, VIEW_PERSONAL, VIEW_REPORTS
+from services.shared.access_roles import OPERATE, ROLES, VIEW_PERSONAL
 from services.shared.events.meetings import catalogue
 from services.shared.events.members import catalogue as members_catalogue
 
@@ -39,8 +39,9 @@ MEETING_RECORD = Access(VIEW_PERSONAL, Scope("meeting_id", "meeting"))
 #: A task names its assignee.
 TASK_RECORD = Access(VIEW_PERSONAL, Scope("task_id", "task"))
 CELL_TASKS = Access(VIEW_PERSONAL, Scope("cell_id", "cell"))
-#: A meeting's materials: documents, read by whoever sees the cell's reports.
-MEETING_MATERIAL = Access(VIEW_REPORTS, Scope("meeting_id", "meeting"))
+#: A meeting's materials: documents such as a member's self-criticism or a report
+#: naming members, so personal data of the cell, read as its members' records are.
+MEETING_MATERIAL = Access(VIEW_PERSONAL, Scope("meeting_id", "meeting"))
 #: Running the service: its timers called over RPC.
 OPERATIONS = Access(OPERATE)
 

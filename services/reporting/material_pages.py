@@ -6,7 +6,8 @@
   the file); back to the meeting page with a confirmation, or the page again with the
   problem next to the form.
 * `GET /reporting/meetings/<id>/materials/<sha256>`: the file, fetched from meetings
-  over RPC, as a download.
+  over RPC, as a download, for the cell's personal-data readers (a material may be a
+  member's self-criticism); others see on the meeting page only how many there are.
 * `GET /reporting/meetings/<id>/minutes`: the minutes (biên bản sinh hoạt chi bộ) laid
   out for A4, from reporting's read model of the meeting.
 """
@@ -31,9 +32,9 @@ from chibo.nameko.access import access
 from chibo.nameko.runtime import call_remote
 from chibo.nameko.web import http
 from services.reporting import queries, views
-from services.reporting.access_rules import REPORTS_OF_MEETING, sees_personal_data
+from services.reporting.access_rules import sees_personal_data
 from services.reporting.pages import html_errors, request_for, same_site_form
-from services.reporting.web import render, urls
+from services.reporting.web import html_tables, render, urls
 from services.shared.access_roles import RECORD_MEETINGS, VIEW_PERSONAL
 from services.shared.events.meetings import MATERIAL_TYPES
 
@@ -41,6 +42,11 @@ from services.shared.events.meetings import MATERIAL_TYPES
 ATTACH_TO_MEETING = Access(RECORD_MEETINGS, Scope("meeting_id", "meeting"))
 #: The minutes name the members present and absent: personal data of the cell.
 MINUTES_OF_MEETING = Access(VIEW_PERSONAL, Scope("meeting_id", "meeting"))
+#: A material may be a member's self-criticism or a report naming members: personal
+#: data of the cell too (meetings asks the same of its `material` read).
+MATERIAL_OF_MEETING = Access(VIEW_PERSONAL, Scope("meeting_id", "meeting"))
+#: The longest file name meetings takes.
+MAX_FILE_NAME = 255
 #: What a multipart form adds around the file (boundaries, the CSRF field, headers).
 FORM_OVERHEAD_BYTES = 64 * 1024
 
@@ -59,13 +65,20 @@ def minutes_url(meeting_id: str) -> str:
 
 def download_headers(file_name: str, media_type: str) -> dict[str, str]:
     """A download of `file_name`: an ASCII fallback name and the UTF-8 one (RFC 6266),
-    so a Vietnamese name arrives intact and no name can break the header."""
-    plain = unicodedata.normalize("NFKD", file_name).encode("ascii", "ignore").decode()
-    plain = "".join(c if c.isalnum() or c in "._- " else "_" for c in plain).strip() or "tai-lieu"
+    so a Vietnamese name arrives intact and no name can break the header; never kept
+    by a browser or proxy (it is personal data)."""
     return {"Content-Type": media_type,
-            "Content-Disposition": f"attachment; filename=\"{plain}\"; "
-                                   f"filename*=UTF-8''{quote(file_name, safe='')}",
+            "Content-Disposition": html_tables.content_disposition(file_name, "tai-lieu"),
             "Cache-Control": "private, no-store"}
+
+
+def upload_file_name(sent: str) -> str:
+    """The name an upload is kept under: the last part of what the browser sent (some
+    old ones send the whole client path), NFC, cut to what meetings takes and only then
+    stripped, so the cut cannot leave a trailing space meetings would refuse; "tai-lieu"
+    when nothing is left."""
+    name = unicodedata.normalize("NFC", sent.replace("\\", "/").rsplit("/", 1)[-1])
+    return name[:MAX_FILE_NAME].strip() or "tai-lieu"
 
 
 def declared_type(mimetype: str | None, file_name: str) -> str:
@@ -192,9 +205,8 @@ class MaterialPages:
             raise ValidationFailed({"file": [self._too_large(limit)]})
         if not content:
             raise ValidationFailed({"file": ["Tệp rỗng (the file is empty)."]})
-        # Browsers send the bare name; some old ones the whole client path.
-        name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
-        return {"meeting_id": meeting_id, "file_name": name or "tai-lieu",
+        name = upload_file_name(upload.filename)
+        return {"meeting_id": meeting_id, "file_name": name,
                 "media_type": declared_type(upload.mimetype, name),
                 "content": base64.b64encode(content).decode("ascii")}
 
@@ -219,7 +231,7 @@ class MaterialPages:
 
     @http("GET", "/reporting/meetings/<meeting_id>/materials/<sha256>")
     @html_errors
-    @access(REPORTS_OF_MEETING)
+    @access(MATERIAL_OF_MEETING)
     def material_download(self, request: Request, meeting_id: str, sha256: str) -> Response:
         if not is_digest(sha256):
             raise NotFound("Không có tài liệu này (no such material).", field="sha256")
@@ -240,8 +252,11 @@ class MaterialPages:
     def minutes_page(self, request: Request, meeting_id: str) -> Response:
         with self.db.transaction() as session:
             data = queries.meeting(session, meeting_id, today=self.clock.now().date())
-        return render.render_page("minutes.html", request, **minutes_context(data),
-                                  meeting_url=urls.meeting(meeting_id))
+        response = render.render_page("minutes.html", request, **minutes_context(data),
+                                      meeting_url=urls.meeting(meeting_id))
+        # It lists the absent members with their reasons: no browser or proxy keeps it.
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def upload_message(error: ChiboError) -> str:

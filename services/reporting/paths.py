@@ -14,7 +14,7 @@ import weakref
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from services.reporting.periods import bounds
@@ -22,7 +22,8 @@ from services.reporting.read_model import TREE_TYPES, archive
 from services.shared.text import text_sort_key
 from services.shared.tree import Tree, UnitVersion
 
-__all__ = ["Places", "places_for", "encode", "decode", "TREE_TYPES"]
+__all__ = ["Places", "places_for", "encode", "decode", "passes_through", "containing",
+           "TREE_TYPES"]
 
 _SOURCE = "members"
 
@@ -130,3 +131,21 @@ def encode(path: list[str]) -> str:
 
 def decode(path: str) -> list[str]:
     return json.loads(path) if path else []
+
+
+#: LIKE's escape character here. Not PostgreSQL's default, the backslash: JSON writes a
+#: non-ASCII id as \uXXXX, and those backslashes must stay plain characters.
+_ESCAPE = "!"
+
+
+def containing(column: Any, fragment: str) -> ColumnElement[bool]:
+    """`column` holds `fragment` as written, LIKE's wildcards in it escaped."""
+    for special in (_ESCAPE, "%", "_"):
+        fragment = fragment.replace(special, _ESCAPE + special)
+    return column.like(f"%{fragment}%", escape=_ESCAPE)
+
+
+def passes_through(column: Any, unit_id: str) -> ColumnElement[bool]:
+    """`column` (an encoded path) goes through `unit_id`, matched whole as its JSON
+    string: `xa_1` does not match `xa-1`, nor `xa-1` match `xa-10`."""
+    return containing(column, json.dumps(unit_id))

@@ -613,12 +613,12 @@ def member(session: Session, member_id: str, year: int | None = None, *,
     year = year or (years[0]["year"] if years else today.year)
     lines = []
     # The meetings of the member's present cell; the member's line in each minutes.
-    marker = f'%"member_id": {json.dumps(member_id, ensure_ascii=False)}%'
+    line = f'"member_id": {json.dumps(member_id, ensure_ascii=False)}'
     for m in session.execute(select(meetings.c.meeting_id, meetings.c.held_on, meetings.c.kind,
                                     meetings.c.attendance)
                              .where(meetings.c.cell_id == info["cell_id"])
                              .where(meetings.c.month.like(f"{year}-%"))
-                             .where(meetings.c.attendance.like(marker))
+                             .where(paths.containing(meetings.c.attendance, line))
                              .order_by(meetings.c.held_on)):
         line = next((a for a in json.loads(m.attendance) if a["member_id"] == member_id), None)
         if line:
@@ -649,8 +649,8 @@ def escalation_list(session: Session, today: date, state: str | None = "open",
     if rule:
         query = query.where(escalations.c.rule == rule)
     if unit_id:
-        marker = f"%{paths.encode([unit_id])[1:-1]}%"
-        under = (select(cell_periods.c.cell_id).where(cell_periods.c.today_path.like(marker))
+        under = (select(cell_periods.c.cell_id)
+                 .where(paths.passes_through(cell_periods.c.today_path, unit_id))
                  .distinct())
         query = query.where(escalations.c.cell_id.in_(under)
                             | (escalations.c.target_unit_id == unit_id))
@@ -703,8 +703,7 @@ def cell_month_report(session: Session, month: str,
              .join(units, units.c.unit_id == cell_periods.c.cell_id)
              .where(cell_periods.c.period == month))
     if unit_id:
-        query = query.where(cell_periods.c.today_path.like(
-            f"%{paths.encode([unit_id])[1:-1]}%"))
+        query = query.where(paths.passes_through(cell_periods.c.today_path, unit_id))
     rows = session.execute(query).all()
     late = month_states.made_up(session, [r.cell_id for r in rows], [month])
     out = []
@@ -739,7 +738,9 @@ def _task_row(task: dict[str, Any], today: date) -> dict[str, Any]:
 def without_personal_data(data: dict[str, Any]) -> dict[str, Any]:
     """A cell's year (`cell`) or a meeting (`meeting`) as a reader whose roles do not
     cover members' records sees it: the figures, not the people. Names, ratings,
-    attendance, speakers and the members tasks were given to are left out, and
+    attendance, speakers, the members tasks were given to and the meeting's materials
+    (documents such as a self-criticism, and who uploaded them) are left out, the
+    materials leaving only how many there are (`materials_count`), and
     `personal_hidden` says so."""
     out = dict(data)
     if "members" in out:
@@ -753,6 +754,9 @@ def without_personal_data(data: dict[str, Any]) -> dict[str, Any]:
     if "tasks" in out:
         out["tasks"] = [{**task, "assignee_name": None, "assignee_id": None}
                         for task in out["tasks"]]
+    if "materials" in out:
+        out["materials_count"] = len(out["materials"])
+        out["materials"] = []
     out["personal_hidden"] = True
     return out
 
@@ -773,10 +777,9 @@ def _report_cells(session: Session, unit_id: str, period: str, grouping: str
     `unit_id` (or the cell itself): a half-year sums the cell's two quarters, with "held
     a thematic meeting" and "visited" as 0 or 1 as the models keep them."""
     path = cell_periods.c.then_path if grouping == "then" else cell_periods.c.today_path
-    marker = f"%{paths.encode([unit_id])[1:-1]}%"
     query = (select(cell_periods)
              .where(cell_periods.c.period.in_(_half_quarters(period)))
-             .where(path.like(marker) | (cell_periods.c.cell_id == unit_id)))
+             .where(paths.passes_through(path, unit_id) | (cell_periods.c.cell_id == unit_id)))
     out: dict[str, dict[str, Any]] = {}
     for row in session.execute(query):
         found = out.setdefault(row.cell_id, dict.fromkeys(MEASURES, 0) | {
@@ -887,11 +890,11 @@ def _report_months(period: str) -> list[str]:
 
 def report_size(session: Session, unit_id: str, period: str) -> int:
     """How many cell-months a report of `unit_id` for `period` sums (what makes it large)."""
-    marker = f"%{paths.encode([unit_id])[1:-1]}%"
     return int(session.execute(
         select(func.count()).select_from(cell_periods)
         .where(cell_periods.c.period.in_(_report_months(period)))
-        .where(cell_periods.c.today_path.like(marker) | (cell_periods.c.cell_id == unit_id))
+        .where(paths.passes_through(cell_periods.c.today_path, unit_id)
+               | (cell_periods.c.cell_id == unit_id))
     ).scalar_one())
 
 

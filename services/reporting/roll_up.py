@@ -327,9 +327,9 @@ def _reroute(session: Session, places: paths.Places, units_changed: set[str],
     counted under a changed unit, and the changed cells' own."""
     changed = {}
     for unit_id in sorted(units_changed):
-        marker = f"%{paths.encode([unit_id])[1:-1]}%"
-        query = select(cell_periods).where(cell_periods.c.then_path.like(marker)
-                                           | cell_periods.c.today_path.like(marker))
+        query = select(cell_periods).where(
+            paths.passes_through(cell_periods.c.then_path, unit_id)
+            | paths.passes_through(cell_periods.c.today_path, unit_id))
         for row in session.execute(query):
             key = (row.cell_id, row.period)
             if key in exclude or key in changed:

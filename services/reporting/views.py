@@ -325,6 +325,8 @@ def meeting(data: Mapping[str, Any]) -> dict[str, Any]:
             "resolutions": data["resolutions"], "visits": data.get("visits", []),
             "tasks": tasks_table(data["tasks"], m["held_on"]),
             "materials": data.get("materials", []),
+            # Without the personal-data permission only the number of materials is left.
+            "materials_count": data.get("materials_count", len(data.get("materials", []))),
             "personal_hidden": bool(data.get("personal_hidden"))}
 
 

@@ -1,9 +1,11 @@
 """Meeting materials and minutes on RabbitMQ and PostgreSQL, every service running: a
 cell's secretary attaches documents (over meetings' HTTP command and through reporting's
-upload form); a refused file names its field and leaves no file and no event; another
-cell's secretary may not download them; reporting lists them on the meeting page and
-its read models equal a rebuild from the services' logs; the printable minutes open
-for the cell's personal-data readers only.
+upload form); a refused file names its field and leaves no file and no event; the
+materials are personal data of the cell: its secretary and the district's staff download
+them, another cell's secretary and a province viewer may not (in either service), and the
+viewer's meeting page says only how many there are; reporting's read models equal a
+rebuild from the services' logs; the printable minutes open for the cell's personal-data
+readers only and are never kept by a browser.
 
 The tree: province P; districts X and Y; cell A under X, B under Y.
 """
@@ -28,6 +30,7 @@ from tests.support import ADMIN, TODAY, bearer, running, services_config, wait_u
 SECRETARY_A = Identity("bt-a", "Bí thư chi bộ A", (Grant("secretary", "A"),))
 SECRETARY_B = Identity("bt-b", "Bí thư chi bộ B", (Grant("secretary", "B"),))
 VIEWER_P = Identity("xem-p", "Người xem tỉnh", (Grant("viewer", "P"),))
+STAFF_X = Identity("cb-x", "Cán bộ huyện X", (Grant("staff", "X"),))
 UNITS = (
     {"unit_id": "P", "name": "Tỉnh ủy Nghệ An", "kind": "province"},
     {"unit_id": "X", "name": "Huyện ủy Con Cuông", "kind": "committee", "parent_id": "P"},
@@ -120,7 +123,7 @@ def test_refused_files_name_their_field_and_leave_nothing(system):
     assert meetings_head(config) == head and files_in(folder) == kept
 
 
-def test_a_secretary_attaches_a_pdf_and_only_those_who_see_the_cell_download_it(system):
+def test_a_secretary_attaches_a_pdf_and_only_the_cells_personal_data_readers_get_it(system):
     config, base, folder, _ = system
     answer = post(base, "attach_material", attach(PDF), SECRETARY_A)
     assert answer.status_code == 201, answer.text
@@ -133,24 +136,39 @@ def test_a_secretary_attaches_a_pdf_and_only_those_who_see_the_cell_download_it(
     path = f"/meetings/meetings/A-06/materials/{sha}"
     got = requests.get(base + path, headers=bearer(SECRETARY_A), timeout=10)
     assert got.status_code == 200 and base64.b64decode(got.json()["content"]) == PDF
-    assert requests.get(base + path, headers=bearer(SECRETARY_B), timeout=10).status_code == 403
+    for outsider in (SECRETARY_B, VIEWER_P):  # the viewer sees the cell, not its people
+        assert requests.get(base + path, headers=bearer(outsider),
+                            timeout=10).status_code == 403
 
     page = f"{base}/reporting/meetings/A-06"
     wait_until(lambda: "Dự thảo nghị quyết.pdf" in requests.get(
         page, headers=bearer(SECRETARY_A), timeout=10).text, message="the page to list it")
+    # The viewer's page: how many materials, not their names, uploader or links.
     listed = requests.get(page, headers=bearer(VIEWER_P), timeout=10).text
-    assert "Dự thảo nghị quyết.pdf" in listed and "Bí thư chi bộ A" in listed
+    assert "Dự thảo nghị quyết.pdf" not in listed and "Bí thư chi bộ A" not in listed
+    assert 'data-testid="materials-hidden"' in listed and "Số tài liệu đính kèm: 1" in listed
+    assert 'data-testid="material-link"' not in listed and f"/materials/{sha}" not in listed
     assert 'data-testid="material-form"' not in listed  # a viewer uploads nothing
-    download = requests.get(f"{page}/materials/{sha}", headers=bearer(VIEWER_P), timeout=10)
-    assert download.status_code == 200 and download.content == PDF
-    assert download.headers["Content-Type"] == "application/pdf"
-    disposition = download.headers["Content-Disposition"]
-    assert disposition.startswith("attachment;") and "UTF-8''D%E1%BB%B1" in disposition
-    refused = requests.get(f"{page}/materials/{sha}", headers=bearer(SECRETARY_B), timeout=10)
-    assert refused.status_code == 403 and refused.content != PDF
+    hidden = requests.get(f"{base}/reporting/api/meetings/A-06", headers=bearer(VIEWER_P),
+                          timeout=10).json()
+    assert hidden["materials"] == [] and hidden["materials_count"] == 1
+    for reader in (SECRETARY_A, STAFF_X):
+        shown = requests.get(page, headers=bearer(reader), timeout=10).text
+        assert 'data-testid="material-link"' in shown and "Bí thư chi bộ A" in shown
+        download = requests.get(f"{page}/materials/{sha}", headers=bearer(reader), timeout=10)
+        assert download.status_code == 200 and download.content == PDF
+        assert download.headers["Content-Type"] == "application/pdf"
+        assert download.headers["Cache-Control"] == "private, no-store"
+        disposition = download.headers["Content-Disposition"]
+        assert disposition.startswith("attachment;") and "UTF-8''D%E1%BB%B1" in disposition
+    for outsider in (SECRETARY_B, VIEWER_P):
+        refused = requests.get(f"{page}/materials/{sha}", headers=bearer(outsider),
+                               timeout=10)
+        assert refused.status_code == 403 and refused.content != PDF
     # The printable minutes name the members: the cell's personal-data readers only.
     minutes = requests.get(f"{page}/minutes", headers=bearer(SECRETARY_A), timeout=10)
     assert minutes.status_code == 200
+    assert minutes.headers["Cache-Control"] == "no-store"  # it lists the absent, with reasons
     assert "BIÊN BẢN SINH HOẠT CHI BỘ" in minutes.text and "CHI BỘ BẢN KHE CHOĂNG" in minutes.text
     assert "HUYỆN ỦY CON CUÔNG" in minutes.text and "Con Cuông, ngày" in minutes.text
     assert 'data-testid="minutes-link"' in requests.get(

@@ -356,16 +356,19 @@ CONTENT_TYPES = {
 }
 
 
-def ascii_filename(name: str) -> str:
-    """A plain-ASCII stand-in for clients that ignore ``filename*``: "Báo cáo" -> "Bao cao"."""
+def ascii_filename(name: str, fallback: str = "export") -> str:
+    """A plain-ASCII stand-in for clients that ignore ``filename*``: "Báo cáo" -> "Bao cao",
+    "ĐẢNG" -> "DANG" (NFKD leaves "Đ" whole, so it is spelled out first); `fallback` when
+    nothing of the name is left."""
     name = name.replace("đ", "d").replace("Đ", "D")
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^A-Za-z0-9._ -]+", "_", plain).strip() or "export"
+    return re.sub(r"[^A-Za-z0-9._ -]+", "_", plain).strip() or fallback
 
 
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII ``filename`` and the real name per RFC 5987."""
-    return (f'attachment; filename="{ascii_filename(filename)}"; '
+def content_disposition(filename: str, fallback: str = "export") -> str:
+    """``attachment`` with an ASCII ``filename`` and the real name per RFC 5987 (quoted,
+    so no name can break the header)."""
+    return (f'attachment; filename="{ascii_filename(filename, fallback)}"; '
             f"filename*=UTF-8''{quote(filename, safe='')}")
 
 
