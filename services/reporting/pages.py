@@ -15,6 +15,7 @@ CSRF token, which the web server checks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -45,6 +46,7 @@ from services.reporting.access_rules import (
     AUDIT,
     RECORD_OF_MEMBER,
     REPORTS_OF_CELL,
+    REPORTS_OF_ESCALATION,
     REPORTS_OF_MEETING,
     REPORTS_OF_UNIT,
     REPORTS_OF_UNIT_QUERY,
@@ -97,6 +99,9 @@ class Viewer:
     can_act_on_escalations: bool = False
     #: Records a cell's meetings or supervises cells: the nav offers "my cells".
     can_enter: bool = False
+    #: The account as the browser may know it (`account_pseudonym`): what keys its
+    #: drafts and offline copies, so one account never gets another's.
+    account: str | None = None
 
 
 def viewer_of(identity: Identity | None, csrf: str | None, unit_names: Mapping[str, str],
@@ -134,7 +139,22 @@ def _viewer(service: Any) -> Viewer | None:
                 found = tree.latest(unit_id)
                 if found is not None:
                     names[unit_id] = found.name
-    return viewer_of(identity, getattr(caller, "csrf", None), names, today)
+    found = viewer_of(identity, getattr(caller, "csrf", None), names, today)
+    signer = getattr(caller, "signer", None)
+    if found is None or signer is None:
+        return found
+    return dataclasses.replace(found, account=account_pseudonym(signer, identity.account_id))
+
+
+#: Separates the account pseudonym from any other use of the cluster's secret.
+ACCOUNT_PSEUDONYM = "reporting.browser-account"
+
+
+def account_pseudonym(signer: Any, account_id: str) -> str:
+    """The account as the pages name it to the browser (`data-account`, the forms'
+    `X-Chibo-Account`): a keyed hash, so a shared computer's storage says whose a draft
+    is without the account id being written there."""
+    return str(signer.pseudonym(ACCOUNT_PSEUDONYM, account_id))
 
 
 def login_address(request: Request) -> str:
@@ -452,6 +472,8 @@ class DashboardPages:
         action, escalation_id = args.get("done"), args.get("esc")
         if action not in ("acknowledge", "resolve") or not escalation_id:
             return None
+        if not self.caller.allows(REPORTS_OF_ESCALATION, {"escalation_id": escalation_id}):
+            return None  # an id from elsewhere in the tree tells nothing
         kind = "escalation_acknowledged" if action == "acknowledge" else "escalation_resolved"
         with self.db.transaction() as session:
             found = session.execute(

@@ -53,6 +53,7 @@ OPERATING = Access(OPERATE)
 #: Figures of a subtree (`unit`; none: the whole tree), and of one cell.
 REPORTS_OF_UNIT = Access(VIEW_REPORTS, Scope("unit", "unit"))
 REPORTS_OF_CELL = Access(VIEW_REPORTS, Scope("cell_id", "cell"))
+SUPERVISE_CELL = Access(SUPERVISE, Scope("cell_id", "cell"))
 
 
 @functools.lru_cache(maxsize=4)
@@ -184,9 +185,11 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
         with self.db.transaction() as session:
             assignments = read_model.follower_assignments(session)
             visited = read_model.visited_cells(session, first, last, replica.EVERYTHING)
-        cells = sorted({a.cell_id for a in assignments if a.follower in names
-                        and a.from_date <= last
-                        and (a.until_date is None or a.until_date >= first)})
+        named = {a.cell_id for a in assignments if a.follower in names
+                 and a.from_date <= last and (a.until_date is None or a.until_date >= first)}
+        # An assignment names its follower as text: only the cells this account may
+        # supervise are theirs, whoever else bears the same name.
+        cells = sorted(c for c in named if self.caller.allows(SUPERVISE_CELL, {"cell_id": c}))
         return {"quarter": quarter, "follower": identity.name,
                 "cells": [{"cell_id": c, "visited": c in visited} for c in cells]}
 
@@ -207,7 +210,7 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
 
     @http("POST", "/supervision/visits", expected_exceptions=ChiboError)
     # The command's own rule; the pipeline checks it again on the checked body.
-    @access(Access(SUPERVISE, Scope("cell_id", "cell")))
+    @access(SUPERVISE_CELL)
     def log_visit_http(self, request: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
         return self.commands.respond("log_visit", read_json(request), self.command_deps())
 
