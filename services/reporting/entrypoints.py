@@ -65,7 +65,8 @@ class ProjectingFeed(Feed):
 
     def start(self) -> None:
         # Every provider is set up before any starts: the settings are loaded by now.
-        shared = next(d for d in self.container.dependencies if isinstance(d, LoadedSettings))
+        shared = next(d for d in self.container.dependencies if isinstance(d, LoadedSettings)
+                      and isinstance(d.loaded, settings.SharedSettings))
         kinds = shared.loaded.kinds
         self.project = functools.partial(self.project, kinds=kinds)
         if self.project_run is not None:

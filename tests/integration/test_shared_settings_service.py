@@ -17,7 +17,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.meetings.entrypoints import MeetingsService
 from services.reporting.entrypoints import ReportingService
 from services.shared.score_sheet import load_sheets
-from services.shared.settings import SettingError
+from services.shared.settings import SettingError, SharedSettings
 from services.shared.tree import KINDS_FILE, load_kinds
 from services.supervision.entrypoints import SupervisionService
 from tests.support import (
@@ -87,7 +87,7 @@ def test_meetings_supervision_and_reporting_load_the_configured_files(system, fi
     kinds, sheet = files
     loaded = {container.service_name: dependency.loaded
               for container in runner.containers for dependency in container.dependencies
-              if type(dependency).__name__ == "LoadedSettings"}
+              if isinstance(getattr(dependency, "loaded", None), SharedSettings)}
     assert sorted(loaded) == ["meetings", "members", "reporting", "supervision"]
     for found in loaded.values():
         assert found.kinds == load_kinds(kinds)
