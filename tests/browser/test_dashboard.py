@@ -84,7 +84,7 @@ def dashboard(tmp_path_factory):
                 return False
             return overview.get("summary", {}).get("cells") == 240 and listed.get("total", 0) > 0
 
-        wait_until(caught_up, timeout=180, message="chibo demo to show the sample province")
+        wait_until(caught_up, timeout=420, message="chibo demo to show the sample province")
         for account, role, unit_id in (BROWSER_ADMIN, COMMUNE_STAFF):
             open_account(base, account, role, unit_id)
         yield base
