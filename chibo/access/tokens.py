@@ -6,6 +6,8 @@ cluster's secret (`AUTH.secret`) and never trusts an unsigned actor."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from typing import Any
@@ -66,6 +68,14 @@ class TokenSigner:
         except (TypeError, ValueError) as error:
             raise InvalidToken(f"invalid token: bad grants ({error})") from None
         return Claims(identity, int(claims["iat"]), int(claims["exp"]), claims.get("csrf"))
+
+    def pseudonym(self, purpose: str, value: str) -> str:
+        """A stable stand-in for `value` that a page may show (an account's browser
+        storage is keyed by it): keyed with the cluster's secret, so it names the value
+        without exposing it, and cannot be computed for another account without the
+        secret. `purpose` separates uses, so one pseudonym says nothing of another."""
+        digest = hmac.new(self._key, f"{purpose}\0{value}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
     def csrf_of(self, token: str) -> str | None:
         """The CSRF value a session token was issued with (signature checked, expiry

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from werkzeug.utils import redirect
@@ -35,7 +36,7 @@ from chibo.eventstore.command_log import MAX_COMMAND_ID_LENGTH
 from chibo.nameko.access import access
 from chibo.nameko.runtime import call_remote
 from chibo.nameko.web import http
-from services.reporting import form_input
+from services.reporting import form_input, paths
 from services.reporting.form_input import GENERAL, FormRejected
 from services.reporting.pages import html_errors, same_site_form
 from services.reporting.periods import months_of
@@ -190,26 +191,37 @@ class EntryForms:
         """Meetings the cell scheduled and has not yet held, from the archive (reporting
         keeps every event; the read models hold meetings once held)."""
         held = {m["meeting_id"] for m in self._held_meetings(cell_id)}
+        found: dict[str, dict[str, Any]] = {}
         with self.db.transaction() as session:
-            rows = session.execute(select(archive.c.stream_id, archive.c.type, archive.c.data)
-                                   .where(archive.c.source == "meetings")
-                                   .where(archive.c.type.in_(("meeting_scheduled",
-                                                               "meeting_prepared",
-                                                               "meeting_postponed",
-                                                               "meeting_cancelled")))
-                                   .where(archive.c.data.like(f"%{cell_id}%"))
-                                   .order_by(archive.c.position))
-            found: dict[str, dict[str, Any]] = {}
-            for stream_id, kind, raw in rows:
+            scheduled = session.execute(
+                select(archive.c.stream_id, archive.c.data)
+                .where(archive.c.source == "meetings")
+                .where(archive.c.type == "meeting_scheduled")
+                .where(paths.containing(archive.c.data, json.dumps(cell_id)))
+                .order_by(archive.c.position))
+            streams = {}
+            for stream_id, raw in scheduled:
                 data = json.loads(raw)
-                meeting_id = data.get("meeting_id") or stream_id.removeprefix("meeting-")
-                if kind == "meeting_scheduled" and data.get("cell_id") == cell_id:
-                    found[meeting_id] = {**data, "prepared": None}
-                elif meeting_id in found and kind == "meeting_prepared":
+                if data.get("cell_id") == cell_id:
+                    found[data["meeting_id"]] = {**data, "prepared": None}
+                    streams[stream_id] = data["meeting_id"]
+            # What happened to them since: those events name the meeting, not the cell.
+            later = session.execute(
+                select(archive.c.stream_id, archive.c.type, archive.c.data)
+                .where(archive.c.source == "meetings")
+                .where(archive.c.stream_id.in_(list(streams)))
+                .where(archive.c.type.in_(("meeting_prepared", "meeting_postponed",
+                                           "meeting_cancelled")))
+                .order_by(archive.c.position)) if streams else []
+            for stream_id, kind, raw in later:
+                meeting_id, data = streams[stream_id], json.loads(raw)
+                if meeting_id not in found:
+                    continue
+                if kind == "meeting_prepared":
                     found[meeting_id]["prepared"] = data
-                elif meeting_id in found and kind == "meeting_postponed":
+                elif kind == "meeting_postponed":
                     found[meeting_id]["planned_on"] = data.get("planned_on")
-                elif meeting_id in found and kind == "meeting_cancelled":
+                else:
                     found.pop(meeting_id)
         return sorted((m for m in found.values() if m["meeting_id"] not in held),
                       key=lambda m: str(m.get("planned_on")))
@@ -235,15 +247,19 @@ class EntryForms:
                                       show_month=form_input.show_month, **context)
         # A form page holds the session's CSRF token and a fresh command id.
         response.headers["Cache-Control"] = "no-store"
+        viewer = request.environ.get(render.VIEWER_KEY)
+        if viewer is not None and viewer.account:
+            # Whose page this is, for the forms' service worker: it keeps offline copies
+            # per account and never serves one account's copy to another.
+            response.headers["X-Chibo-Account"] = viewer.account
         return response
 
     def _refused(self, exc: ChiboError, places: Mapping[str, str] | None,
                  known: tuple[str, ...]) -> tuple[int, dict[str, list[str]]]:
         """A refusal as the form shows it: its status and the problems by form field."""
         if isinstance(exc, ValidationFailed):
-            # Over RPC only the error's text arrives; in-process, its fields too.
-            fields = (getattr(exc, "fields", None) or exc.details.get("fields")
-                      or form_input.problems_from_text(exc.message))
+            # Its fields arrive with it over RPC too (chibo.nameko.remote_errors).
+            fields = exc.fields
             if fields:
                 return exc.http_status, form_input.form_errors(fields, places, known)
         if isinstance(exc, DomainRuleViolated) and exc.details.get("field"):
@@ -275,7 +291,11 @@ class EntryForms:
             # Nothing was written: the corrected form is a new command.
             return render_form(status=status, errors=errors, values=values,
                                command_id=new_command_id())
-        return redirect(done(built, answer), 303)
+        # The page it leads to names the command it confirms, so the browser forgets
+        # that form's kept copy and no other (one cut short elsewhere is still owed).
+        target = done(built, answer)
+        target += ("&" if "?" in target else "?") + urlencode({"sent": command_id})
+        return redirect(target, 303)
 
     # -- the offline copy of the forms ------------------------------------------------
 

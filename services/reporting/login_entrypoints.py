@@ -5,8 +5,10 @@ English switch of every page), `POST /login` asks the members service to check t
 password (`members.authenticate`) and keeps the signed token it answers in the
 `chibo_session` cookie (HttpOnly, SameSite=Lax, Secure unless `AUTH.cookie_secure` is
 false, for `AUTH.session_hours`), then goes back to the page asked for. `POST /logout`
-clears the cookie. With `OIDC.issuer` configured, the page offers the organisation's
-own sign-in (`/login/oidc`, served by the OpenID Connect mixin).
+clears the cookie and asks the browser to clear the site's cache and storage
+(`Clear-Site-Data`: the forms' drafts and offline copies). With `OIDC.issuer`
+configured, the page offers the organisation's own sign-in (`/login/oidc`, served by
+the OpenID Connect mixin).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ _log = logging.getLogger(__name__)
 DEFAULT_SESSION_HOURS = 8
 #: How long to wait for the members service to check a password.
 AUTHENTICATE_TIMEOUT_SECONDS = 15.0
+#: What logging out clears in the browser: its HTTP cache and the site's storage
+#: (localStorage, the Cache API, service workers), not the cookies of other sessions.
+CLEAR_SITE_DATA = '"cache", "storage"'
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 #: members.authenticate's refusal code -> (the page's message, whether to ask for the code).
@@ -149,6 +154,11 @@ class LoginPages:
         response = redirect(urls.login(), 303)
         response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True,
                                samesite="Lax")
+        # The forms' drafts and offline copies (localStorage, the service worker's
+        # caches) hold the roll and the session's CSRF token: the next person at a shared
+        # computer must not find them. Browsers honour this in a secure context only;
+        # static/logout.js clears the same on plain http.
+        response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
         return response
 
     def _login_form(self, request: Request, *, next: str, login: str = "",

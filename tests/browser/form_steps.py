@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from tests.browser.steps import API, CHROMIUM, PASSWORD, log_in
@@ -21,6 +22,10 @@ SECRETARY = os.environ.get("CHIBO_FORMS_SECRETARY", "")
 SUPERVISOR = os.environ.get("CHIBO_FORMS_SUPERVISOR", "")
 STAFF = os.environ.get("CHIBO_FORMS_STAFF", "")
 STAFF_NAME = os.environ.get("CHIBO_FORMS_STAFF_NAME", "")
+#: The cell's deputy secretary: records the same cell's meetings, on the same computer.
+DEPUTY = os.environ.get("CHIBO_FORMS_DEPUTY", "")
+#: A cell committee member who records the cell's meetings too.
+CLERK = os.environ.get("CHIBO_FORMS_CLERK", "")
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 WIDE = {"viewport": {"width": 1280, "height": 900}}
 
@@ -91,7 +96,7 @@ def step_secretary_records_a_month_on_a_phone(base: str, browser, errors: list) 
     fits(page)
     shot(page, "02-ghi-bien-ban-390.png")
     page.click(tid("submit-meeting"))
-    page.wait_for_url("**/resolution?saved=held")
+    page.wait_for_url("**/resolution?saved=held&sent=*")
     assert "Đã ghi biên bản" in page.inner_text(tid("saved-notice"))
     assert "13" in page.inner_text(tid("eligible"))
     page.fill(tid("field-title"), "Nghị quyết tháng 7/2026")
@@ -105,7 +110,7 @@ def step_secretary_records_a_month_on_a_phone(base: str, browser, errors: list) 
     fits(page)
     shot(page, "03-nghi-quyet-390.png")
     page.click(tid("submit-resolution"))
-    page.wait_for_url("**/resolution?saved=resolution")
+    page.wait_for_url("**/resolution?saved=resolution&sent=*")
 
     # The dashboard shows the meeting, its attendance and its tasks.
     page.goto(f"{base}/reporting/cells/C1")
@@ -152,7 +157,7 @@ def step_a_form_sent_twice_records_once(base: str, browser, errors: list) -> Non
     page.select_option(tid("field-kind"), "thematic")
     page.fill(tid("field-topic"), "Học tập chuyên đề năm 2026")
     page.dblclick(tid("submit-meeting"))  # an impatient double click
-    page.wait_for_url("**/resolution?saved=held")
+    page.wait_for_url("**/resolution?saved=held&sent=*")
     assert len(held_on(base, "2026-07-06")) == 1
 
     # The same form posted twice by hand (a resend after a timeout): recorded once.
@@ -210,7 +215,7 @@ def step_a_draft_kept_offline_is_sent_when_back_online(base: str, browser, error
 
     # Back online, the page sends what was kept, once.
     context.set_offline(False)
-    arrive(page, "**/resolution?saved=held")
+    arrive(page, "**/resolution?saved=held&sent=*")
     recorded = held_on(base, "2026-07-08")
     assert len(recorded) == 1 and recorded[0]["topic"] == "Chuyên đề ghi khi mất mạng"
     page.goto(f"{base}/reporting/cells/C1/record")
@@ -228,7 +233,7 @@ def step_a_draft_kept_offline_is_sent_when_back_online(base: str, browser, error
     again = context.new_page()
     again.on("pageerror", lambda exc: errors.append(str(exc)))
     again.goto(f"{base}/reporting/cells/C1/record")
-    arrive(again, "**/resolution?saved=held")
+    arrive(again, "**/resolution?saved=held&sent=*")
     assert len(held_on(base, "2026-07-03")) == 1
     context.close()
 
@@ -279,7 +284,7 @@ def step_a_supervisor_logs_a_visit_and_the_coverage_moves(base: str, browser, er
     fits(page)
     shot(page, "08-du-sinh-hoat-390.png")
     page.click(tid("submit-visit"))
-    arrive(page, "**/reporting/my?saved=visit")
+    arrive(page, "**/reporting/my?saved=visit&sent=*")
     assert "1/2" in page.inner_text(tid("my-coverage"))
     assert page.get_attribute(tid("followed-C1"), "data-visited") == "yes"
     coverage = API.get(f"{base}/supervision/coverage", params={"quarter": "2026-Q3"},
@@ -334,7 +339,7 @@ def step_every_form_fits_a_phone_and_a_desktop(base: str, browser, errors: list)
     phone.fill(tid("field-planned_on"), "06/08/2026")
     phone.fill(tid("field-place"), "Nhà văn hóa thôn Đông")
     phone.click(tid("submit-schedule"))
-    arrive(phone, "**/calendar?saved=scheduled")
+    arrive(phone, "**/calendar?saved=scheduled&sent=*")
     phone.locator("a[href*='/preparation']").first.click()
     phone.wait_for_selector("form.entry-form")
     both(phone.url.removeprefix(base), "11-chuan-bi")
@@ -344,6 +349,176 @@ def step_every_form_fits_a_phone_and_a_desktop(base: str, browser, errors: list)
     phone.locator(tid("open-tasks") + " a").first.click()
     phone.wait_for_selector("form.entry-form")
     both(phone.url.removeprefix(base), "13-nhiem-vu")
+
+
+def kept_in_browser(page) -> dict:
+    """What this browser profile keeps of the forms: drafts and the worker's caches."""
+    return page.evaluate("""async () => ({
+        drafts: Object.keys(localStorage).filter(k => k.startsWith("chibo-draft:")),
+        caches: (await caches.keys()).filter(n => n.startsWith("chibo-forms")),
+    })""")
+
+
+def page_kept(page) -> None:
+    """Wait until the forms' worker has kept a copy of a form page (of this account)."""
+    page.wait_for_function("""async () => {
+        for (const name of await caches.keys()) {
+            if (!name.startsWith("chibo-forms-v2:pages:")) continue;
+            if ((await (await caches.open(name)).keys()).length) return true;
+        }
+        return false;
+    }""", timeout=20_000)
+
+
+def log_out(page) -> None:
+    page.click(tid("logout"))
+    page.wait_for_url("**/login**")
+
+
+def opens_offline(context, base: str, path: str = "/reporting/cells/C1/record") -> bool:
+    """With the network cut, does a new tab still get the form page from the browser?"""
+    context.set_offline(True)
+    page = context.new_page()
+    try:
+        page.goto(base + path)
+        shown = page.locator("form.entry-form").count() > 0
+    except PlaywrightError:  # the browser's own "no network" error: nothing was kept
+        shown = False
+    page.close()
+    context.set_offline(False)
+    return shown
+
+
+def step_after_logout_the_form_page_is_not_served_offline(base: str, browser, errors: list
+                                                          ) -> None:
+    """Twice: once as Chromium does it (the logout's Clear-Site-Data, honoured on
+    http://127.0.0.1, a secure context: sent without the page's script), once as a browser
+    that ignores the header (plain http to a commune's server: session.js clears)."""
+    for by_header in (True, False):
+        context = browser.new_context(**WIDE)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        log_in(page, base, DEPUTY)
+        open_form(page, base)
+        page.fill(tid("field-place"), "Nhà văn hóa thôn Đông")  # a draft, too
+        page_kept(page)
+        assert opens_offline(context, base), "the signed-in account's copy should open"
+        if by_header:
+            # The form sent without its submit handler: only the header clears.
+            page.evaluate("HTMLFormElement.prototype.submit.call("
+                          "document.querySelector('form[data-logout]'))")
+            page.wait_for_url("**/login**")
+        else:
+            def ignoring_the_header(route) -> None:
+                answer = route.fetch(max_redirects=0)
+                headers = {k: v for k, v in answer.headers.items()
+                           if k.lower() != "clear-site-data"}
+                route.fulfill(response=answer, headers=headers)
+            context.route("**/logout", ignoring_the_header)
+            log_out(page)
+            context.unroute("**/logout")
+        kept = kept_in_browser(page)
+        assert kept == {"drafts": [], "caches": []}, (by_header, kept)
+        assert not opens_offline(context, base), "the roll opened after logout, offline"
+        context.close()
+
+
+def step_a_draft_of_one_account_is_never_restored_or_sent_for_another(
+        base: str, browser, errors: list) -> None:
+    context = browser.new_context(**WIDE)
+
+    def tab():
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    def queued_offline(page, day: str, topic: str) -> None:
+        """The committee member fills the form offline and sends it: it is kept, queued; then
+        the tab is closed before the network comes back."""
+        open_form(page, base)
+        context.set_offline(True)
+        page.fill(tid("field-held_on"), day)
+        page.select_option(tid("field-kind"), "thematic")
+        page.fill(tid("field-topic"), topic)
+        page.click(tid("submit-meeting"))
+        assert page.get_attribute(tid("draft-status"), "data-state") == "queued"
+        page.close()
+        context.set_offline(False)
+
+    def nothing_restored(page) -> None:
+        open_form(page, base)
+        page.wait_for_load_state("load")
+        # A restored queued draft says "sending" at once, before the page has loaded.
+        assert page.get_attribute(tid("draft-status"), "data-state") in (None, "")
+        assert page.input_value(tid("field-topic")) == ""
+        assert "chỉ được ghi khi bạn bấm nút gửi" in page.inner_text(tid("draft-status"))
+
+    # The deputy signs in over the committee member's session, which was never logged out.
+    page = tab()
+    log_in(page, base, CLERK)
+    queued_offline(page, "02/07/2026", "Chuyên đề của chi ủy viên, chờ gửi")
+    deputy = tab()
+    log_in(deputy, base, DEPUTY)
+    nothing_restored(deputy)
+    assert held_on(base, "2026-07-02") == []
+    # The committee member, back on this computer, gets their own draft, which sends itself.
+    log_in(deputy, base, CLERK)
+    deputy.goto(f"{base}/reporting/cells/C1/record")
+    arrive(deputy, "**/resolution?saved=held&sent=*")
+    recorded = held_on(base, "2026-07-02")
+    assert len(recorded) == 1 and recorded[0]["topic"] == "Chuyên đề của chi ủy viên, chờ gửi"
+    deputy.close()
+
+    # The committee member logs out with a draft still queued: the next account gets nothing.
+    page = tab()
+    log_in(page, base, CLERK)
+    queued_offline(page, "01/07/2026", "Chuyên đề bị bỏ khi đăng xuất")
+    page = tab()
+    page.goto(f"{base}/reporting/")
+    log_out(page)
+    assert kept_in_browser(page)["drafts"] == []
+    log_in(page, base, DEPUTY)
+    nothing_restored(page)
+    assert held_on(base, "2026-07-01") == []
+    context.close()
+
+
+def step_a_saved_confirmation_forgets_only_its_own_draft(base: str, browser, errors: list
+                                                         ) -> None:
+    context = browser.new_context(**WIDE)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, base, DEPUTY)
+    # A schedule sent, and cut short on the way: never recorded, its draft still owed.
+    open_form(page, base, "/reporting/cells/C1/schedule")
+    page.fill(tid("field-planned_on"), "20/08/2026")
+    page.fill(tid("field-topic"), "Lịch gửi bị đứt mạng")
+    page.route("**/reporting/cells/C1/schedule", lambda route: route.abort()
+               if route.request.method == "POST" else route.continue_())
+    try:
+        page.click(tid("submit-schedule"))
+        page.wait_for_load_state()
+    except PlaywrightError:
+        pass
+    page.unroute("**/reporting/cells/C1/schedule")
+    page.goto(f"{base}/reporting/my")  # off the browser's error page, back on the site's
+    schedule_drafts = [k for k in kept_in_browser(page)["drafts"] if k.endswith(":schedule-C1")]
+    assert len(schedule_drafts) == 1, kept_in_browser(page)
+    # Another form is recorded: its confirmation forgets its own draft only.
+    open_form(page, base)
+    page.fill(tid("field-held_on"), "04/07/2026")
+    page.select_option(tid("field-kind"), "thematic")
+    page.fill(tid("field-topic"), "Chuyên đề ghi đủ")
+    page.click(tid("submit-meeting"))
+    arrive(page, "**/resolution?saved=held&sent=*")
+    drafts = kept_in_browser(page)["drafts"]
+    assert schedule_drafts[0] in drafts, drafts
+    assert not [k for k in drafts if k.endswith(":record-C1")], drafts
+    open_form(page, base, "/reporting/cells/C1/schedule")
+    assert page.input_value(tid("field-topic")) == "Lịch gửi bị đứt mạng"
+    page.click(tid("draft-discard"))
+    page.wait_for_selector("form.entry-form")
+    context.close()
 
 
 STEPS = {name.removeprefix("step_"): f for name, f in dict(globals()).items()

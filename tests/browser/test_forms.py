@@ -41,6 +41,12 @@ SECRETARY = ({"account_id": "tk-bithu-c1", "login": "bithu.thondong",
               "display_name": "Lê Văn An (bí thư)"}, "secretary", "C1")
 SUPERVISOR = ({"account_id": "tk-giamsat-x", "login": "giamsat.quangtrung",
                "display_name": "Nguyễn Thị Giám Sát"}, "supervisor", "X")
+DEPUTY = ({"account_id": "tk-phobithu-c1", "login": "phobithu.thondong",
+           "display_name": "Trần Thị Bình (phó bí thư)"}, "secretary", "C1")
+#: A cell committee member who records too. The login's rate limit counts on the fixed
+#: clock (ten sign-ins a "minute" for the whole run): the later steps sign in as these.
+CLERK = ({"account_id": "tk-chiuy-c1", "login": "chiuy.thondong",
+          "display_name": "Nguyễn Văn Cường (chi ủy viên)"}, "secretary", "C1")
 STAFF = ({"account_id": "tk-canbo-x", "login": "canbo.quangtrung",
           "display_name": "Cán bộ xã Quang Trung"}, "staff", "X")
 
@@ -69,7 +75,7 @@ def a_small_commune(base: str) -> None:
     command(base, "supervision", "assign_follower", {
         "follower": SUPERVISOR[0]["display_name"], "cell_ids": ["C1", "C2"],
         "from_date": "2026-01-01"})
-    for account in (SECRETARY, SUPERVISOR, STAFF):
+    for account in (SECRETARY, DEPUTY, CLERK, SUPERVISOR, STAFF):
         open_account(base, *account)
 
 
@@ -132,11 +138,16 @@ def forms_system(tmp_path_factory):
     "secretary_records_a_month_on_a_phone", "a_form_sent_twice_records_once",
     "a_draft_kept_offline_is_sent_when_back_online", "a_wrong_date_is_told_beside_its_field",
     "a_supervisor_logs_a_visit_and_the_coverage_moves",
-    "staff_see_who_acknowledged_and_when", "every_form_fits_a_phone_and_a_desktop"])
+    "staff_see_who_acknowledged_and_when", "every_form_fits_a_phone_and_a_desktop",
+    "after_logout_the_form_page_is_not_served_offline",
+    "a_draft_of_one_account_is_never_restored_or_sent_for_another",
+    "a_saved_confirmation_forgets_only_its_own_draft"])
 def test_forms_in_the_browser(forms_system, step):
     env = {**os.environ, "CHIBO_BROWSER_PASSWORD": PASSWORD, "CHIBO_BROWSER_BEARER": token(),
            "CHIBO_FORMS_SECRETARY": SECRETARY[0]["login"],
            "CHIBO_FORMS_SUPERVISOR": SUPERVISOR[0]["login"],
+           "CHIBO_FORMS_DEPUTY": DEPUTY[0]["login"],
+           "CHIBO_FORMS_CLERK": CLERK[0]["login"],
            "CHIBO_FORMS_STAFF": STAFF[0]["login"],
            "CHIBO_FORMS_STAFF_NAME": STAFF[0]["display_name"]}
     done = subprocess.run([sys.executable, "-m", "tests.browser.form_steps", step, forms_system],

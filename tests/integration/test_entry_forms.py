@@ -156,6 +156,8 @@ def test_a_form_sent_twice_records_once(base):
     assert first.status_code == second.status_code == 303, first.text[:500]
     assert first.headers["Location"] == second.headers["Location"]
     assert "/resolution?saved=held" in first.headers["Location"]
+    # The page names the command it confirms: the browser forgets that draft only.
+    assert first.headers["Location"].endswith("&sent=" + form["command_id"])
     held = [m for m in cell_meetings(base) if m["held_on"] == "2026-06-05"]
     assert len(held) == 1
     meeting = requests.get(f"{base}/reporting/api/meetings/{held[0]['meeting_id']}",
@@ -202,8 +204,10 @@ def test_schedule_prepare_hold_correct_and_follow_up_a_task(base):
         "preparation_held_on": "10/06/2026", "materials_sent_on": "12/06/2026",
         "higher_committee_notified": "yes"}, allow_redirects=False, timeout=TIMEOUT)
     assert done.status_code == 303, done.text[:800]
-    record = re.search(r'href="(/reporting/cells/c1/record\?meeting=[^"]+)"',
-                       reader.get(base + done.headers["Location"], timeout=TIMEOUT).text)
+    calendar = reader.get(base + done.headers["Location"], timeout=TIMEOUT).text
+    month = re.search(r'data-testid="month-2026-06">(.*?)</li>', calendar, re.S).group(1)
+    assert "đã chuẩn bị" in visible_text(month)  # its event names the meeting, not the cell
+    record = re.search(r'href="(/reporting/cells/c1/record\?meeting=[^"]+)"', calendar)
     page = reader.get(base + record.group(1).replace("&amp;", "&"), timeout=TIMEOUT).text
     assert 'value="15/06/2026"' in page and "Học tập và làm theo" in page  # from the plan
     form = meeting_form("15/06/2026", command_id_in(page))
@@ -310,6 +314,15 @@ def test_a_supervisor_logs_a_visit_and_the_coverage_moves(base):
     assert moved != before and "Đã dự sinh hoạt 1/2 chi bộ" in moved
 
 
+def test_a_namesake_sees_only_the_followed_cells_of_their_own_scope(base):
+    # Assignments name the follower as text: another account bearing the same name,
+    # supervising only c1, is not shown c2.
+    namesake = Identity("tk-trung-ten", SUPERVISOR.name, (Grant("supervisor", "c1"),))
+    mine = browser(base, namesake).get(f"{base}/reporting/my", timeout=TIMEOUT).text
+    assert 'data-testid="followed-c1"' in mine
+    assert 'data-testid="followed-c2"' not in mine and "Bản Ngàm" not in mine
+
+
 def test_staff_see_who_acknowledged_and_when_after_the_redirect(base):
     # Last in this module: the clock moves on to July, so May and June are closed and
     # the cell that never met (c2) is escalated.
@@ -331,3 +344,34 @@ def test_staff_see_who_acknowledged_and_when_after_the_redirect(base):
     shown = re.search(r'data-testid="action-done">(.*?)</div>', page.text, re.S).group(1)
     assert "Cán bộ xã Sơn Thủy đã tiếp nhận cảnh báo lúc" in visible_text(shown)
     assert "08/07/2026" in visible_text(shown)
+    # The secretary of another cell, given the escalation's id, learns nothing of it.
+    notice = done.headers["Location"].replace("unit=x&", "")
+    elsewhere = browser(base, SECRETARY).get(base + notice, timeout=TIMEOUT)
+    assert elsewhere.status_code == 200
+    assert 'data-testid="action-done"' not in elsewhere.text
+    assert "Cán bộ xã Sơn Thủy" not in visible_text(elsewhere.text)
+
+
+def test_a_form_page_names_its_account_by_a_keyed_hash(base):
+    """Drafts and offline copies are kept per account: the page names the account (the
+    body's data-account; the service worker reads X-Chibo-Account) by a hash keyed with
+    the cluster's secret, never by its id, and another account gets another name."""
+    page = browser(base, SECRETARY).get(f"{base}/reporting/cells/c1/record", timeout=TIMEOUT)
+    assert page.status_code == 200
+    account = page.headers["X-Chibo-Account"]
+    assert re.fullmatch(r"[0-9a-f]{32}", account)
+    assert f'<body data-account="{account}">' in page.text
+    assert SECRETARY.account_id not in page.headers["X-Chibo-Account"]
+    assert account == TokenSigner(AUTH_SECRET).pseudonym("reporting.browser-account",
+                                                         SECRETARY.account_id)
+    other = browser(base, SUPERVISOR).get(f"{base}/reporting/cells/c1/visit", timeout=TIMEOUT)
+    assert other.status_code == 200
+    assert other.headers["X-Chibo-Account"] not in (account, "")
+
+
+def test_the_forms_pages_titles_are_plain_text(base):
+    reader = browser(base, SECRETARY)
+    for path in ("/reporting/my", "/reporting/cells/c1/calendar", "/reporting/cells/c1/record"):
+        page = reader.get(base + path, timeout=TIMEOUT).text
+        title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+        assert "<" not in title and "chibo" in title, (path, title)

@@ -138,6 +138,21 @@ def test_the_session_opens_the_dashboard_and_logout_ends_it(system):
     assert cleared.startswith("chibo_session=") and "max-age=0" in cleared.lower()
 
 
+def test_logout_asks_the_browser_to_forget_what_the_forms_kept(system):
+    """The forms' drafts and offline copies hold the roll and the session's CSRF token:
+    logging out asks the browser to clear the site's cache and storage, with or without
+    a session cookie (a cookie already expired still leaves copies behind)."""
+    base = system["base"]
+    session = login(base, login="hoa", password=PASSWORD, totp=system["code"]).cookies[
+        "chibo_session"]
+    csrf = TokenSigner(AUTH_SECRET).csrf_of(session)
+    for cookies, form in (({"chibo_session": session}, {"csrf_token": csrf}), ({}, {})):
+        out = requests.post(base + "/logout", headers={"Origin": base}, cookies=cookies,
+                            data=form, allow_redirects=False, timeout=TIMEOUT)
+        assert out.status_code == 303, out.text[:300]
+        assert out.headers["Clear-Site-Data"] == '"cache", "storage"'
+
+
 def test_next_is_only_ever_a_local_path(system):
     base, code = system["base"], system["code"]
     for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example"):

@@ -7,11 +7,18 @@
      itself when the browser is back online (or when the page is next opened online);
    - the page says which: kept in this browser and not sent, or sent.
    The form's hidden command id travels with a kept form, so sending it again records
-   it once. */
+   it once.
+   A draft belongs to the account that typed it, not to the browser: it is kept under the
+   account's hash (the body's data-account, a keyed hash of the account id), and is never
+   restored or sent for another account signed in on the same browser. Logging out
+   forgets every draft (session.js, and the logout's Clear-Site-Data). */
 (function () {
   "use strict";
 
   var PREFIX = "chibo-draft:";
+  // Whose drafts these are; a page without it (no session) keeps none.
+  var ACCOUNT = document.body.dataset.account || "";
+  var MINE = PREFIX + ACCOUNT + ":";
   var SKIP = { csrf_token: 1 };
 
   function now() {
@@ -84,15 +91,18 @@
   }
 
   function enhance(form) {
-    var key = PREFIX + form.dataset.draft;
+    var key = MINE + form.dataset.draft;
     var status = form.querySelector("[data-draft-status]");
     var commandField = form.querySelector("input[name=command_id]");
     var refused = !!form.querySelector("[data-testid=form-error]");
+    // A draft kept before drafts had an owner: whose it is cannot be told, so it goes.
+    forget(PREFIX + form.dataset.draft);
     var draft = read(key);
+    if (draft && draft.account !== ACCOUNT) { forget(key); draft = null; }
     var sending = false;
 
     function save(queued) {
-      var kept = { values: fieldsOf(form), saved_at: now(), queued: !!queued,
+      var kept = { account: ACCOUNT, values: fieldsOf(form), saved_at: now(), queued: !!queued,
                    pending: !!(draft && draft.pending),
                    command_id: commandField ? commandField.value : null };
       draft = kept;
@@ -175,14 +185,16 @@
     });
   }
 
-  // A page reached after a form was recorded (?saved=…): the kept copies that were sent
-  // are done with.
-  if (/[?&]saved=/.test(window.location.search)) {
+  // A page reached after a form was recorded (?saved=…&sent=<command id>): the kept copy
+  // of that command is done with. Only that one: another form's submission cut short was
+  // never recorded and is still owed.
+  var sent = new URLSearchParams(window.location.search).get("sent");
+  if (sent && ACCOUNT) {
     try {
       Object.keys(window.localStorage).forEach(function (key) {
-        if (key.indexOf(PREFIX) === 0) {
+        if (key.indexOf(MINE) === 0) {
           var kept = read(key);
-          if (kept && kept.pending) { forget(key); }
+          if (kept && kept.command_id === sent) { forget(key); }
         }
       });
     } catch (e) { /* storage unavailable */ }
@@ -226,6 +238,6 @@
 
   Array.prototype.forEach.call(document.querySelectorAll("form[data-draft]"), function (form) {
     enhanceRoll(form);
-    enhance(form);
+    if (ACCOUNT) { enhance(form); }
   });
 })();
