@@ -214,6 +214,9 @@ def test_database_outage_answers_503_then_recovers(pg_database_factory, amqp_uri
             assert isinstance(from_remote(raised.value.exc_type, raised.value.value),
                               ServiceUnavailable)
 
+            # Readiness may give its last answer again for up to a second.
+            wait_until(lambda: ready(config).status_code == 503, timeout=10,
+                       message="/readyz to say not ready while the database is cut")
             not_ready = ready(config)
             assert not_ready.status_code == 503
             assert not_ready.headers["Retry-After"]
