@@ -39,7 +39,7 @@ from chibo.nameko.web import http
 from services.reporting import form_input, paths
 from services.reporting.form_input import GENERAL, FormRejected
 from services.reporting.pages import html_errors, same_site_form
-from services.reporting.periods import months_of
+from services.reporting.periods import months_of, quarter_of
 from services.reporting.read_model import archive, meetings, tasks, units, visits
 from services.reporting.web import render, urls
 from services.shared.access_roles import RECORD_MEETINGS, ROLES, SUPERVISE
@@ -110,10 +110,6 @@ def command_id_of(form: Mapping[str, Any]) -> str:
     if 0 < len(given) <= MAX_COMMAND_ID_LENGTH and given.isprintable():
         return given
     return new_command_id()
-
-
-def quarter_of_day(day: date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
 def _criteria(sheet: ScoreSheet) -> list[dict[str, Any]]:
@@ -331,7 +327,7 @@ class EntryForms:
                     held = self._held_meetings(grant.unit_id)
                     recorded.append({**unit, "last_held": held[0] if held else None})
         supervises = any(ROLES.permits(g.role, SUPERVISE) for g in grants)
-        quarter = request.args.get("quarter") or quarter_of_day(today)
+        quarter = request.args.get("quarter") or quarter_of(today.isoformat()[:7])
         followed: list[dict[str, Any]] = []
         coverage = None
         if supervises:

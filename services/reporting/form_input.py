@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from chibo.inputs import EARLIEST, LATEST
+from services.reporting.web.i18n import format_date
 
 #: Where a problem that belongs to no one field is shown: above the form.
 GENERAL = "_form"
@@ -105,15 +106,9 @@ def parse_date(text: str | None, name: str, problems: Problems,
 
 
 def show_date(value: Any) -> str:
-    """A date (or ISO text) as people type it: DD/MM/YYYY; '' for none."""
-    if value in (None, ""):
-        return ""
-    if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value[:10])
-        except ValueError:
-            return value
-    return value.strftime("%d/%m/%Y")
+    """A date (or ISO text) as people type it: DD/MM/YYYY; '' for none (a field's
+    value, where the pages show a dash)."""
+    return "" if value in (None, "") else format_date(value)
 
 
 def parse_time(text: str | None, name: str, problems: Problems) -> str | None:
