@@ -176,6 +176,11 @@ class Runtime(Protocol):
 
     def unit_of_work(self) -> AbstractContextManager[EventStore]: ...
 
+    def command_transaction(self) -> AbstractContextManager[EventStore]:
+        """The command's one transaction; a service may let commands that run at the same
+        time share it and commit together (chibo.group_commit)."""
+        ...
+
 
 class CommandLog(Protocol):
     """The idempotency keys (`chibo.eventstore.command_log` is the one in use)."""
@@ -193,7 +198,7 @@ def run_in_transaction(runtime: Runtime, command: Command, work: Callable[[Event
     command was answered before; CommandIdReused when the id answered another command
     or body) and the answer is kept with the events, committed together."""
     command_id = runtime.metadata.command_id
-    with runtime.unit_of_work() as store:
+    with runtime.command_transaction() as store:
         if command_id:
             earlier = log.claim(store.session, command_id, command.name, command.digest,
                                 runtime.clock.now().isoformat(timespec="microseconds"))

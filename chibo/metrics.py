@@ -44,3 +44,7 @@ FEED_WATERMARK = Gauge(
 FEED_FAILURES = Counter(
     "chibo_feed_failures_total", "Batches a consumer failed to apply (retried later).",
     ("consumer", "source"))
+GROUP_COMMIT_MEMBERS = Histogram(
+    "chibo_group_commit_members",
+    "Units of work committed together in one transaction (chibo.group_commit).",
+    ("service",), buckets=(1, 2, 4, 8, 16, 32, 64))

@@ -239,3 +239,5 @@ class SessionRuntime:
     def unit_of_work(self) -> Iterator[EventStore]:
         with self._factory() as session, session.begin():
             yield EventStore(session, self._catalogue, self.clock, self.metadata)
+
+    command_transaction = unit_of_work

@@ -21,6 +21,7 @@ hash is never published for an event type that has private fields.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
@@ -85,8 +86,9 @@ class Signer:
 
     private: Ed25519PrivateKey
 
-    @property
+    @functools.cached_property
     def key_id(self) -> str:
+        # Asked for on every append: derived once (the key never changes).
         return key_id(self.private.public_key())
 
     def sign(self, row_hash: str) -> str:

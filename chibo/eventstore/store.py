@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from chibo.clock import Clock, SystemClock
 from chibo.contracts import Catalogue
 from chibo.errors import ChiboError, ConcurrencyError
+from chibo.eventstore.append_sql import AppendStatements
 from chibo.eventstore.hashing import canonical_json, row_hash
 from chibo.eventstore.signing import (
     FORM_COMMITMENTS,
@@ -36,10 +37,6 @@ NO_STREAM = 0
 # Deterministic event ids for commands that carry their own id, so a retried
 # command is recognised by its event ids.
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d3c52-3a4e-4c1b-9d0e-6c1bb0c7a0de")
-
-
-_LOCK_HEAD = (select(event_head.c.position, event_head.c.hash)
-              .where(event_head.c.id == 1).with_for_update())
 
 
 @dataclass(frozen=True)
@@ -164,22 +161,21 @@ class EventStore:
         if not prepared:
             return []
 
-        position, prev_hash = self._lock_head()
-
         ids = [p[3] for p in prepared]
         # Random ids cannot already be recorded; only caller-given or command-derived ones can.
         deterministic = bool(self.metadata.command_id) or any(p[1].event_id for p in prepared)
-        existing = self._by_event_ids(ids) if deterministic else []
-        if existing:
-            if len(existing) == len(ids):
-                return existing  # the same append, retried: already done
+        statements = AppendStatements(self.session)
+        # Read under the head lock, so no other append can slip in between.
+        head = statements.lock_and_read(list({a.stream_id: None for a in appends}),
+                                        ids if deterministic else [])
+        if head.recorded_ids:
+            if len(head.recorded_ids) == len(ids):
+                return self._by_event_ids(ids)  # the same append, retried: already done
             raise EventIdsPartlyRecorded(
                 "Some of these event ids are already recorded and some are not.",
-                recorded=[e.event_id for e in existing])
+                recorded=[i for i in ids if i in head.recorded_ids])
 
-        # Checked under the head lock, so no other append can slip in between.
-        start_versions = self._stream_versions(list({a.stream_id: None for a in appends}))
-        stream_versions = dict(start_versions)
+        stream_versions = dict(head.versions)
         for item in appends:
             current = stream_versions[item.stream_id]
             if item.expected_version is not None and item.expected_version != current:
@@ -190,49 +186,37 @@ class EventStore:
                     stream_id=item.stream_id, expected_version=item.expected_version,
                     actual_version=current)
             stream_versions[item.stream_id] = current + len(item.events)
-        next_version = dict(start_versions)
+        next_version = dict(head.versions)
 
+        position, prev_hash = head.position, head.hash
         recorded_at = self.clock.now().isoformat(timespec="microseconds")
         meta_text = canonical_json(meta)
+        key = self.signer.key_id if self.signer else None
         rows, out = [], []
         for item, new, data, event_id in prepared:
             position += 1
             next_version[item.stream_id] += 1
+            stream_version = next_version[item.stream_id]
             version = self.catalogue.latest_version(new.type)
-            data_text = canonical_json(data)
             salts = new_salts(data, self.catalogue.private_fields(new.type))
             commitments = commitments_of(data, salts)
-            digest = row_hash(prev_hash, position, event_id, item.stream_id,
-                              next_version[item.stream_id], new.type, version,
+            digest = row_hash(prev_hash, position, event_id, item.stream_id, stream_version,
+                              new.type, version,
                               canonical_json(committed_data(data, commitments)),
                               meta_text, recorded_at)
             signature = self.signer.sign(digest) if self.signer else None
-            key = self.signer.key_id if self.signer else None
-            rows.append({
-                "position": position, "event_id": event_id, "stream_id": item.stream_id,
-                "stream_version": next_version[item.stream_id], "type": new.type,
-                "version": version, "data": data_text, "meta": meta_text,
-                "command_id": command_id, "recorded_at": recorded_at,
-                "prev_hash": prev_hash, "hash": digest, "hash_form": FORM_COMMITMENTS,
-                "salts": canonical_json(salts) if salts else None,
-                "key_id": key, "signature": signature,
-            })
-            out.append(RecordedEvent(position, event_id, item.stream_id,
-                                     next_version[item.stream_id], new.type, version, data,
-                                     meta, recorded_at, digest, prev_hash, FORM_COMMITMENTS,
-                                     commitments, key, signature))
+            # In append_sql.COLUMNS order.
+            rows.append((position, event_id, item.stream_id, stream_version, new.type,
+                         version, canonical_json(data), meta_text, command_id, recorded_at,
+                         prev_hash, digest, FORM_COMMITMENTS,
+                         canonical_json(salts) if salts else None, key, signature))
+            out.append(RecordedEvent(position, event_id, item.stream_id, stream_version,
+                                     new.type, version, data, meta, recorded_at, digest,
+                                     prev_hash, FORM_COMMITMENTS, commitments, key, signature))
             prev_hash = digest
-        self.session.execute(insert(events), rows)
-        self.session.execute(update(event_head).where(event_head.c.id == 1)
-                             .values(position=position, hash=prev_hash))
+        statements.write(rows, position, prev_hash)
         self.appended.extend(out)
         return out
-
-    def _lock_head(self) -> tuple[int, str]:
-        # FOR UPDATE serialises appenders on PostgreSQL; SQLite connections are
-        # opened with BEGIN IMMEDIATE, which takes the write lock at once.
-        row = self.session.execute(_LOCK_HEAD).one()
-        return int(row.position), row.hash
 
     # -- reading -----------------------------------------------------------------
 
@@ -268,17 +252,6 @@ class EventStore:
     def head_position(self) -> int:
         return int(self.session.execute(
             select(event_head.c.position).where(event_head.c.id == 1)).scalar_one())
-
-    def _stream_versions(self, stream_ids: list[str]) -> dict[str, int]:
-        """Current versions of many streams in one query per thousand (0: no stream)."""
-        found: dict[str, int] = dict.fromkeys(stream_ids, 0)
-        for start in range(0, len(stream_ids), 1000):
-            chunk = stream_ids[start:start + 1000]
-            rows = self.session.execute(
-                select(events.c.stream_id, func.max(events.c.stream_version))
-                .where(events.c.stream_id.in_(chunk)).group_by(events.c.stream_id)).all()
-            found.update({stream_id: int(version) for stream_id, version in rows})
-        return found
 
     def _by_event_ids(self, ids: list[str]) -> list[RecordedEvent]:
         rows = self.session.execute(

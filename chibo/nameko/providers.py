@@ -34,6 +34,7 @@ from chibo.eventstore.relay import Relay
 from chibo.eventstore.store import EventStore, Metadata, RecordedEvent
 from chibo.eventstore.tables import event_head
 from chibo.eventstore.tables import events as events_table
+from chibo.group_commit import GroupCommit
 from chibo.migrate import migrate, scripts_for
 from chibo.nameko import rejections
 from chibo.nameko.access import Caller, WorkerCaller, access
@@ -72,6 +73,7 @@ class Database(DependencyProvider):
         # Both made by setup(), before any worker runs.
         self.engine: Engine | None = None
         self.factory: sessionmaker[Session] | None = None
+        self.group_commit: GroupCommit | None = None
         self.sessions: dict[Any, Session] = {}
 
     def setup(self) -> None:
@@ -86,6 +88,8 @@ class Database(DependencyProvider):
         for notice in migrated.notices:
             log.warning(notice)
         self.factory = session_factory(engine)
+        # Commands' transactions that run at once commit together (chibo.group_commit).
+        self.group_commit = GroupCommit(self.factory, name=self.container.service_name)
 
     def stop(self) -> None:
         if self.engine is not None:
@@ -226,6 +230,22 @@ class CommandContext:
         with session.begin():
             store = self.store(session)
             yield store
+        self._appended(store)
+
+    @contextmanager
+    def command_transaction(self) -> Iterator[EventStore]:
+        """A command's transaction: the same as `unit_of_work`, but shared with the
+        service's other commands running at this moment, which commit together
+        (chibo.group_commit). For work that only writes its own events and rows; reads
+        that take long belong in `unit_of_work`, which holds no one up."""
+        group = self._provider.database.group_commit
+        assert group is not None  # the Database provider makes it in setup()
+        with group.unit() as session:
+            store = self.store(session)
+            yield store
+        self._appended(store)
+
+    def _appended(self, store: EventStore) -> None:
         if store.appended:
             self._provider.appended_by.add(self._worker_ctx)
             metrics.EVENTS_APPENDED.labels(self.source).inc(len(store.appended))
