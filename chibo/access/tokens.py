@@ -6,6 +6,7 @@ cluster's secret (`AUTH.secret`) and never trusts an unsigned actor."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -21,6 +22,8 @@ ALGORITHM = "HS256"
 #: HS256 keys shorter than this are refused: a short secret can be guessed offline
 #: from any token.
 MIN_SECRET_BYTES = 32
+#: Verified tokens a process remembers (the most recently used).
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class InvalidToken(ValueError):
@@ -35,6 +38,11 @@ class TokenSigner:
                              "(generate one: python -c 'import secrets; "
                              "print(secrets.token_urlsafe(48))')")
         self._key = key
+        # Every RPC, event and page verifies its caller's token, and the same token comes
+        # again and again (a session, a service's own token on each event it publishes):
+        # a signature already checked is not checked again. Expiry is still checked on
+        # every call, against the caller's clock; a token that fails is never kept.
+        self._decoded = functools.lru_cache(maxsize=VERIFIED_TOKENS_KEPT)(self._decode)
 
     def issue(self, identity: Identity, now: datetime, lifetime_seconds: int,
               csrf: str | None = None) -> str:
@@ -53,14 +61,18 @@ class TokenSigner:
     def verify(self, token: str, now: datetime) -> Claims:
         """The token's claims, checked against `now` (the service's clock, so a test's
         fixed clock decides expiry), or InvalidToken."""
+        claims = self._decoded(token)
+        if claims.expires_at <= int(now.timestamp()):
+            raise InvalidToken("the token has expired: log in again")
+        return claims
+
+    def _decode(self, token: str) -> Claims:
         try:
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
                                 options={"verify_exp": False, "verify_iat": False,
                                          "require": ["sub", "exp", "iat", "iss"]})
         except jwt.PyJWTError as error:
             raise InvalidToken(f"invalid token: {error}") from None
-        if int(claims["exp"]) <= int(now.timestamp()):
-            raise InvalidToken("the token has expired: log in again")
         try:
             identity = Identity(str(claims["sub"]), str(claims.get("name") or claims["sub"]),
                                 tuple(Grant.from_list(g) for g in claims.get("grants", [])),
