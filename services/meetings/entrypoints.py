@@ -72,7 +72,8 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     clock = ClockProvider()
     caller = Caller(ROLES, locate=locate)  # who calls, and what their roles let them do
     relay = OutboxRelay()
-    roster_feed = Feed(["members"], replica.apply_member_event, members_catalogue)
+    roster_feed = Feed(["members"], replica.apply_member_event, members_catalogue,
+                       project_run=replica.apply_member_run)
     shared = LoadedSettings(settings.from_config)  # unit kinds, score sheets
     # meeting materials: the file store (MATERIALS.dir) and the largest file taken
     materials = LoadedSettings(lambda config: BlobSettings.from_config(config, "MATERIALS"))

@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Column, Date, MetaData, String, Table, Text, 
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
-from chibo.db import GrowingTableCache
+from chibo.db import GrowingTableCache, upsert
 from services.shared.membership import fold, roll
 from services.shared.tree import Tree, UnitKinds
 
@@ -57,34 +57,51 @@ _CELL_FIELDS = ("cell_id", "to_cell_id")
 
 
 def apply_member_event(session: Session, envelope: dict[str, Any]) -> None:
-    data, kind = envelope["data"], envelope["type"]
-    if kind in TREE_EVENTS:
-        session.execute(insert(unit_events).values(
-            position=envelope["position"], type=kind,
-            data=json.dumps(data, ensure_ascii=False, default=str)))
-    if kind == "unit_established":
-        session.execute(insert(units).values(
-            unit_id=data["unit_id"], name=data["name"], kind=data["kind"],
-            established_on=date.fromisoformat(data["effective_date"])))
-    elif kind == "unit_renamed":
-        session.execute(sql_update(units).where(units.c.unit_id == data["unit_id"])
-                        .values(name=data["name"]))
-    elif kind == "unit_dissolved":
-        session.execute(sql_update(units).where(units.c.unit_id == data["unit_id"])
-                        .values(dissolved_on=date.fromisoformat(data["effective_date"])))
-    elif kind.startswith(("member", "membership")) and "member_id" in data:
-        session.execute(insert(member_events).values(
-            position=envelope["position"], member_id=data["member_id"], type=kind,
-            data=json.dumps(data, ensure_ascii=False)))
-        for field in _CELL_FIELDS:
-            if data.get(field):
-                _link(session, data["member_id"], data[field])
+    apply_member_run(session, [envelope])
 
 
-def _link(session: Session, member_id: str, cell_id: str) -> None:
-    key = (member_cells.c.member_id == member_id) & (member_cells.c.cell_id == cell_id)
-    if session.execute(select(member_cells.c.member_id).where(key)).first() is None:
-        session.execute(insert(member_cells).values(member_id=member_id, cell_id=cell_id))
+def apply_member_run(session: Session, envelopes: list[dict[str, Any]]) -> None:
+    """Take in a run of the members service's events: the rows of the whole run go in
+    one statement per table (the feed's run is one transaction), except a unit's rename
+    or dissolution, which updates a row an earlier event of the run may have inserted:
+    the rows gathered so far are written first."""
+    rows: dict[Table, list[dict[str, Any]]] = {unit_events: [], units: [], member_events: []}
+    links: dict[tuple[str, str], dict[str, str]] = {}
+
+    def flush() -> None:
+        for table, pending in rows.items():
+            if pending:
+                session.execute(insert(table), pending)
+                pending.clear()
+        # A member's cell is linked once, however often its events name it.
+        upsert(session, member_cells, list(links.values()))
+        links.clear()
+
+    for envelope in envelopes:
+        data, kind = envelope["data"], envelope["type"]
+        if kind in TREE_EVENTS:
+            rows[unit_events].append({"position": envelope["position"], "type": kind,
+                                      "data": json.dumps(data, ensure_ascii=False,
+                                                         default=str)})
+        if kind == "unit_established":
+            rows[units].append({"unit_id": data["unit_id"], "name": data["name"],
+                                "kind": data["kind"], "dissolved_on": None,
+                                "established_on": date.fromisoformat(data["effective_date"])})
+        elif kind in ("unit_renamed", "unit_dissolved"):
+            flush()
+            change = ({"name": data["name"]} if kind == "unit_renamed" else
+                      {"dissolved_on": date.fromisoformat(data["effective_date"])})
+            session.execute(sql_update(units).where(units.c.unit_id == data["unit_id"])
+                            .values(**change))
+        elif kind.startswith(("member", "membership")) and "member_id" in data:
+            rows[member_events].append({"position": envelope["position"],
+                                        "member_id": data["member_id"], "type": kind,
+                                        "data": json.dumps(data, ensure_ascii=False)})
+            for field in _CELL_FIELDS:
+                if data.get(field):
+                    key = (data["member_id"], data[field])
+                    links[key] = {"member_id": key[0], "cell_id": key[1]}
+    flush()
 
 
 def cell(session: Session, cell_id: str, day: date, kinds: UnitKinds

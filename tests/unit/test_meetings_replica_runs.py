@@ -1,0 +1,60 @@
+"""Meetings' replica of the members service takes a run of events in a few statements
+(`apply_member_run`, what its feed uses); the tables it leaves are the ones applying the
+same events one at a time leaves, whatever the run's mix of inserts and updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from chibo.db import create_schema, make_engine, session_factory
+from services.meetings import replica
+
+EVENTS: list[tuple[str, dict[str, Any]]] = [
+    ("unit_established", {"unit_id": "P", "name": "Tỉnh", "kind": "province",
+                          "parent_id": None, "effective_date": "2022-01-01"}),
+    ("unit_established", {"unit_id": "A", "name": "Chi bộ A", "kind": "cell",
+                          "parent_id": "P", "effective_date": "2022-01-01"}),
+    ("member_admitted", {"member_id": "m1", "cell_id": "A", "full_name": "Lê Văn Một"}),
+    ("unit_renamed", {"unit_id": "A", "name": "Chi bộ Bản Máy", "effective_date":
+                      "2023-01-01"}),
+    ("unit_established", {"unit_id": "B", "name": "Chi bộ B", "kind": "cell",
+                          "parent_id": "P", "effective_date": "2023-02-01"}),
+    ("member_admitted", {"member_id": "m2", "cell_id": "A", "full_name": "Trần Thị Hai"}),
+    ("member_transferred", {"member_id": "m1", "cell_id": "A", "to_cell_id": "B"}),
+    ("member_renamed", {"member_id": "m1", "full_name": "Lê Văn Một"}),
+    ("unit_dissolved", {"unit_id": "B", "effective_date": "2024-03-01"}),
+    ("membership_ended", {"member_id": "m2", "cell_id": "A"}),
+]
+
+
+def _tables(apply) -> dict[str, list[tuple[Any, ...]]]:
+    engine = make_engine("sqlite://")
+    create_schema(engine, replica.metadata)
+    envelopes = [{"source": "members", "position": position, "type": kind, "data": data}
+                 for position, (kind, data) in enumerate(EVENTS, start=1)]
+    with session_factory(engine)() as session, session.begin():
+        apply(session, envelopes)
+        found = {table.name: sorted(tuple(row) for row in session.execute(select(table)))
+                 for table in replica.metadata.sorted_tables}
+    engine.dispose()
+    return found
+
+
+def test_a_run_leaves_the_tables_that_one_event_at_a_time_leaves():
+    one_by_one = _tables(lambda session, envelopes: [
+        replica.apply_member_event(session, e) for e in envelopes])
+    as_a_run = _tables(replica.apply_member_run)
+    assert as_a_run == one_by_one
+    assert ("A", "Chi bộ Bản Máy") in {row[:2] for row in as_a_run["replica_units"]}
+    assert len(as_a_run["replica_member_cells"]) == 3  # m1 in A and B, m2 in A: once each
+
+
+def test_runs_split_anywhere_leave_the_same_tables():
+    whole = _tables(replica.apply_member_run)
+    for cut in range(1, len(EVENTS)):
+        def in_two(session, envelopes, cut=cut):
+            replica.apply_member_run(session, envelopes[:cut])
+            replica.apply_member_run(session, envelopes[cut:])
+        assert _tables(in_two) == whole
