@@ -71,7 +71,7 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
     clock = ClockProvider()
     caller = Caller(ROLES, locate=scope.locate)  # who calls, and what they may do where
     relay = OutboxRelay()
-    facts_feed = Feed(SOURCES, replica.apply, _feed_catalogue)
+    facts_feed = Feed(SOURCES, replica.apply, _feed_catalogue, project_run=replica.apply_run)
     meetings = RpcProxy("meetings")
     config = Config()
     shared = LoadedSettings(shared_settings.from_config)  # unit kinds, score sheets

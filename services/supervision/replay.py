@@ -40,7 +40,8 @@ def replay(fetch: Fetch, own_log: Iterable[Any], settings: Settings,
     create_schema(engine, replica.metadata, read_model.metadata)
     factory = session_factory(engine)
     feed = OrderedFeed("supervision-replay", ["members", "meetings"], factory, catalogue,
-                       replica.apply, fetch, batch_size=2000)
+                       replica.apply, fetch, batch_size=2000,
+                       project_run=replica.apply_run)
     for source in feed.sources:
         feed.catch_up(source)
 
