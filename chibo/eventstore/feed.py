@@ -203,6 +203,10 @@ class OrderedFeed:
         return {source: max(0, max(pending) - self._known.get(source, 0)) if pending else 0
                 for source, pending in self._pending.items()}
 
+    def buffered(self) -> int:
+        """How many events from the bus wait in the buffer, over all sources."""
+        return sum(len(pending) for pending in self._pending.values())
+
     def failing(self) -> list[str]:
         """The sources whose last attempt to apply or read failed (retried with backoff)."""
         return sorted(source for source, count in self._failures.items() if count)

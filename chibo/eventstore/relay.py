@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
-from kombu import Connection, Exchange, Producer
+from amqp.method_framing import frame_writer  # type: ignore[import-untyped]  # no stubs
+from kombu import Connection, Exchange
+from kombu.utils import json
 from sqlalchemy import Connection as DbConnection
 from sqlalchemy import CursorResult, Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +34,29 @@ CONFIRM_TIMEOUT_SECONDS = 30.0
 
 class PublishNotConfirmed(RuntimeError):
     pass
+
+
+class _WriteBuffer:
+    """Stands in for py-amqp's transport in its frame writer: keeps the frames (copied:
+    the writer reuses one buffer) and sends them on in writes of about `limit` bytes."""
+
+    def __init__(self, transport: Any, limit: int = 256 * 1024) -> None:
+        self.transport = transport
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: Any) -> None:
+        chunk = bytes(data)
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if self.size >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.chunks:
+            self.transport.write(b"".join(self.chunks))
+            self.chunks, self.size = [], 0
 
 
 def event_exchange(source: str) -> Exchange:
@@ -59,7 +86,7 @@ class Relay:
         self.cursor_name = cursor_name
         self.exchange = event_exchange(source)
         self._connection: Connection | None = None
-        self._producer: Producer | None = None
+        self._channel: Any = None
         # Delivery tags count up from 1 per channel; the broker acks either one
         # tag or, with `multiple`, every tag up to the one it names.
         self._next_tag = 1
@@ -128,15 +155,12 @@ class Relay:
     # -- publishing ---------------------------------------------------------------
 
     def _publish_confirmed(self, batch: list[RecordedEvent]) -> None:
-        producer = self._ensure_producer()
+        channel = self._ensure_channel()
         assert self._connection is not None
         confirms = self._connection.transport.driver_type == "amqp"
         first_tag = self._next_tag
-        for event in batch:
-            envelope = event.envelope(self.source, self.catalogue)
-            producer.publish(envelope, exchange=self.exchange, routing_key=event.type,
-                             serializer="json", delivery_mode=2, retry=False,
-                             headers=message_headers(event.metadata, event.event_id, self.source))
+        with self._coalesced_writes(confirms):
+            self._publish_batch(channel, batch)
         if not confirms:
             return  # the in-memory bus hands messages over synchronously
         last_tag = first_tag + len(batch) - 1
@@ -149,13 +173,44 @@ class Relay:
             raise PublishNotConfirmed("the broker refused (nacked) a message of the batch")
         self._acked = {t for t in self._acked if t > last_tag}
 
+    def _publish_batch(self, channel: Any, batch: list[RecordedEvent]) -> None:
+        for event in batch:
+            # Straight to the channel, as kombu's Producer would publish it (JSON, UTF-8,
+            # persistent, nameko's headers), without the Producer's per-message
+            # preparation and checks.
+            body = json.dumps(event.envelope(self.source, self.catalogue)).encode()
+            message = channel.prepare_message(
+                body, None, "application/json", "utf-8",
+                message_headers(event.metadata, event.event_id, self.source),
+                {"delivery_mode": 2})
+            channel.basic_publish(message, exchange=self.exchange.name, routing_key=event.type)
+
+    @contextmanager
+    def _coalesced_writes(self, enabled: bool) -> Iterator[None]:
+        """The frames of a batch go to the socket in a few large writes instead of one
+        write per message (a third of the relay's time was those system calls). Only
+        the relay uses its connection, so nothing else writes in between."""
+        if not enabled:
+            yield
+            return
+        assert self._connection is not None
+        broker = self._connection.connection  # py-amqp's connection under kombu's
+        direct = broker.frame_writer
+        buffer = _WriteBuffer(broker.transport)
+        broker.frame_writer = frame_writer(broker, buffer)
+        try:
+            yield
+        finally:
+            broker.frame_writer = direct
+        buffer.flush()  # only when every frame was written: else the batch is redone
+
     def _all_confirmed(self, first: int, last: int) -> bool:
         return self._nacked or all(t <= self._acked_upto or t in self._acked
                                    for t in range(first, last + 1))
 
-    def _ensure_producer(self) -> Producer:
-        if self._producer is not None:
-            return self._producer
+    def _ensure_channel(self) -> Any:
+        if self._channel is not None:
+            return self._channel
         connection = Connection(self.amqp_uri, connect_timeout=5)
         connection.ensure_connection(max_retries=1)
         channel = connection.channel()
@@ -165,9 +220,9 @@ class Relay:
             channel.events["basic_nack"].add(self._on_nack)
         self.exchange(channel).declare()
         self._connection = connection
-        self._producer = Producer(channel, serializer="json")
+        self._channel = channel
         self._next_tag, self._acked_upto, self._acked, self._nacked = 1, 0, set(), False
-        return self._producer
+        return channel
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         if multiple:
@@ -186,7 +241,7 @@ class Relay:
             except Exception:  # noqa: BLE001 - it is already broken
                 log.debug("closing a broken connection failed", exc_info=True)
         self._connection = None
-        self._producer = None
+        self._channel = None
 
     def close(self) -> None:
         self.reset()

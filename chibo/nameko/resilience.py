@@ -21,6 +21,11 @@ the container: `nameko run` exits. Here:
   (`chibo.nameko.remote_errors`), which this module's import teaches the proxies too.
 * `ResilientEventHandler` (`event_handler`) and `ResilientRpcProxy` (`RpcProxy`): the
   same consumer under event handlers and the reply listener of RPC proxies.
+* `FeedEventHandler` (`feed_handler`): an event handler whose body only offers the
+  envelope to an ordered feed. Its deliveries are acked in batches (`multiple=True`),
+  with a larger prefetch, on a connection of their own (`BatchingQueueConsumer`): the
+  source's log is the truth and the feed heals any gap, so an ack says only "delivered",
+  and one ack per delivery was a large share of a consumer's time.
 
 A service must take all of its entrypoints from here: two RPC consumers for one queue
 (nameko's and this one) would each route only their own methods, so a service mixing
@@ -30,17 +35,21 @@ them refuses to start.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import socket
 import sqlite3
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import amqp.exceptions  # type: ignore[import-untyped]  # no stubs published
 import eventlet
 import kombu.exceptions
 import nameko.rpc
+from eventlet.semaphore import Semaphore
+from kombu import Connection
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
@@ -62,6 +71,13 @@ log = logging.getLogger(__name__)
 #: Seconds an RPC request whose reply could not be sent waits before going back to its
 #: queue.
 REQUEUE_PAUSE_SECONDS = 1.0
+
+#: Feed handlers (`feed_handler`): deliveries in flight per queue, how many settled
+#: deliveries one ack covers at most, and how long a settled delivery waits for others
+#: before it is acked anyway. Overridden by the config keys of the same names.
+FEED_PREFETCH = 500
+FEED_ACK_BATCH = 100
+FEED_ACK_DELAY_SECONDS = 0.005
 
 #: What a publish, ack or requeue raises when the broker connection is refused, cut or
 #: closed under it (socket errors are OSErrors).
@@ -197,6 +213,155 @@ class ResilientQueueConsumer(QueueConsumer):
         super().on_connection_error(exc, interval)
 
 
+@dataclass
+class AckWindow:
+    """Which deliveries of one channel may be acked with a single `multiple=True` ack.
+
+    A multiple ack covers every unacked delivery up to its tag, so it may name only a
+    tag below every delivery still being handled; and the broker refuses (closing the
+    channel) a tag that is not outstanding, so the tag it names must be one settled by
+    an ack, never one rejected. Tags count up from 1 per channel: on another channel
+    (a reconnection) everything known of the old one is forgotten, as the broker has
+    put its unacked deliveries back in their queues."""
+
+    channel: Any = None
+    in_hand: set[int] = field(default_factory=set)
+    settled: list[int] = field(default_factory=list)
+
+    def delivered(self, channel: Any, tag: int) -> None:
+        if channel is not self.channel:
+            self.forget()
+            self.channel = channel
+        self.in_hand.add(tag)
+
+    def acked(self, channel: Any, tag: int) -> int:
+        """Record a delivery handled; returns how many wait for an ack (0 when the
+        delivery belongs to a channel forgotten since)."""
+        if channel is not self.channel or tag not in self.in_hand:
+            return 0
+        self.in_hand.discard(tag)
+        self.settled.append(tag)
+        return len(self.settled)
+
+    def rejected(self, channel: Any, tag: int) -> None:
+        if channel is self.channel:
+            self.in_hand.discard(tag)
+
+    def take(self) -> int | None:
+        """The tag to ack with `multiple=True` now, if any; it covers every delivery
+        settled below the oldest one still in hand."""
+        limit = min(self.in_hand) if self.in_hand else None
+        ready = [t for t in self.settled if limit is None or t < limit]
+        if not ready:
+            return None
+        self.settled = [t for t in self.settled if limit is not None and t > limit]
+        return max(ready)
+
+    def forget(self) -> None:
+        self.channel, self.in_hand, self.settled = None, set(), []
+
+
+class BatchingQueueConsumer(ResilientQueueConsumer):
+    """The consumer of `feed_handler`s: acks in batches, with a larger prefetch.
+
+    A distinct class, so nameko shares it only among feed handlers: it has its own
+    connection and channel, and a multiple ack there can never cover an RPC request or
+    an ordinary event still being handled. A batch is acked when it is full or after
+    `FEED_ACK_DELAY_SECONDS`, so no delivery stays unacked once traffic stops. A lost
+    connection forgets its tags: the broker delivers those messages again and the feed
+    drops the duplicates."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window = AckWindow()
+        self._timer: Any = None
+        self._flushing = Semaphore(1)
+
+    def _setting(self, key: str, default: float) -> float:
+        return float(self.container.config.get(key, default))
+
+    @property
+    def prefetch_count(self) -> int:
+        return int(self._setting("FEED_PREFETCH", FEED_PREFETCH))
+
+    def handle_message(self, provider: Any, body: Any, message: Any) -> None:
+        # In the consumer's thread, in delivery order: the tags are seen as they come.
+        if self.batching:
+            self.window.delivered(message.channel, message.delivery_tag)
+        super().handle_message(provider, body, message)
+
+    @functools.cached_property
+    def batching(self) -> bool:
+        """Only AMQP brokers honour `multiple`: kombu's virtual transports (the
+        in-process bus) ack just the tag named, so there every delivery is acked alone."""
+        return bool(Connection(self.amqp_uri).transport.driver_type == "amqp")
+
+    def ack_message(self, message: Any) -> None:
+        if not self.batching:
+            super().ack_message(message)
+            return
+        waiting = self.window.acked(message.channel, message.delivery_tag)
+        if waiting >= self._setting("FEED_ACK_BATCH", FEED_ACK_BATCH):
+            self.flush_acks()
+        elif waiting:
+            self._schedule_flush()
+
+    def requeue_message(self, message: Any) -> None:
+        self.window.rejected(message.channel, message.delivery_tag)
+        super().requeue_message(message)
+        self._schedule_flush()  # it may have been all that held a batch back
+
+    def _schedule_flush(self) -> None:
+        if self._timer is None:
+            self._timer = eventlet.spawn_after(
+                self._setting("FEED_ACK_DELAY_SECONDS", FEED_ACK_DELAY_SECONDS),
+                self._flush_on_timer)
+
+    def _flush_on_timer(self) -> None:
+        self._timer = None
+        self.flush_acks()
+        if self.window.settled:
+            self._schedule_flush()  # held back by a delivery still in hand
+
+    def flush_acks(self) -> None:
+        """Ack every delivery that can be acked now, in one frame."""
+        # Taken and sent under one lock: an ack overtaken by a later one would name a
+        # tag the later one already covered, and the broker closes the channel for that.
+        with self._flushing:
+            channel = self.window.channel
+            tag = self.window.take()
+            if tag is None:
+                return
+            if channel is None or not channel.connection:
+                self.window.forget()  # the broker has taken them back already
+                return
+            try:
+                channel.basic_ack(tag, multiple=True)
+            except BROKER_ERRORS as exc:
+                self.window.forget()
+                log.warning("could not ack deliveries up to %s (%s: %s); the broker will "
+                            "deliver them again", tag, type(exc).__name__, exc)
+
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any,
+                         **kwargs: Any) -> None:
+        self.window.forget()  # a new channel: the old one's tags mean nothing now
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def stop(self) -> None:
+        self.flush_acks()
+        self._cancel_timer()
+        super().stop()
+
+    def kill(self) -> None:
+        self._cancel_timer()  # what is unacked goes back to the queue with the connection
+        super().kill()
+
+
 class ResilientRpcConsumer(RpcConsumer):
     """RPC requests whose reply cannot be sent are left for another delivery."""
 
@@ -268,6 +433,18 @@ class ResilientEventHandler(EventHandler):
 
 
 event_handler = ResilientEventHandler.decorator
+
+
+class FeedEventHandler(ResilientEventHandler):
+    """`@event_handler` for a body that only offers the envelope to a feed (`Feed.offer`):
+    acked in batches on `BatchingQueueConsumer`. A delivery handled but not acked yet
+    when the connection goes comes again, so the body must take a second delivery
+    as a no-op, as the feed does."""
+
+    queue_consumer = BatchingQueueConsumer()
+
+
+feed_handler = FeedEventHandler.decorator
 
 
 class ResilientReplyListener(ReplyListener):

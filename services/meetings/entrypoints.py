@@ -26,7 +26,7 @@ from chibo.nameko.providers import (
     LoadedSettings,
     OutboxRelay,
 )
-from chibo.nameko.resilience import event_handler, rpc
+from chibo.nameko.resilience import feed_handler, rpc
 from chibo.nameko.web import http
 from services.meetings import api, domain, handlers, read_model, replica
 from services.shared import settings
@@ -78,7 +78,7 @@ class MeetingsService(EventSource, ServesCommands, openapi=api.openapi):
     # meeting materials: the file store (MATERIALS.dir) and the largest file taken
     materials = LoadedSettings(lambda config: BlobSettings.from_config(config, "MATERIALS"))
 
-    @event_handler("members", "#")
+    @feed_handler("members", "#")
     def on_members_event(self, envelope: dict[str, Any]) -> None:
         self.roster_feed.offer(envelope)
 

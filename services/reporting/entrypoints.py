@@ -18,7 +18,7 @@ from chibo.errors import ChiboError, ValidationFailed
 from chibo.nameko.access import Caller, access
 from chibo.nameko.commands import ServesOpenApi
 from chibo.nameko.providers import ClockProvider, Database, Feed, LoadedSettings
-from chibo.nameko.resilience import RpcProxy, event_handler, rpc
+from chibo.nameko.resilience import RpcProxy, feed_handler, rpc
 from chibo.nameko.runtime import call_remote
 from chibo.nameko.web import http, read_json
 from services.reporting import access_rules, projector, queries, read_model, report_jobs
@@ -235,15 +235,15 @@ class ReportingService(ReportingQueries, AuditEntrypoints, DashboardPages, Entry
     supervision = RpcProxy("supervision")
     meetings = RpcProxy("meetings")  # the data-entry forms' commands (entry_forms), materials
 
-    @event_handler("members", "#")
+    @feed_handler("members", "#")
     def on_members_event(self, envelope: dict[str, Any]) -> None:
         self.feed.offer(envelope)
 
-    @event_handler("meetings", "#")
+    @feed_handler("meetings", "#")
     def on_meetings_event(self, envelope: dict[str, Any]) -> None:
         self.feed.offer(envelope)
 
-    @event_handler("supervision", "#")
+    @feed_handler("supervision", "#")
     def on_supervision_event(self, envelope: dict[str, Any]) -> None:
         self.feed.offer(envelope)
 

@@ -31,7 +31,7 @@ from chibo.nameko.providers import (
     LoadedSettings,
     OutboxRelay,
 )
-from chibo.nameko.resilience import RpcProxy, event_handler, rpc
+from chibo.nameko.resilience import RpcProxy, feed_handler, rpc
 from chibo.nameko.web import http, read_json
 from services.shared import settings as shared_settings
 from services.shared.access_roles import OPERATE, ROLES, SUPERVISE, VIEW_REPORTS
@@ -100,11 +100,11 @@ class SupervisionService(EventSource, ServesCommands, openapi=api.openapi):
 
     # -- the sources' events ------------------------------------------------------------
 
-    @event_handler("members", "#")
+    @feed_handler("members", "#")
     def on_members_event(self, envelope: dict[str, Any]) -> None:
         self.facts_feed.offer(envelope)
 
-    @event_handler("meetings", "#")
+    @feed_handler("meetings", "#")
     def on_meetings_event(self, envelope: dict[str, Any]) -> None:
         self.facts_feed.offer(envelope)
 
