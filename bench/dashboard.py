@@ -8,8 +8,9 @@ cells (full attendance lines), two or three thematic meetings a year, a task per
 meeting (most done, some overdue), visits in about 80% of cells a quarter, and
 escalations for the missed months. It is projected through `project_run` in runs
 of 5,000 events as the live feed would (measured: events/s), then `chibo
-rebuild`'s `rebuild_from_archive` runs over it (measured: events/s, against a raw
-PostgreSQL COPY of the same archive rows).
+rebuild`'s `rebuild_from_archive` runs over it in a child process (measured: events/s,
+against a raw PostgreSQL COPY of the same archive rows, and its peak memory; `python -m
+bench rebuild` measures this part alone).
 
 Right after the load, the reporting service alone serves that database (on RabbitMQ),
 as one process and then as two processes sharing its port, and 20 client threads
@@ -52,7 +53,6 @@ from bench._support import (
 from chibo.db import create_schema, make_engine, session_factory
 from services.reporting.projector import project_run
 from services.reporting.read_model import metadata
-from services.reporting.rebuild import rebuild_from_archive
 from services.reporting.source_checks import audit_metadata
 
 YEAR = 2025
@@ -353,15 +353,8 @@ def run(quick: bool) -> list[Row]:
                          percentile(values, 0.95), "ms")
             measured(f"peak RSS: reporting service serving {cells:,} cells ({shape})",
                      max(peaks), "MiB")
-        engine = make_engine(url)
-        started = time.perf_counter()
-        rebuilt = rebuild_from_archive(session_factory(engine))
-        rebuild_seconds = time.perf_counter() - started
-        engine.dispose()
-        measured("reporting: chibo rebuild from the archive", rebuilt / rebuild_seconds,
-                 "events/s")
-        copy_seconds = raw_copy_seconds(url)
-        measured("reporting: raw COPY of the archive rows (out and in)", events / copy_seconds,
-                 "events/s")
-        measured("reporting: rebuild / raw COPY", 100 * copy_seconds / rebuild_seconds, "%")
+        from bench.rebuild import figures as rebuild_figures  # it builds on this module
+
+        for label, value, unit in rebuild_figures(url, events):
+            measured(label, value, unit)
     return rows

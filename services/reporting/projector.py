@@ -1,11 +1,13 @@
 """Reporting's projection: each event of a run into the detail rows of the read models.
 
 The live feed applies runs of consecutive events (`project_run`); `chibo rebuild`
-applies the whole archive as one run (`project_archive`, its details written a batch
-at a time). Both go through the same two steps, so they cannot disagree: each event
-updates the detail tables (meetings, tasks, visits, members, escalations, units) and
-marks what it touched; then `roll_up.settle` recomputes the touched cell-periods and
-sums their changes up the tree.
+applies the whole archive as one run into emptied models (`project_archive`, its details
+written a batch at a time). Both go through the same two steps, with the same handlers
+and roll-up rules, so they cannot disagree: each event updates the detail tables
+(meetings, tasks, visits, members, escalations, units) and marks what it touched; then
+`roll_up.settle` recomputes the touched cell-periods and sums their changes up the tree.
+A rebuild keeps the member-year tallies until the end and settles with
+`roll_up.settle_all`, which computes every row once and writes each table in bulk.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from services.reporting.read_model import (
     units,
     visits,
 )
-from services.reporting.roll_up import CHUNK, Touched, settle
+from services.reporting.roll_up import CHUNK, Touched, Writer, settle, settle_all
 from services.shared.escalation_rules import details_from_legacy
 from services.shared.membership import Member
 from services.shared.tree import UnitKinds, default_kinds
@@ -71,9 +73,9 @@ class _Buffer:
         else:
             self.changes.setdefault(key, {}).update(values)
 
-    def flush(self, session: Session) -> None:
+    def flush(self, session: Session, write: Writer) -> None:
         if self.new:
-            session.execute(insert(self.table), list(self.new.values()))
+            write(session, self.table, list(self.new.values()))
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for key, values in self.changes.items():
             groups[tuple(sorted(values))].append(
@@ -88,9 +90,11 @@ class _Buffer:
 class _Run(Touched):
     """What one run of events writes and touches; `kinds` say which units are cells."""
 
-    def __init__(self, session: Session, kinds: UnitKinds | None = None) -> None:
+    def __init__(self, session: Session, kinds: UnitKinds | None = None,
+                 write: Writer | None = None) -> None:
         super().__init__()
         self.session = session
+        self.write = write or insert_rows
         self.kinds = default_kinds() if kinds is None else kinds
         self.buffers = {t.name: _Buffer(t) for t in (units, members, meetings, resolutions,
                                                      tasks, visits, escalations, materials)}
@@ -147,21 +151,9 @@ class _Run(Touched):
         self.standings.clear()
         self.standings_changed.clear()
         for buffer in self.buffers.values():
-            buffer.flush(self.session)
+            buffer.flush(self.session, self.write)
             buffer.new, buffer.changes = {}, {}
-        counts = ("meetings_due", "present", "excused", "unexcused")
-        blank = {**dict.fromkeys(counts, 0), "rating": None, "rated_cell_id": None,
-                 "removal_flagged": False}
-        upsert(self.session, member_years, [
-            {**blank, "member_id": m, "year": y, **c} for (m, y), c in self.attended.items()],
-            add=counts)
-        upsert(self.session, member_years, [
-            {**blank, "member_id": m, "year": y, "rating": level, "rated_cell_id": cell}
-            for (m, y), (level, cell) in self.ratings.items()],
-            replace=("rating", "rated_cell_id"))
-        upsert(self.session, member_years, [
-            {**blank, "member_id": m, "year": y, "removal_flagged": True}
-            for m, y in self.flagged], replace=("removal_flagged",))
+        self.write_tallies()
         # Which cell-months the changed meetings and tasks count in, now all are written.
         for table, ids, month in ((meetings, self.meetings_touched, meetings.c.month),
                                   (tasks, self.tasks_touched, tasks.c.due_month)):
@@ -170,11 +162,63 @@ class _Run(Touched):
             for start in range(0, len(ids), CHUNK):
                 self.cell_months.update((r[0], r[1]) for r in self.session.execute(
                     select(table.c.cell_id, month).where(key.in_(ids[start:start + CHUNK]))))
+        self.meetings_touched.clear()
+        self.tasks_touched.clear()
+
+    def write_tallies(self) -> None:
+        """Add this run's member-year tallies to the stored ones."""
+        upsert(self.session, member_years, [
+            _member_year(m, y, **c) for (m, y), c in self.attended.items()], add=COUNTS)
+        upsert(self.session, member_years, [
+            _member_year(m, y, rating=level, rated_cell_id=cell)
+            for (m, y), (level, cell) in self.ratings.items()],
+            replace=("rating", "rated_cell_id"))
+        upsert(self.session, member_years, [
+            _member_year(m, y, removal_flagged=True) for m, y in self.flagged],
+            replace=("removal_flagged",))
         self.attended.clear()
         self.ratings.clear()
         self.flagged.clear()
-        self.meetings_touched.clear()
-        self.tasks_touched.clear()
+
+
+class _Fold(_Run):
+    """The whole archive as one run into emptied read models (a rebuild): detail rows
+    are written a batch at a time, as in any run, but the member-year tallies (which
+    nearly every batch touches) are kept until the end, and every tally and summary row
+    is then written once, by `write` (which may be a bulk COPY)."""
+
+    def load_visit_levels(self, meeting_ids: Iterable[str]) -> None:
+        pass  # the models started empty: every level projected so far is in visit_levels
+
+    def write_tallies(self) -> None:
+        pass  # kept: written once, by `finish`
+
+    def finish(self) -> None:
+        rows = {key: _member_year(*key, **c) for key, c in self.attended.items()}
+        for key, (level, cell) in self.ratings.items():
+            rows.setdefault(key, _member_year(*key)).update(rating=level, rated_cell_id=cell)
+        for key in self.flagged:
+            rows.setdefault(key, _member_year(*key))["removal_flagged"] = True
+        self.write(self.session, member_years, list(rows.values()))
+        self.attended.clear()
+        self.ratings.clear()
+        self.flagged.clear()
+        settle_all(self.session, self, self.write)
+
+
+COUNTS = ("meetings_due", "present", "excused", "unexcused")
+
+
+def _member_year(member_id: str, year: int, **values: Any) -> dict[str, Any]:
+    """A member_years row: nothing counted, rated or flagged but `values`."""
+    return {"member_id": member_id, "year": year, **dict.fromkeys(COUNTS, 0),
+            "rating": None, "rated_cell_id": None, "removal_flagged": False, **values}
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows in one executemany: how a run writes its new detail rows."""
+    if rows:
+        session.execute(insert(table), rows)
 
 
 def project_run(session: Session, envelopes: list[Envelope], archived: bool = False,
@@ -191,18 +235,19 @@ def project_run(session: Session, envelopes: list[Envelope], archived: bool = Fa
 
 def project_archive(session: Session, batches: Iterable[list[Envelope]],
                     progress: Callable[[int], None] | None = None,
-                    kinds: UnitKinds | None = None) -> int:
-    """Project archived events as one run (a rebuild), a batch of details at a time so
-    memory stays bounded, settling the summaries once at the end. The models come out
-    as from any other split into runs, but each summary row is written once, not once
-    per batch. Returns how many events were projected."""
-    run, total = _Run(session, kinds), 0
+                    kinds: UnitKinds | None = None, write: Writer | None = None) -> int:
+    """Project archived events into emptied read models as one run (a rebuild): the
+    same handlers as every run, a batch of details at a time so memory stays bounded,
+    the tallies and summaries computed and written once at the end (`write`: how rows
+    go into a table, e.g. a bulk COPY; an executemany INSERT when None). The models
+    come out as from any other split into runs. Returns how many events were projected."""
+    run, total = _Fold(session, kinds, write), 0
     for batch in batches:
         _apply(run, batch)
         total += len(batch)
         if progress:
             progress(len(batch))
-    settle(session, run)
+    run.finish()
     return total
 
 

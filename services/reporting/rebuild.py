@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from chibo.db import create_schema, make_engine, session_factory
@@ -24,6 +26,7 @@ from services.reporting.read_model import (
     rebuild_requests,
     snapshot,
 )
+from services.reporting.roll_up import Writer
 from services.shared import settings as shared_settings
 from services.shared.events import SOURCES, catalogue
 from services.shared.tree import UnitKinds
@@ -50,18 +53,88 @@ def rebuild(fetch: Fetch, url: str = "sqlite://", sources: Iterable[str] = SOURC
         return snapshot(session), factory
 
 
+#: The archive's columns a projection reads.
+_PROJECTED = ("source", "position", "type", "data", "metadata", "recorded_at")
+
+
 def archived_runs(session: Session, source: str, batch_size: int) -> Iterator[list[dict]]:
     """The source's archived events in order, `batch_size` at a time, as envelopes."""
     after = -1
+    columns = [archive.c[name] for name in _PROJECTED]
     while True:
-        rows = session.execute(select(archive).where(archive.c.source == source)
+        rows = session.execute(select(*columns).where(archive.c.source == source)
                                .where(archive.c.position > after)
                                .order_by(archive.c.position).limit(batch_size)).all()
         if not rows:
             return
-        yield [{**r._mapping, "data": json.loads(r.data), "metadata": json.loads(r.metadata)}
-               for r in rows]
+        yield [{"source": r.source, "position": r.position, "type": r.type,
+                "data": json.loads(r.data), "metadata": json.loads(r.metadata),
+                "recorded_at": r.recorded_at} for r in rows]
         after = rows[-1].position
+
+
+#: Rows per COPY: enough to pay its round trip many times over, few enough that the
+#: text of one (a batch of meetings with their attendance) stays small.
+COPY_ROWS = 5_000
+
+
+def copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows into `table` with PostgreSQL COPY (text format) on the session's own
+    connection, so inside its transaction."""
+    if not rows:
+        return
+    import psycopg2.extensions
+
+    names = [c.name for c in table.columns]
+    quote = session.get_bind().dialect.identifier_preparer.quote
+    statement = (f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+                 "FROM STDIN")
+    cursor = session.connection().connection.cursor()
+    # psycopg2 refuses COPY while a wait callback (eventlet's, in the services) is set:
+    # the copy blocks the process meanwhile, as a rebuild holds everything else anyway.
+    green = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        for start in range(0, len(rows), COPY_ROWS):
+            cursor.copy_expert(statement, io.StringIO("".join(
+                _copy_line([row[name] for name in names])
+                for row in rows[start:start + COPY_ROWS])))
+    finally:
+        psycopg2.extensions.set_wait_callback(green)
+        cursor.close()
+
+
+#: What COPY's text format escapes: where no text of a row holds one, none is escaped.
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_line(values: list[Any]) -> str:
+    """One row as a line of COPY's text format."""
+    if _SPECIAL.search("".join([v for v in values if v.__class__ is str])):
+        return "\t".join([_escaped(v) if v.__class__ is str else _copy_text(v)
+                          for v in values]) + "\n"
+    return "\t".join([v if (kind := v.__class__) is str else v.__str__() if kind is int
+                      else _copy_text(v) for v in values]) + "\n"
+
+
+def _copy_text(value: Any) -> str:
+    """A value as COPY's text format writes it: \\N for NULL, backslash escapes."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    return value.__str__() if value.__class__ is int else _escaped(str(value))
+
+
+def _escaped(text: str) -> str:
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def bulk_writer(session: Session) -> Writer | None:
+    """How a rebuild writes whole tables on this session's database: COPY on
+    PostgreSQL; None (the projection's executemany INSERT) elsewhere."""
+    return copy_rows if session.get_bind().dialect.name == "postgresql" else None
 
 
 def rebuild_from_archive(factory: Callable[[], Session], batch_size: int = 20_000,
@@ -97,7 +170,8 @@ def _rebuild(factory: Callable[[], Session], batch_size: int,
             session.execute(delete(table))
         total = project_archive(session, (
             batch for source in SOURCES
-            for batch in archived_runs(session, source, batch_size)), progress, kinds)
+            for batch in archived_runs(session, source, batch_size)), progress, kinds,
+            bulk_writer(session))
     return total
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from chibo.db import upsert
@@ -31,6 +33,9 @@ from services.reporting.read_model import (
 
 #: Keys per IN list: long lists are sent in parts of this many.
 CHUNK = 500
+
+#: How a rebuild puts rows into an emptied table: (session, table, rows).
+Writer = Callable[[Session, Table, list[dict[str, Any]]], None]
 
 
 @dataclass
@@ -82,6 +87,35 @@ def settle(session: Session, run: Touched) -> None:
         count(_recompute(session, places, part))
     if run.tree_changed:
         count(_reroute(session, places, run.moved, exclude=changed))
+    if run.tree_changed or run.escalations_changed:
+        _count_open_escalations(session, places)
+
+
+def settle_all(session: Session, run: Touched, write: Writer) -> None:
+    """Settle a run projected into emptied read models (a rebuild), as `settle` would:
+    every cell-period row is new, so each is computed once from the details and
+    written once with `write`, and the node sums are gathered in memory and written
+    once. (Nothing is pruned or rerouted: rows are only made for the months each cell
+    lived in, and placed in the final tree.)"""
+    places = paths.places_for(session)
+    months = sorted(run.months)
+    write(session, opened_months, [{"month": month} for month in months])
+    wanted = _cells_alive(session, months) | {key for key in run.cell_months
+                                              if len(key[1]) == 4}
+    nodes: dict[tuple[str, str, str], list[int]] = defaultdict(_no_figures)
+    for part in _by_cells(wanted):
+        month_rows = {key: _empty_row(*key) for key in part if len(key[1]) != 4}
+        rollups = {key for cell, month in month_rows
+                   for key in ((cell, quarter_of(month)), (cell, month[:4]))}
+        rollup_rows = {key: _empty_row(*key) for key in rollups | (part - set(month_rows))}
+        all_months: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for (cell, month), row in month_rows.items():
+            all_months[cell][month] = row
+        rows = [new for _, new in _computed(session, places, month_rows, rollup_rows,
+                                            all_months).values()]
+        write(session, cell_periods, rows)
+        _node_deltas(((None, row) for row in rows), nodes)
+    write(session, node_periods, _node_rows(nodes))
     if run.tree_changed or run.escalations_changed:
         _count_open_escalations(session, places)
 
@@ -203,41 +237,47 @@ def _recompute(session: Session, places: paths.Places, touched: set[tuple[str, s
 
     Returns (old, new) for every row whose figures or paths changed."""
     years_touched = {key for key in touched if len(key[1]) == 4}
-    touched = touched - years_touched
-    months = sorted({m for _, m in touched})
-    details = _month_details(session, touched, months)
-    month_rows = _load_rows(session, touched)
-    changed: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+    month_rows = _load_rows(session, touched - years_touched)
+    rollups = {(cell, p) for cell, month in month_rows for p in (quarter_of(month), month[:4])}
+    rollup_rows = _load_rows(session, rollups | years_touched)
+    all_months = _load_cell_months(session, sorted({cell for cell, _ in rollup_rows}))
+    changed: dict[tuple[str, str], tuple[dict[str, Any] | None, dict[str, Any]]] = {
+        key: (old, new) for key, (old, new) in _computed(
+            session, places, month_rows, rollup_rows, all_months).items() if new != old}
+    upsert(session, cell_periods, [new for _, new in changed.values()],
+           replace=(*MEASURES, "then_path", "today_path"))
+    return changed
+
+
+def _computed(session: Session, places: paths.Places,
+              month_rows: dict[tuple[str, str], dict[str, Any]],
+              rollup_rows: dict[tuple[str, str], dict[str, Any]],
+              all_months: dict[str, dict[str, dict[str, Any]]]
+              ) -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]:
+    """(old, new) for each of these month rows, computed from the detail tables, and for
+    each of these quarter and year rows, summed from the cell's months (`all_months`:
+    every stored month row of their cells, by cell and month)."""
+    details = _month_details(session, set(month_rows), sorted({m for _, m in month_rows}))
+    out: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
     for key, old in month_rows.items():
         new = {**old, **details.get(key, dict.fromkeys(MEASURES, 0)), "months": 1}
         _place(places, new)
-        if new != old:
-            changed[key] = (old, new)
+        out[key] = (old, new)
     # Quarters and years: sums of the cell's months, with "held one / visited" as 0 or 1.
-    rollups = {(cell, p) for cell, month in month_rows for p in (quarter_of(month), month[:4])}
-    rollup_rows = _load_rows(session, rollups | years_touched)
     rated = _year_ratings(session, [key for key in rollup_rows if len(key[1]) == 4])
-    by_cell: dict[str, list[str]] = defaultdict(list)
-    for cell, period in rollup_rows:
-        by_cell[cell].append(period)
-    all_months = _load_cell_months(session, list(by_cell))
     for key, old in rollup_rows.items():
         cell, period = key
-        parts = [r for m, r in all_months.get(cell, {}).items()
+        parts = [out[(cell, m)][1] if (cell, m) in out else r
+                 for m, r in all_months.get(cell, {}).items()
                  if (quarter_of(m) if "Q" in period else m[:4]) == period]
-        parts = [changed[(cell, r["period"])][1] if (cell, r["period"]) in changed else r
-                 for r in parts]
         new = {**old, **{name: sum(r[name] for r in parts) for name in MEASURES}}
         new["thematic_held"] = int(new["thematic_meetings"] > 0)
         new["visited"] = int(new["visits"] > 0)
         if len(period) == 4:
             new.update(rated.get(key) or dict.fromkeys(YEAR_MEASURES, 0))
         _place(places, new)
-        if new != old:
-            changed[key] = (old, new)
-    upsert(session, cell_periods, [new for _, new in changed.values()],
-           replace=(*MEASURES, "then_path", "today_path"))
-    return changed
+        out[key] = (old, new)
+    return out
 
 
 def _year_ratings(session: Session, keys: list[tuple[str, str]]
@@ -269,6 +309,11 @@ def _load_cell_months(session: Session, cells: list[str]) -> dict[str, dict[str,
     return out
 
 
+#: The meetings' columns their cell-month's figures are computed from.
+MEETING_FIGURES = ("cell_id", "month", "kind", "members_counted", "members_present",
+                   "unexcused", "visit_level", "self_level", "duration_minutes")
+
+
 def _month_details(session: Session, touched: set[tuple[str, str]], months: list[str]
                    ) -> dict[tuple[str, str], dict[str, int]]:
     """The month figures of the touched cell-months, from meetings, visits and tasks."""
@@ -276,7 +321,8 @@ def _month_details(session: Session, touched: set[tuple[str, str]], months: list
     cells = sorted({c for c, _ in touched})
     for start in range(0, len(cells), CHUNK):
         chunk = cells[start:start + CHUNK]
-        for m in session.execute(select(meetings).where(meetings.c.cell_id.in_(chunk))
+        for m in session.execute(select(*(meetings.c[name] for name in MEETING_FIGURES))
+                                 .where(meetings.c.cell_id.in_(chunk))
                                  .where(meetings.c.month.in_(months))):
             if (m.cell_id, m.month) not in touched:
                 continue
@@ -316,8 +362,14 @@ def _month_details(session: Session, touched: set[tuple[str, str]], months: list
 
 
 def _place(places: paths.Places, row: dict[str, Any]) -> None:
-    row["then_path"] = paths.encode(places.then_path(row["cell_id"], row["period"]))
-    row["today_path"] = paths.encode(places.today_path(row["cell_id"]))
+    row["then_path"] = _encoded(tuple(places.then_path(row["cell_id"], row["period"])))
+    row["today_path"] = _encoded(tuple(places.today_path(row["cell_id"])))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _encoded(path: tuple[str, ...]) -> str:
+    """A path as stored: a tree has few distinct ones, each encoded once."""
+    return paths.encode(list(path))
 
 
 def _reroute(session: Session, places: paths.Places, units_changed: set[str],
@@ -350,25 +402,9 @@ def _add_to_nodes(session: Session,
                   changes: Iterable[tuple[dict[str, Any] | None, dict[str, Any]]]) -> None:
     """Add each row's change to every node on its paths: take the old figures off the
     nodes where they were counted, put the new ones on the nodes where they now belong."""
-    deltas: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * (len(MEASURES) + 1))
-    for old, new in changes:
-        for row, sign in ((old, -1), (new, 1)):
-            if not row or not row["then_path"]:
-                continue
-            figures = [1, *(row[name] for name in MEASURES)]
-            for grouping in ("then", "today"):
-                # The cell's own figures are its row; the nodes are the units above it.
-                for node in paths.decode(row[f"{grouping}_path"]):
-                    if node == row["cell_id"]:
-                        continue
-                    delta = deltas[(grouping, node, row["period"])]
-                    for i, value in enumerate(figures):
-                        delta[i] += sign * value
+    deltas = _node_deltas(changes, defaultdict(_no_figures))
     deltas = {k: v for k, v in deltas.items() if any(v)}
-    names = ("cells", *MEASURES)
-    upsert(session, node_periods, [
-        {"grouping": g, "node_id": n, "period": p, **dict(zip(names, d, strict=True))}
-        for (g, n, p), d in deltas.items()], add=names)
+    upsert(session, node_periods, _node_rows(deltas), add=NODE_FIGURES)
     # A node no cell counts under any more (after a restructuring) has no row, as in a
     # rebuild.
     emptied = [key for key, d in deltas.items() if d[0] < 0]
@@ -376,6 +412,43 @@ def _add_to_nodes(session: Session,
         session.execute(delete(node_periods).where(node_periods.c.cells == 0).where(tuple_(
             node_periods.c.grouping, node_periods.c.node_id, node_periods.c.period
         ).in_(emptied[start:start + CHUNK])))
+
+
+#: A node_periods row's figures, in the order `_node_deltas` keeps them.
+NODE_FIGURES = ("cells", *MEASURES)
+
+
+def _no_figures() -> list[int]:
+    return [0] * len(NODE_FIGURES)
+
+
+def _node_deltas(changes: Iterable[tuple[dict[str, Any] | None, dict[str, Any] | None]],
+                 deltas: dict[tuple[str, str, str], list[int]]
+                 ) -> dict[tuple[str, str, str], list[int]]:
+    """Add to `deltas` (by grouping, node, period) each row's change on the nodes of
+    its paths: its old figures off, its new ones on."""
+    decoded: dict[str, list[str]] = {}  # few distinct paths: each decoded once
+    for old, new in changes:
+        for row, combine in ((old, operator.sub), (new, operator.add)):
+            if not row or not row["then_path"]:
+                continue
+            figures = [1, *(row[name] for name in MEASURES)]
+            for grouping in ("then", "today"):
+                path = row[f"{grouping}_path"]
+                if path not in decoded:
+                    decoded[path] = paths.decode(path)
+                # The cell's own figures are its row; the nodes are the units above it.
+                for node in decoded[path]:
+                    if node == row["cell_id"]:
+                        continue
+                    key = (grouping, node, row["period"])
+                    deltas[key] = list(map(combine, deltas[key], figures))
+    return deltas
+
+
+def _node_rows(deltas: dict[tuple[str, str, str], list[int]]) -> list[dict[str, Any]]:
+    return [{"grouping": g, "node_id": n, "period": p, **dict(zip(NODE_FIGURES, d, strict=True))}
+            for (g, n, p), d in deltas.items() if any(d)]
 
 
 def _count_open_escalations(session: Session, places: paths.Places) -> None:

@@ -293,3 +293,42 @@ def test_chibo_rebuild_command(tmp_path, capsys):
     with session_factory(engine)() as session:
         assert snapshot(session) == before
     engine.dispose()
+
+
+def test_a_rebuild_keeps_awkward_text_exactly(any_db_url):
+    """A rebuild writes whole tables in bulk (COPY on PostgreSQL): tabs, line breaks,
+    backslashes, a literal \\N, empty text and missing values come back as written."""
+    from services.reporting.rebuild import rebuild_from_archive
+
+    awkward = "một\tdòng\nhai\r\nba \\ bốn \\N năm\\"
+    log = province()
+    log.add("meetings", "meeting_held", meeting_id="A1-x", cell_id="A1", kind="regular",
+            held_on="2026-03-20", attendance=[], members_counted=0, members_present=0,
+            topic="", place=None, minutes=awkward, conclusion="\\N",
+            agenda=[awkward], speakers=[], flags=[])
+    engine = make_engine(any_db_url)
+    create_schema(engine, metadata)
+    factory = session_factory(engine)
+    for run in live_order(log):
+        with factory() as session, session.begin():
+            project_run(session, run)
+    with factory() as session:
+        before = snapshot(session)
+    rebuild_from_archive(factory, batch_size=5)
+    with factory() as session:
+        assert snapshot(session) == before
+        row = session.execute(select(meetings).where(meetings.c.meeting_id == "A1-x")).one()
+    assert (row.minutes, row.conclusion, row.topic, row.place) == (awkward, "\\N", "", None)
+    engine.dispose()
+
+
+def test_rebuilding_an_empty_archive_leaves_empty_models(any_db_url):
+    from services.reporting.rebuild import rebuild_from_archive
+
+    engine = make_engine(any_db_url)
+    create_schema(engine, metadata)
+    factory = session_factory(engine)
+    assert rebuild_from_archive(factory) == 0
+    with factory() as session:
+        assert not any(snapshot(session).values())
+    engine.dispose()
