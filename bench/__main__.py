@@ -17,8 +17,8 @@ import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 BENCHMARKS = ("simulate", "append", "relay", "rpc", "end_to_end", "roster_file",
-              "import_members", "month_close", "dashboard", "two_instances", "slow_clients",
-              "verify")
+              "import_members", "month_close", "dashboard", "rebuild", "two_instances",
+              "slow_clients", "verify", "province_year")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from "
                      f"{', '.join(BENCHMARKS)}")
     results: list[tuple[str, float, str]] = []
-    sections: list[tuple[str, str, list[tuple[str, float, str]]]] = []
+    sections: dict[str, tuple[str, list[tuple[str, float, str]]]] = {}
     failed = False
     for name in args.names or BENCHMARKS:
         started = time.perf_counter()
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             module, figures = None, [(f"{name}: FAILED", math.nan, "")]
             failed = True
         results += figures
-        sections.append((name, (module.__doc__ or "") if module else "It failed; see the "
-                         "run's output.", figures))
+        sections[name] = ((module.__doc__ or "") if module else "It failed; see the "
+                          "run's output.", figures)
         print(f"   {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr,
               flush=True)
 
@@ -61,11 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         shown = "—" if math.isnan(value) else f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
         print(f"{label:<{width}}  {shown:>12}  {unit}")
     if args.write:
-        from bench.report import render
+        from bench.report import Section, earlier_sections, render
 
         command = "python -m bench" + (" --quick" if args.quick else "") + (
             f" --write {args.write}") + "".join(f" {n}" for n in args.names)
-        Path(args.write).write_text(render(sections, command, args.quick), encoding="utf-8")
+        target = Path(args.write)
+        # Benchmarks not run this time keep the figures an earlier run wrote, dated.
+        earlier = earlier_sections(target.read_text(encoding="utf-8")
+                                   if target.exists() else "")
+        ordered = [Section(name, *sections[name]) if name in sections else earlier[name]
+                   for name in BENCHMARKS if name in sections or name in earlier]
+        target.write_text(render(ordered, command, args.quick), encoding="utf-8")
         print(f"written: {args.write}", file=sys.stderr)
     return 1 if failed else 0
 

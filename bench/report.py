@@ -8,6 +8,7 @@ import math
 import operator
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 from collections.abc import Callable, Sequence
@@ -87,29 +88,75 @@ def _shown(value: float) -> str:
     return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
-def render(sections: Sequence[tuple[str, str, list[Row]]], command: str, quick: bool) -> str:
-    """Markdown for `sections`: (benchmark name, its description, its figures)."""
-    rows = [row for _, _, figures in sections for row in figures]
+@dataclass(frozen=True)
+class Section:
+    name: str
+    description: str
+    figures: list[Row]
+    #: DD/MM/YYYY of the run that measured it, when that was an earlier run than this one.
+    measured_on: str | None = None
+
+
+_WRITTEN = re.compile(r"^Written by .* on (\d\d/\d\d/\d{4})")
+_KEPT = re.compile(r"^_Measured on (\d\d/\d\d/\d{4}), by an earlier run than the rest\._$")
+
+
+def earlier_sections(text: str) -> dict[str, Section]:
+    """The sections of an earlier benchmarks.md, by benchmark name, each with the date it
+    was measured: so a run of some benchmarks rewrites the file without losing the
+    figures of the others."""
+    written = next((m.group(1) for m in map(_WRITTEN.match, text.splitlines()) if m), None)
+    found: dict[str, Section] = {}
+    for chunk in re.split(r"(?m)^## ", text)[1:]:
+        name, _, body = chunk.partition("\n")
+        if name.strip() == "Targets":
+            continue
+        description, figures, measured_on = [], [], written
+        for line in body.splitlines():
+            kept = _KEPT.match(line)
+            if kept:
+                measured_on = kept.group(1)
+            elif line.startswith("| ") and not line.startswith(("| figure |", "|---")):
+                label, value, unit = (cell.strip() for cell in line.strip("|").split(" | "))
+                figures.append((label, math.nan if value == "—" else
+                                float(value.replace(",", "")), unit))
+            elif not line.startswith("|"):
+                description.append(line)
+        found[name.strip()] = Section(name.strip(), "\n".join(description).strip(), figures,
+                                      measured_on)
+    return found
+
+
+def render(sections: Sequence[Section], command: str, quick: bool) -> str:
+    """Markdown for `sections`, each a benchmark's name, description and figures."""
+    rows = [(label, value, unit, section.measured_on) for section in sections
+            for label, value, unit in section.figures]
     lines = [
         "# Benchmarks", "",
         f"Written by `{command}` on {date.today():%d/%m/%Y}"
         + (" (quick: smaller runs)" if quick else "") + ".", "",
         f"Machine: {machine()}. Figures move ±25% from run to run here; comparisons run "
         "side by side in the same run. What the figures mean, and why some targets are "
-        "not met, is in [performance.md](performance.md).", "",
+        "not met, is in [performance.md](performance.md). A section measured by an "
+        "earlier run than the rest says so, with its date.", "",
         "## Targets", "",
         "| target | figure | value | met |", "|---|---|---:|:---:|",
     ]
     for target in TARGETS:
-        matched = [(label, value, unit) for label, value, unit in rows
-                   if fnmatch.fnmatch(label, target.pattern)]
+        matched = [row for row in rows if fnmatch.fnmatch(row[0], target.pattern)]
         if not matched:
-            lines.append(f"| {target.what} | not measured in this run | | |")
-        for label, value, unit in matched:
-            lines.append(f"| {target.what} | {label} | {_shown(value)} {unit} | "
+            lines.append(f"| {target.what} | not measured | | |")
+        for label, value, unit, measured_on in matched:
+            when = f" (measured {measured_on})" if measured_on else ""
+            lines.append(f"| {target.what} | {label}{when} | {_shown(value)} {unit} | "
                          f"{'yes' if target.met(value) else '**no**'} |")
-    for name, description, figures in sections:
-        lines += ["", f"## {name}", "", description.strip(), "",
+    for section in sections:
+        lines += ["", f"## {section.name}", ""]
+        if section.measured_on:
+            lines += [f"_Measured on {section.measured_on}, by an earlier run than the "
+                      "rest._", ""]
+        lines += [section.description.strip(), "",
                   "| figure | value | unit |", "|---|---:|---|"]
-        lines += [f"| {label} | {_shown(value)} | {unit} |" for label, value, unit in figures]
+        lines += [f"| {label} | {_shown(value)} | {unit} |"
+                  for label, value, unit in section.figures]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
+import eventlet
 import requests
 
 from bench._support import (
@@ -40,14 +42,28 @@ def run(quick: bool) -> list[Row]:
     rows, seconds = simulated(preset, months)
     province = PRESETS["province"]
     estimate = seconds * (province.cells / preset.cells) * (12 / months) / 60
-    rows.insert(3, (f"province-year ({province.cells:,} cells) at this rate (estimate)",
+    rows.insert(5, (f"province-year ({province.cells:,} cells) at this rate (estimate)",
                     estimate, "min"))
     return rows
 
 
-def simulated(preset: Preset, months: int, senders: int = 32) -> tuple[list[Row], float]:
+class _CountingSender(HttpSender):
+    """Counts the commands answered, so a run stopped at its time limit says how far it
+    got."""
+
+    answered = 0
+
+    def finish(self, command: Any, pending: Any) -> Any:
+        answer = super().finish(command, pending)
+        self.answered += 1
+        return answer
+
+
+def simulated(preset: Preset, months: int, senders: int = 32,
+              time_limit_seconds: float | None = None) -> tuple[list[Row], float]:
     """Drive `preset` for `months` through distributed mode to the dashboard; its figures
-    and the wall time in seconds."""
+    and the wall time in seconds. With `time_limit_seconds`, the commands stop at that
+    limit; the figures then cover what was sent and projected by then, and say so."""
     rows: list[Row] = []
     token = operator_token(NOW)  # the services' clock
     with pg_databases() as databases, rabbit_vhost() as amqp, \
@@ -57,31 +73,46 @@ def simulated(preset: Preset, months: int, senders: int = 32) -> tuple[list[Row]
         urls = {name: url for name, _instance, _process, url in running.processes}
         progress(f"   simulate {preset.name}, {months} months, over HTTP (distributed mode)")
         started = time.perf_counter()
-        outcome = simulate(HttpSender(urls, senders, token=token), preset, months, seed=1,
-                           today=NOW.date())
-        progress(f"   commands sent in {outcome.seconds:,.0f} s; closing the months")
-        closed = proxy.supervision.close_periods(since=outcome.first_month.isoformat())
+        sender = _CountingSender(urls, senders, token=token)
+        sending = eventlet.spawn(simulate, sender, preset, months, seed=1, today=NOW.date())
+        try:
+            outcome = sending.wait() if time_limit_seconds is None else eventlet.with_timeout(
+                time_limit_seconds, sending.wait, timeout_value=None)
+        finally:
+            sending.kill()
+        stopped = outcome is None
+        sent_seconds = time.perf_counter() - started
+        if stopped:
+            progress(f"   stopped at the time limit ({time_limit_seconds / 60:,.0f} min): "
+                     f"{sender.answered:,} commands answered")
+        else:
+            progress(f"   commands sent in {outcome.seconds:,.0f} s; closing the months")
+            closed = proxy.supervision.close_periods(since=outcome.first_month.isoformat())
+            progress(f"   {closed} days closed")
         events = wait_until(lambda: reporting_caught_up(proxy), timeout=3 * 3600,
                             interval=1.0, message="reporting to project every event")
         seconds = time.perf_counter() - started
-        progress(f"   {outcome.commands:,} commands, {events:,} events in {seconds:,.0f} s "
-                 f"({closed} days closed)")
-        overview = requests.get(f"{urls['reporting']}/reporting/api/overview?period="
-                                f"{outcome.first_month:%Y-%m}", headers=bearer(token),
-                                timeout=60).json()["summary"]
-        if overview["cells"] != preset.cells:
-            raise RuntimeError(f"the dashboard shows {overview['cells']} cells, "
-                               f"not {preset.cells}")
+        progress(f"   {sender.answered:,} commands, {events:,} events in {seconds:,.0f} s")
+        scope = (f"{preset.name}, stopped after {time_limit_seconds / 60:,.0f} min"
+                 if stopped else preset.name)
+        if not stopped:
+            overview = requests.get(f"{urls['reporting']}/reporting/api/overview?period="
+                                    f"{outcome.first_month:%Y-%m}", headers=bearer(token),
+                                    timeout=60).json()["summary"]
+            if overview["cells"] != preset.cells:
+                raise RuntimeError(f"the dashboard shows {overview['cells']} cells, "
+                                   f"not {preset.cells}")
         rows += [
-            (f"simulate {preset.name} ({preset.cells:,} cells), {months} months: commands "
-             "over HTTP", outcome.commands / outcome.seconds, "commands/s"),
-            (f"simulate {preset.name}: events end to end (command → reporting, "
+            (f"simulate {scope} ({preset.cells:,} cells), {months} months: commands "
+             "over HTTP", sender.answered / sent_seconds, "commands/s"),
+            (f"simulate {scope}: commands answered", sender.answered, "commands"),
+            (f"simulate {scope}: events end to end (command → reporting, "
              "RabbitMQ+PostgreSQL)", events / seconds, "events/s"),
-            (f"simulate {preset.name}: wall time to the dashboard", seconds / 60, "min"),
+            (f"simulate {scope}: events projected", events, "events"),
+            (f"simulate {scope}: wall time to the dashboard", seconds / 60, "min"),
         ]
         for name, _instance, process, _url in running.processes:
             rss = peak_rss_mib(process.pid)
             progress(f"   peak RSS of {name}: {rss:,.0f} MiB")
-            rows.append((f"peak RSS: {name} service ({preset.name}, {months} months)",
-                         rss, "MiB"))
+            rows.append((f"peak RSS: {name} service ({scope}, {months} months)", rss, "MiB"))
     return rows, seconds
