@@ -241,3 +241,21 @@ class SessionRuntime:
             yield EventStore(session, self._catalogue, self.clock, self.metadata)
 
     command_transaction = unit_of_work
+
+
+def tables_after(metadata: Any, apply: Callable[[Any, list[dict[str, Any]]], Any],
+                 envelopes: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of `metadata`'s tables, sorted, after `apply(session, envelopes)` on a
+    fresh in-memory database: to compare two ways of projecting the same events."""
+    from sqlalchemy import select
+
+    from chibo.db import create_schema, make_engine, session_factory
+
+    engine = make_engine("sqlite://")
+    create_schema(engine, metadata)
+    with session_factory(engine)() as session, session.begin():
+        apply(session, envelopes)
+        found = {table.name: sorted(tuple(row) for row in session.execute(select(table)))
+                 for table in metadata.sorted_tables}
+    engine.dispose()
+    return found

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from chibo.db import create_schema, make_engine, session_factory
 from services.meetings import replica
+from tests.support import tables_after
 
 EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("unit_established", {"unit_id": "P", "name": "Tỉnh", "kind": "province",
@@ -30,16 +28,9 @@ EVENTS: list[tuple[str, dict[str, Any]]] = [
 
 
 def _tables(apply) -> dict[str, list[tuple[Any, ...]]]:
-    engine = make_engine("sqlite://")
-    create_schema(engine, replica.metadata)
     envelopes = [{"source": "members", "position": position, "type": kind, "data": data}
                  for position, (kind, data) in enumerate(EVENTS, start=1)]
-    with session_factory(engine)() as session, session.begin():
-        apply(session, envelopes)
-        found = {table.name: sorted(tuple(row) for row in session.execute(select(table)))
-                 for table in replica.metadata.sorted_tables}
-    engine.dispose()
-    return found
+    return tables_after(replica.metadata, apply, envelopes)
 
 
 def test_a_run_leaves_the_tables_that_one_event_at_a_time_leaves():

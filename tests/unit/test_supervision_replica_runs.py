@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from chibo.db import create_schema, make_engine, session_factory
 from services.supervision import replica
+from tests.support import tables_after
 
 ATTENDANCE = [
     {"member_id": "m1", "full_name": "Lê Văn Một", "status": "present", "dues_paid": True},
@@ -39,20 +37,13 @@ EVENTS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def _tables(apply) -> dict[str, list[tuple[Any, ...]]]:
-    engine = make_engine("sqlite://")
-    create_schema(engine, replica.metadata)
     positions: dict[str, int] = {}
     envelopes = []
     for source, kind, data in EVENTS:
         positions[source] = positions.get(source, 0) + 1
         envelopes.append({"source": source, "type": kind, "data": data,
                           "position": positions[source], "event_id": f"e-{len(envelopes)}"})
-    with session_factory(engine)() as session, session.begin():
-        apply(session, envelopes)
-        found = {table.name: sorted(tuple(row) for row in session.execute(select(table)))
-                 for table in replica.metadata.sorted_tables}
-    engine.dispose()
-    return found
+    return tables_after(replica.metadata, apply, envelopes)
 
 
 def test_a_run_leaves_the_facts_one_event_at_a_time_leaves():
