@@ -327,15 +327,22 @@ class OutboxRelay(DependencyProvider):
 class Feed(DependencyProvider):
     """An ordered feed of other services' events into this service's database.
 
-    Use with one `@event_handler(source, "#")` per source whose body is
+    Use with one `@feed_handler(source, "#")` per source whose body is
     `self.<feed>.offer(envelope)`; the feed applies in order in the background,
     heals gaps from each source's log over RPC, and catches up when idle.
+
+    While more than `high_water` events wait in its buffer (`backlogged`), the feed
+    handlers' consumer holds its acks back, so the broker stops delivering once its
+    prefetch is used and keeps the rest queued: a consumer that falls behind a burst (a
+    roster import) takes the burst from the queue at its own pace, instead of filling
+    its buffer until it drops events and reading them all again from the source's log.
     """
 
     def __init__(self, sources: Sequence[str], project: Projector, catalogue: Catalogue,
                  idle_catch_up_seconds: float = 2.0, gap_grace_seconds: float = 0.5,
                  project_run: RunProjector | None = None, gather_seconds: float = 0.01,
-                 gather_events: int = 200) -> None:
+                 gather_events: int = 200, high_water: int = 5_000) -> None:
+        self.high_water = high_water
         self.sources = list(sources)
         self.project = project
         self.project_run = project_run
@@ -375,6 +382,10 @@ class Feed(DependencyProvider):
     def offer(self, envelope: Envelope) -> None:
         self._started_feed().offer(envelope)
         self._wake_loop()
+
+    def backlogged(self) -> bool:
+        """More events wait in the buffer than the feed should take from the bus now."""
+        return self.feed is not None and self.feed.buffered() > self.high_water
 
     def _wake_loop(self) -> None:
         if not self._wake.ready():

@@ -78,6 +78,8 @@ REQUEUE_PAUSE_SECONDS = 1.0
 FEED_PREFETCH = 500
 FEED_ACK_BATCH = 100
 FEED_ACK_DELAY_SECONDS = 0.005
+#: How often held-back acks look again whether the feed has worked its backlog down.
+BACKLOG_RECHECK_SECONDS = 0.05
 
 #: What a publish, ack or requeue raises when the broker connection is refused, cut or
 #: closed under it (socket errors are OSErrors).
@@ -274,6 +276,7 @@ class BatchingQueueConsumer(ResilientQueueConsumer):
     def __init__(self) -> None:
         super().__init__()
         self.window = AckWindow()
+        self._stopping = False
         self._timer: Any = None
         self._flushing = Semaphore(1)
 
@@ -311,11 +314,15 @@ class BatchingQueueConsumer(ResilientQueueConsumer):
         super().requeue_message(message)
         self._schedule_flush()  # it may have been all that held a batch back
 
-    def _schedule_flush(self) -> None:
+    def _schedule_flush(self, delay: float | None = None) -> None:
         if self._timer is None:
             self._timer = eventlet.spawn_after(
-                self._setting("FEED_ACK_DELAY_SECONDS", FEED_ACK_DELAY_SECONDS),
-                self._flush_on_timer)
+                self._setting("FEED_ACK_DELAY_SECONDS", FEED_ACK_DELAY_SECONDS)
+                if delay is None else delay, self._flush_on_timer)
+
+    def _running_backlogged(self) -> bool:
+        # Stopping: whatever was handled is acked, backlog or not.
+        return not self._stopping and self._backlogged()
 
     def _flush_on_timer(self) -> None:
         self._timer = None
@@ -323,8 +330,18 @@ class BatchingQueueConsumer(ResilientQueueConsumer):
         if self.window.settled:
             self._schedule_flush()  # held back by a delivery still in hand
 
+    def _backlogged(self) -> bool:
+        """Whether a feed of this service holds more events than it should take now
+        (`Feed.backlogged`): its acks then wait, and so does the broker."""
+        return any(dependency.backlogged() for dependency in self.container.dependencies
+                   if callable(getattr(dependency, "backlogged", None)))
+
     def flush_acks(self) -> None:
-        """Ack every delivery that can be acked now, in one frame."""
+        """Ack every delivery that can be acked now, in one frame; none while a feed is
+        backlogged (held back, the acks keep the broker's deliveries to the prefetch)."""
+        if self._running_backlogged():
+            self._schedule_flush(BACKLOG_RECHECK_SECONDS)
+            return
         # Taken and sent under one lock: an ack overtaken by a later one would name a
         # tag the later one already covered, and the broker closes the channel for that.
         with self._flushing:
@@ -353,6 +370,7 @@ class BatchingQueueConsumer(ResilientQueueConsumer):
             self._timer = None
 
     def stop(self) -> None:
+        self._stopping = True
         self.flush_acks()
         self._cancel_timer()
         super().stop()

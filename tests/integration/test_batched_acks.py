@@ -14,6 +14,7 @@ import amqp.channel
 import pytest
 from kombu import Connection, Producer
 from nameko.containers import ServiceContainer
+from nameko.extensions import DependencyProvider
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -37,9 +38,22 @@ class Sink:
     deliveries: list[int] = field(default_factory=list)  # positions, as they came
 
 
+class Backlog(DependencyProvider):
+    """Stands for the service's `Feed`: says whether its buffer is over the high water."""
+
+    full = False
+
+    def backlogged(self) -> bool:
+        return self.full
+
+    def get_dependency(self, worker_ctx: Any) -> Backlog:
+        return self
+
+
 def sink_service(sink: Sink) -> type:
     class BatchSink:
         name = "batchsink"
+        backlog = Backlog()
 
         @feed_handler(SOURCE, "#")
         def on_event(self, envelope: Envelope) -> None:
@@ -168,3 +182,26 @@ def test_a_consumer_killed_mid_batch_has_its_unacked_deliveries_redelivered(
 
     assert sorted(second.deliveries) == list(range(21, 26))
     assert feed_factory.count() == (25, 25)  # the second delivery applied nothing again
+
+
+def test_a_backlogged_feed_holds_its_acks_so_the_broker_keeps_the_rest_queued(
+        amqp_uri, feed_factory):
+    sink = Sink(feed_factory())
+    container = start(amqp_uri, sink, FEED_ACK_BATCH=5, FEED_ACK_DELAY_SECONDS=0.01,
+                      FEED_PREFETCH=20)
+    [backlog] = [d for d in container.dependencies if isinstance(d, Backlog)]
+    backlog.full = True
+    try:
+        publish(amqp_uri, range(1, 101))
+        wait_until(lambda: queue_counts(amqp_uri) == (80, 20), timeout=30,
+                   message="the prefetch delivered and held, the rest still queued")
+        assert sorted(sink.deliveries) == list(range(1, 21))  # nothing taken to drop
+
+        backlog.full = False  # the feed has worked its buffer down
+        apply_all(sink.feed, 100, feed_factory.count)
+        wait_until(lambda: queue_counts(amqp_uri) == (0, 0), timeout=30,
+                   message="the queue empty, every delivery acked")
+    finally:
+        container.stop()
+    assert sorted(sink.deliveries) == list(range(1, 101))
+    assert feed_factory.count() == (100, 100)
