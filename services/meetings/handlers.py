@@ -22,7 +22,7 @@ from chibo.access import Access, Scope
 from chibo.blobs import DEFAULT_MAX_BYTES, BlobStore
 from chibo.commands import Decision, Handlers
 from chibo.contracts import Command
-from chibo.errors import ChiboError, NotFound, ValidationFailed
+from chibo.errors import ChiboError
 from chibo.eventstore.store import EventStore, NewEvent, RecordedEvent, StreamAppend
 from services.meetings import commands, domain, materials, read_model, replica
 from services.shared.access_roles import RECORD_MEETINGS
@@ -95,19 +95,15 @@ def _cell_planned(c: Command, deps: Deps) -> Deps:
 
 
 def _cell_roll_and_sheet(c: Command, deps: Deps) -> Deps:
+    # Who was away or exempt that day decides who is excused: the roll must hold every
+    # status members has recorded, not only what the bus has delivered so far (a
+    # secretary may record the meeting a moment after a member was marked away). One
+    # read of members' log, which usually has nothing new.
+    deps.sync_roster()
     cell, roll = cell_and_roll(deps, c["cell_id"], c["held_on"],
                                [line["member_id"] for line in c["attendance"]])
     sheet = sheet_for(c["held_on"], deps.sheets) if c.get("scores") is not None else None
     return replace(deps, cell=cell, roll=roll, sheet=sheet)
-
-
-def _sync_roster_and_retry(error: ChiboError, c: Command, deps: Deps) -> bool:
-    """The replica may know a member but not yet their latest status (away, exempt,
-    transferred): sync it from members' log and decide once more."""
-    if not isinstance(error, (ValidationFailed, NotFound)):
-        return False
-    deps.sync_roster()
-    return True
 
 
 def _roll_if_held(c: Command, deps: Deps) -> Deps:
@@ -170,7 +166,6 @@ def cancel_meeting(store: EventStore, c: Command, deps: Deps) -> list[StreamAppe
 
 
 @command(commands.RecordMeetingHeld(), answer=MEETING, prepare=_cell_roll_and_sheet,
-         refresh=_sync_roster_and_retry,
          summary="Ghi biên bản buổi sinh hoạt (record a meeting held)",
          access=OF_CELL)
 def record_meeting_held(store: EventStore, c: Command, deps: Deps) -> list[StreamAppend]:
