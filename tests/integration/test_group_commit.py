@@ -10,13 +10,15 @@ import eventlet
 import marshmallow
 import pytest
 from marshmallow import fields
-from sqlalchemy import event
+from sqlalchemy import event, insert
+from sqlalchemy.exc import IntegrityError
 
 from chibo.contracts import Catalogue
 from chibo.db import create_schema, make_engine, session_factory, unit_of_work
 from chibo.errors import ConcurrencyError
 from chibo.eventstore.audit import verify_log
 from chibo.eventstore.store import EventStore, Metadata, NewEvent
+from chibo.eventstore.tables import event_head
 from chibo.group_commit import GroupCommit, GroupCommitFailed
 
 catalogue = Catalogue()
@@ -176,3 +178,23 @@ def test_a_unit_opened_inside_another_is_refused_not_deadlocked(store_factory):
     with group.unit() as session:  # and the group is usable afterwards
         EventStore(session, catalogue).append("s-1", None, _ticked(1))
     assert _log(factory) == [(1, "s-1", 1)]
+
+
+def test_a_member_whose_statement_fails_in_the_database_is_undone_alone(store_factory):
+    # On PostgreSQL a failed statement aborts the whole transaction until it is rolled
+    # back to a savepoint: the batch-mates' work must survive it.
+    factory, _ = store_factory
+    group = GroupCommit(factory)
+
+    def append(n: int, fail: bool):
+        with group.unit() as session:
+            EventStore(session, catalogue).append(f"s-{n}", None, _ticked(n))
+            eventlet.sleep(0)
+            if fail:  # the head row exists: a second one breaks its primary key
+                session.execute(insert(event_head).values(id=1, position=0, hash="x"))
+
+    results = _together(*[lambda n=n: append(n, n == 1) for n in range(3)])
+    assert isinstance(results[1], IntegrityError) and results[0] is None is results[2]
+    assert [(s, n) for _, s, n in _log(factory)] == [("s-0", 0), ("s-2", 2)]
+    with unit_of_work(factory) as session:
+        assert list(verify_log(session)) == []
