@@ -177,3 +177,26 @@ def test_limits_come_from_the_config_files_and_their_environment(yaml_name, monk
     monkeypatch.setenv("CHIBO_WEB_HEADER_TIMEOUT_SECONDS", "2.5")
     limits = WebLimits.from_config(settings.load(CONFIG_DIR / yaml_name))
     assert (limits.max_body_bytes, limits.header_timeout_seconds) == (4096, 2.5)
+
+
+def test_a_later_server_on_the_same_port_uses_its_own_limits(port):
+    """The process keeps one server per port; a port number handed out again must not
+    bring back an earlier container's limits."""
+    def refused_limit() -> int:
+        with connect(port) as sock:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 50000000\r\n\r\n")
+            _, body, _ = status_and_body(read_until_closed(sock))
+        return body["max_body_bytes"]
+
+    seen = []
+    for limit in (4096, MAX_BODY):
+        runner = ServiceRunner({"AMQP_URI": "memory://", "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                                "WEB_MAX_BODY_BYTES": limit})
+        runner.add_service(EchoService)
+        runner.start()
+        try:
+            seen.append(refused_limit())
+        finally:
+            runner.stop()
+    assert seen == [4096, MAX_BODY]

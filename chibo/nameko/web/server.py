@@ -140,8 +140,8 @@ class ProcessWebServer(WebServer):
 
         Keyed by the parsed address, so "127.0.0.1:8000" from two configs is one server;
         a misconfigured address fails here, at container construction, not at start.
-        The limits (``WEB_MAX_BODY_BYTES`` etc.) are those of the first container to
-        bind the address.
+        The limits (``WEB_MAX_BODY_BYTES`` etc.) are read in :meth:`acquire`, from the
+        container that opens the socket.
         """
         address_str = container.config.get(WEB_SERVER_CONFIG_KEY, DEFAULT_WEB_SERVER_ADDRESS)
         address = parse_address(address_str)
@@ -156,7 +156,6 @@ class ProcessWebServer(WebServer):
                 # hit a dead proxy (ReferenceError) while binding later containers.
                 server.container = _NO_SINGLE_CONTAINER
                 server._address = address
-                server.limits = WebLimits.from_config(container.config)
                 server.auth = WebAuth.from_container(container)
                 _SERVERS[address] = server
             elif type(server) is type(self):
@@ -264,9 +263,12 @@ class ProcessWebServer(WebServer):
         """Record that a container started, opening the socket if it is the first.
 
         The holder is recorded only after a successful listen, so a container that fails
-        to start (port taken) does not keep the count up.
+        to start (port taken) does not keep the count up. The limits are read from the
+        container that opens the socket: an idle instance outlives its containers, and a
+        later one on the same port (a port number handed out again) brings its own.
         """
         if self._sock is None:
+            self.limits = WebLimits.from_config(lease.container.config)
             self._open()
         self._holders[lease] = service_name
 
