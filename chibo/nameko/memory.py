@@ -14,6 +14,12 @@ does not give:
 * every hop waited for a once-a-second poll.
 * an RPC to a service nobody runs was silently dropped, so the caller hung instead of
   getting nameko's ``UnknownService``.
+* the virtual transports count the prefetch over the whole channel, where RabbitMQ
+  counts it per consumer (kombu's ``Consumer.qos`` asks for ``global=False``). nameko
+  consumes a service's RPC requests and its RPC replies on one channel, with a
+  prefetch of ``max_workers``: once every worker was waiting on an RPC reply, the
+  requests in hand used the whole prefetch, the replies were never delivered, and
+  the service stopped for good.
 
 The state is separate from ``memory://``, so other code in the process that uses
 kombu's memory transport cannot see or disturb these queues.
@@ -22,7 +28,7 @@ kombu's memory transport cannot see or disturb these queues.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from queue import Empty, Queue
 from typing import Any
 
@@ -42,8 +48,58 @@ ALIAS = "chibomem"
 POLLING_INTERVAL = 0.001
 
 
+class PerConsumerQoS(virtual.QoS):
+    """The prefetch counted per queue consumed, as RabbitMQ counts it per consumer.
+
+    Each queue of the channel may hold up to ``prefetch_count`` unacked deliveries,
+    whatever the others hold; nameko gives each consumer of a channel the same count.
+    """
+
+    def __init__(self, channel: Any, prefetch_count: int = 0) -> None:
+        super().__init__(channel, prefetch_count)
+        self._queue_of: dict[Any, str] = {}
+        self._in_hand: Counter[str] = Counter()
+
+    def can_consume(self) -> bool:
+        """Whether any queue of the channel may take a delivery now."""
+        return any(self.can_consume_from(queue) for queue in self.channel._active_queues)
+
+    def can_consume_from(self, queue: str) -> bool:
+        return not self.prefetch_count or self._in_hand[queue] < self.prefetch_count
+
+    def append(self, message: Any, delivery_tag: Any) -> None:
+        super().append(message, delivery_tag)
+        queue = self.channel.delivering_from
+        if queue is not None:
+            self._queue_of[delivery_tag] = queue
+            self._in_hand[queue] += 1
+
+    def ack(self, delivery_tag: Any) -> None:
+        self._settled(delivery_tag)
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        self._settled(delivery_tag)
+        super().reject(delivery_tag, requeue=requeue)
+
+    def restore_unacked(self) -> Any:
+        self._queue_of.clear()
+        self._in_hand.clear()
+        return super().restore_unacked()
+
+    def _settled(self, delivery_tag: Any) -> None:
+        queue = self._queue_of.pop(delivery_tag, None)
+        if queue is not None:
+            self._in_hand[queue] -= 1
+
+
 class Channel(memory.Channel):
     """Memory channel whose messages look the way nameko expects from RabbitMQ."""
+
+    QoS = PerConsumerQoS
+
+    #: The queue a delivery is being taken from, for the QoS to count it against.
+    delivering_from: str | None = None
 
     # Own class-level dicts rather than memory.Channel's, so this broker is shared by
     # every chibomem connection in the process but isolated from memory:// users.
@@ -86,6 +142,18 @@ class Channel(memory.Channel):
                 f"with routing key {routing_key!r}"
             )
         return super().basic_publish(message, exchange, routing_key, **kwargs)
+
+    def _get_and_deliver(self, queue: str, callback: Any) -> None:
+        """Deliver from `queue` unless its consumer already holds its prefetch; Empty
+        makes the channel's cycle try its next queue."""
+        if not self.qos.can_consume_from(queue):
+            raise Empty()
+        message = self._get(queue)
+        self.delivering_from = queue
+        try:
+            callback(message, queue)
+        finally:
+            self.delivering_from = None
 
 
 class Transport(memory.Transport):

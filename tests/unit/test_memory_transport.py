@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from kombu import Connection, Exchange, Queue  # noqa: E402
+from kombu import Connection, Consumer, Exchange, Queue  # noqa: E402
 from kombu.exceptions import ChannelError  # noqa: E402
 from kombu.transport import TRANSPORT_ALIASES, resolve_transport  # noqa: E402
 from nameko.contextdata import ContextDataProvider  # noqa: E402
@@ -213,3 +213,73 @@ def test_many_sequential_rpc_round_trips(rpc_client: Any) -> None:
     results = [rpc_client.a.add(i, 1) for i in range(200)]
 
     assert results == [i + 1 for i in range(200)]
+
+
+class Forwarder:
+    """A service that answers only by asking `a`: each of its workers waits on a reply."""
+
+    name = "forwarder"
+
+    a = RpcProxy("a")
+
+    @rpc
+    def add_via_a(self, x: int, y: int) -> int:
+        return self.a.add(x, y)
+
+
+def test_replies_reach_a_service_whose_every_worker_waits_on_one(services: ServiceRunner) -> None:
+    # nameko consumes requests and replies on one channel with a prefetch of max_workers.
+    # RabbitMQ counts the prefetch per consumer; counted over the channel, the requests
+    # in hand would hold it all and the replies they wait for would never come.
+    workers = 2
+    runner = ServiceRunner({**CONFIG, "max_workers": workers})
+    runner.add_service(Forwarder)
+    runner.start()
+    try:
+        with ClusterRpcProxy(CONFIG, timeout=DEADLINE_SECONDS) as proxy:
+            calls = [proxy.forwarder.add_via_a.call_async(i, 100) for i in range(3 * workers)]
+            assert [call.result() for call in calls] == [i + 100 for i in range(3 * workers)]
+    except BaseException:
+        runner.kill()  # its workers may be waiting for ever: stop would wait with them
+        raise
+    runner.stop()
+
+
+def test_each_queue_of_a_channel_holds_its_own_prefetch() -> None:
+    memory.register()
+    first = Queue("prefetch-first", Exchange("prefetch-check", type="direct"), "first")
+    second = Queue("prefetch-second", Exchange("prefetch-check", type="direct"), "second")
+    received: list[tuple[str, Any]] = []
+    with Connection("chibomem://") as conn:
+        with conn.Producer() as producer:
+            for n in range(3):
+                producer.publish({"n": n}, exchange=first.exchange, routing_key="first",
+                                 declare=[first, second])
+                producer.publish({"n": n}, exchange=second.exchange, routing_key="second")
+        channel = conn.channel()
+        held = []
+
+        def keep(name: str) -> Callable[[Any, Any], None]:
+            def on_message(body: Any, message: Any) -> None:
+                received.append((name, body["n"]))
+                held.append(message)
+            return on_message
+
+        consumers = [Consumer(channel, queues=[queue], callbacks=[keep(queue.name)])
+                     for queue in (first, second)]
+        for consumer in consumers:
+            consumer.qos(prefetch_count=1)
+            consumer.consume()
+        for _ in range(6):
+            try:
+                conn.drain_events(timeout=0.05)
+            except TimeoutError:
+                break
+        # One unacked delivery per queue, not one for the channel.
+        assert sorted(received) == [("prefetch-first", 0), ("prefetch-second", 0)]
+        held.pop(0).ack()
+        conn.drain_events(timeout=DEADLINE_SECONDS)
+        assert len(received) == 3
+        for message in held:
+            message.ack()
+        channel.close()
