@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    exc,
     func,
     inspect,
     select,
@@ -30,6 +31,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chibo.eventstore.store import initialise_head
 from chibo.eventstore.tables import kernel_metadata
+
+#: A pooled connection handed back less than this long ago is handed out again without
+#: a ping. A ping is a round trip, as costly as a statement on loopback, and a command
+#: takes a connection once or twice; a connection idle for longer (the server may have
+#: restarted or dropped it meanwhile) is pinged first, and replaced if it is dead.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -43,11 +50,36 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg2")
         # values_plus_batch: an UPDATE run over many rows goes in pages of statements,
         # not one round trip per row (INSERTs are batched as multi-row VALUES anyway).
-        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
-                             pool_pre_ping=True, executemany_mode="values_plus_batch")
+        engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
+                               executemany_mode="values_plus_batch")
+        _ping_when_idle(engine)
+        return engine
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, skipped for a connection handed back just now.
+
+    A connection broken while in use is still caught: SQLAlchemy invalidates the pool
+    on a disconnect error, and the command is answered as unavailable and retried.
+    """
+    @event.listens_for(engine, "checkin")
+    def _handed_back(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["handed_back_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _handed_out(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        handed_back = record.info.pop("handed_back_at", None)
+        if handed_back is not None and time.monotonic() - handed_back < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and hands out a fresh one.
+            raise exc.DisconnectionError("a pooled connection did not answer a ping") \
+                from error
 
 
 def _sqlite_engine(url: str) -> Engine:
