@@ -5,6 +5,11 @@ routing key, exactly where nameko's EventDispatcher would put it, so consumers
 are ordinary `@event_handler`s. The cursor moves only after the broker has
 confirmed every message of a batch; a crash in between republishes the batch,
 and consumers skip what they already applied.
+
+One round is one transaction: it records the batch the previous round had confirmed
+and reads the next one. Between rounds the relay keeps its cursor in memory (it is the
+cursor's only writer while it leads); after any failure it forgets it and reads the
+database's again, as a restarted process would.
 """
 
 from __future__ import annotations
@@ -94,6 +99,10 @@ class Relay:
         self._acked: set[int] = set()
         self._nacked = False
         self._leadership: DbConnection | None = None
+        #: Where the next batch starts, as far as this relay knows; None: ask the database.
+        self._cursor: int | None = None
+        #: The end of a batch the broker confirmed, not yet recorded in the cursor row.
+        self._confirmed: int | None = None
 
     # -- leadership ---------------------------------------------------------------
 
@@ -113,6 +122,8 @@ class Relay:
         connection.commit()
         if got:
             self._leadership = connection
+            # Another instance may have led meanwhile: start from the database's cursor.
+            self._cursor = self._confirmed = None
             return True
         connection.close()
         return False
@@ -121,16 +132,20 @@ class Relay:
 
     def publish_pending(self) -> int:
         """Publish the next batch after the cursor; returns how many were confirmed."""
-        with self.factory() as session:
-            cursor = self.cursor(session)
+        with self.factory() as session, session.begin():
+            if self._confirmed is not None:
+                self.advance_cursor(session, self._confirmed)
+            if self._cursor is None:
+                self._cursor = self.cursor(session)
             rows = session.execute(
-                select(events).where(events.c.position > cursor)
+                select(events).where(events.c.position > self._cursor)
                 .order_by(events.c.position).limit(self.batch_size)).all()
+        self._confirmed = None  # recorded by the commit above
         if not rows:
             return 0
         batch = [row_to_event(r) for r in rows]
         self._publish_confirmed(batch)
-        self.advance_cursor(batch[-1].position)
+        self._cursor = self._confirmed = batch[-1].position
         metrics.RELAY_PUBLISHED.labels(self.source).inc(len(batch))
         metrics.RELAY_POSITION.labels(self.source).set(batch[-1].position)
         return len(batch)
@@ -140,17 +155,23 @@ class Relay:
                                 .where(relay_cursor.c.name == self.cursor_name)).scalar()
         return int(value or 0)
 
-    def advance_cursor(self, position: int) -> None:
-        with self.factory() as session, session.begin():
-            # An UPDATE without RETURNING: the session answers with the cursor's result.
-            moved = cast("CursorResult[Any]", session.execute(
-                update(relay_cursor).where(relay_cursor.c.name == self.cursor_name)
-                .where(relay_cursor.c.position < position).values(position=position))).rowcount
-            if not moved and session.execute(
-                    select(relay_cursor.c.name)
-                    .where(relay_cursor.c.name == self.cursor_name)).first() is None:
-                session.execute(insert(relay_cursor).values(name=self.cursor_name,
-                                                            position=position))
+    def advance_cursor(self, session: Session, position: int) -> None:
+        # An UPDATE without RETURNING: the session answers with the cursor's result.
+        moved = cast("CursorResult[Any]", session.execute(
+            update(relay_cursor).where(relay_cursor.c.name == self.cursor_name)
+            .where(relay_cursor.c.position < position).values(position=position))).rowcount
+        if not moved and session.execute(
+                select(relay_cursor.c.name)
+                .where(relay_cursor.c.name == self.cursor_name)).first() is None:
+            session.execute(insert(relay_cursor).values(name=self.cursor_name,
+                                                        position=position))
+
+    def record_confirmed(self) -> None:
+        """Record the last confirmed batch now (on stopping), not with the next round."""
+        if self._confirmed is not None:
+            with self.factory() as session, session.begin():
+                self.advance_cursor(session, self._confirmed)
+            self._confirmed = None
 
     # -- publishing ---------------------------------------------------------------
 
@@ -234,7 +255,10 @@ class Relay:
         self._nacked = True
 
     def reset(self) -> None:
-        """Drop the broker connection after a failure; the next round reconnects."""
+        """Drop the broker connection after a failure; the next round reconnects, and
+        starts from the database's cursor (a batch confirmed but not yet recorded goes
+        out again, and consumers drop it)."""
+        self._cursor = self._confirmed = None
         if self._connection is not None:
             try:
                 self._connection.release()
@@ -244,6 +268,10 @@ class Relay:
         self._channel = None
 
     def close(self) -> None:
+        try:
+            self.record_confirmed()
+        except Exception:  # noqa: BLE001 - stopping anyway; the batch goes out again
+            log.warning("could not record the relay's cursor on stopping", exc_info=True)
         self.reset()
         if self._leadership is not None:
             self._leadership.close()

@@ -100,12 +100,13 @@ def test_relay_killed_between_publish_and_cursor_move(system, monkeypatch):
     crashes = {"left": 3}
     original = Relay.advance_cursor
 
-    def crash_after_publish(self, position):
-        # The batch was published and confirmed; dying here means it goes out again.
+    def crash_after_publish(self, session, position):
+        # The batch was published and confirmed; dying before its position is recorded
+        # means it goes out again.
         if crashes["left"] > 0:
             crashes["left"] -= 1
             raise ConnectionError("relay killed after the broker confirmed the batch")
-        return original(self, position)
+        return original(self, session, position)
 
     monkeypatch.setattr(Relay, "advance_cursor", crash_after_publish)
     before = metrics.FEED_DUPLICATES.labels("reporting", "members")._value.get()
