@@ -1,4 +1,4 @@
-"""Command to reporting: every service in this process, N members admitted over HTTP
+"""Command to reporting: N members admitted over HTTP
 (`POST /members/commands/admit_member`) by 8 concurrent callers, timed until
 reporting's archive holds all of them; each command's latency is from sending it to
 reporting having applied its event.
