@@ -259,3 +259,16 @@ def tables_after(metadata: Any, apply: Callable[[Any, list[dict[str, Any]]], Any
                  for table in metadata.sorted_tables}
     engine.dispose()
     return found
+
+
+def assert_runs_cut_anywhere_agree(
+        tables: Callable[[Callable[[Any, list[dict[str, Any]]], Any]], Any],
+        apply_run: Callable[[Any, list[dict[str, Any]]], Any], events: int) -> None:
+    """The tables `apply_run` leaves from a whole run equal those it leaves from the same
+    run cut in two at every point; `tables(apply)` gives the tables after `apply`."""
+    whole = tables(apply_run)
+    for cut in range(1, events):
+        def in_two(session: Any, envelopes: list[dict[str, Any]], cut: int = cut) -> None:
+            apply_run(session, envelopes[:cut])
+            apply_run(session, envelopes[cut:])
+        assert tables(in_two) == whole, f"the run cut after {cut} events differs"

@@ -6,12 +6,15 @@ waits on the database), so several are in one batch; how many is up to the hub, 
 tests assert what must hold for any batching, and that batching happened at all.
 """
 
+from collections.abc import Callable
+
 import eventlet
 import marshmallow
 import pytest
 from marshmallow import fields
 from sqlalchemy import event, insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from chibo.contracts import Catalogue
 from chibo.db import create_schema, make_engine, session_factory, unit_of_work
@@ -108,18 +111,33 @@ def test_a_conflicting_append_fails_alone_and_its_batch_mates_commit(store_facto
     assert first[0].position == 1 and other[0].position == 2
 
 
-def test_a_member_that_raises_is_undone_alone(store_factory):
-    factory, _ = store_factory
-    group = GroupCommit(factory)
-
-    def append(n: int, fail: bool):
+def _batch(group: GroupCommit, members: int, failing: set[int],
+           fail: Callable[[Session, int], None]) -> list:
+    """`members` appends at once in `group`, each to a stream of its own; those in
+    `failing` then call `fail` before their unit of work ends."""
+    def append(n: int) -> None:
         with group.unit() as session:
             EventStore(session, catalogue).append(f"s-{n}", None, _ticked(n))
             eventlet.sleep(0)
-            if fail:
-                raise ValueError(f"member {n} changed its mind")
+            if n in failing:
+                fail(session, n)
 
-    results = _together(*[lambda n=n: append(n, n in (1, 3)) for n in range(5)])
+    return _together(*[lambda n=n: append(n) for n in range(members)])
+
+
+def _change_mind(_session: Session, n: int) -> None:
+    raise ValueError(f"member {n} changed its mind")
+
+
+def _break_the_head_key(session: Session, _n: int) -> None:
+    # The head row exists: a second one breaks its primary key.
+    session.execute(insert(event_head).values(id=1, position=0, hash="x"))
+
+
+def test_a_member_that_raises_is_undone_alone(store_factory):
+    factory, _ = store_factory
+    group = GroupCommit(factory)
+    results = _batch(group, 5, {1, 3}, _change_mind)
     assert [type(r).__name__ for r in results] == [
         "NoneType", "ValueError", "NoneType", "ValueError", "NoneType"]
     assert [(s, n) for _, s, n in _log(factory)] == [("s-0", 0), ("s-2", 2), ("s-4", 4)]
@@ -185,15 +203,7 @@ def test_a_member_whose_statement_fails_in_the_database_is_undone_alone(store_fa
     # back to a savepoint: the batch-mates' work must survive it.
     factory, _ = store_factory
     group = GroupCommit(factory)
-
-    def append(n: int, fail: bool):
-        with group.unit() as session:
-            EventStore(session, catalogue).append(f"s-{n}", None, _ticked(n))
-            eventlet.sleep(0)
-            if fail:  # the head row exists: a second one breaks its primary key
-                session.execute(insert(event_head).values(id=1, position=0, hash="x"))
-
-    results = _together(*[lambda n=n: append(n, n == 1) for n in range(3)])
+    results = _batch(group, 3, {1}, _break_the_head_key)
     assert isinstance(results[1], IntegrityError) and results[0] is None is results[2]
     assert [(s, n) for _, s, n in _log(factory)] == [("s-0", 0), ("s-2", 2)]
     with unit_of_work(factory) as session:

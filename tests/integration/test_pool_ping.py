@@ -24,29 +24,33 @@ def _terminate(pg_url: str, pid: int) -> None:
         other.dispose()
 
 
-def test_a_connection_idle_long_enough_is_pinged_and_a_dead_one_replaced(pg_url, monkeypatch):
+@pytest.fixture
+def pooled_then_killed(pg_url):
+    """An engine whose one pooled connection's backend has been ended, and that backend's
+    pid: the pool still holds the connection, dead."""
     engine = db.make_engine(pg_url, pool_size=1)
+    first = _backend_pid(engine)
+    _terminate(pg_url, first)
     try:
-        first = _backend_pid(engine)
-        _terminate(pg_url, first)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
-        second = _backend_pid(engine)
-        assert second != first
+        yield engine, first
     finally:
         engine.dispose()
 
 
-def test_a_connection_handed_back_just_now_is_handed_out_without_a_ping(pg_url, monkeypatch):
-    engine = db.make_engine(pg_url, pool_size=1)
-    try:
-        first = _backend_pid(engine)
-        _terminate(pg_url, first)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
-        # Not pinged, the dead connection reaches the statement, which fails as a
-        # disconnect; the pool is invalidated and the next checkout is a new connection.
-        with pytest.raises(DBAPIError) as failed:
-            _backend_pid(engine)
-        assert failed.value.connection_invalidated
-        assert _backend_pid(engine) != first
-    finally:
-        engine.dispose()
+def test_a_connection_idle_long_enough_is_pinged_and_a_dead_one_replaced(pooled_then_killed,
+                                                                          monkeypatch):
+    engine, first = pooled_then_killed
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert _backend_pid(engine) != first
+
+
+def test_a_connection_handed_back_just_now_is_handed_out_without_a_ping(pooled_then_killed,
+                                                                        monkeypatch):
+    engine, first = pooled_then_killed
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    # Not pinged, the dead connection reaches the statement, which fails as a
+    # disconnect; the pool is invalidated and the next checkout is a new connection.
+    with pytest.raises(DBAPIError) as failed:
+        _backend_pid(engine)
+    assert failed.value.connection_invalidated
+    assert _backend_pid(engine) != first

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.meetings import replica
-from tests.support import tables_after
+from tests.support import assert_runs_cut_anywhere_agree, tables_after
 
 EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("unit_established", {"unit_id": "P", "name": "Tỉnh", "kind": "province",
@@ -43,9 +43,4 @@ def test_a_run_leaves_the_tables_that_one_event_at_a_time_leaves():
 
 
 def test_runs_split_anywhere_leave_the_same_tables():
-    whole = _tables(replica.apply_member_run)
-    for cut in range(1, len(EVENTS)):
-        def in_two(session, envelopes, cut=cut):
-            replica.apply_member_run(session, envelopes[:cut])
-            replica.apply_member_run(session, envelopes[cut:])
-        assert _tables(in_two) == whole
+    assert_runs_cut_anywhere_agree(_tables, replica.apply_member_run, len(EVENTS))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.supervision import replica
-from tests.support import tables_after
+from tests.support import assert_runs_cut_anywhere_agree, tables_after
 
 ATTENDANCE = [
     {"member_id": "m1", "full_name": "Lê Văn Một", "status": "present", "dues_paid": True},
@@ -56,9 +56,4 @@ def test_a_run_leaves_the_facts_one_event_at_a_time_leaves():
 
 
 def test_runs_cut_anywhere_leave_the_same_facts():
-    whole = _tables(replica.apply_run)
-    for cut in range(1, len(EVENTS)):
-        def in_two(session, envelopes, cut=cut):
-            replica.apply_run(session, envelopes[:cut])
-            replica.apply_run(session, envelopes[cut:])
-        assert _tables(in_two) == whole
+    assert_runs_cut_anywhere_agree(_tables, replica.apply_run, len(EVENTS))
