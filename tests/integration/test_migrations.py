@@ -52,7 +52,7 @@ RESHAPED = {"members", "member_years", "cell_periods", "node_periods"}
 #: Meetings' roster replica, emptied by its revision 0003 and refilled from members' log
 #: (with the tree's events) when the service starts; its feed's watermark goes back to 0.
 REFILLED = {"replica_units", "replica_member_events", "replica_member_cells", "feed_watermarks"}
-HEADS = {"kernel": "0003", "members": "0002", "meetings": "0003", "supervision": "0002",
+HEADS = {"kernel": "0003", "members": "0003", "meetings": "0004", "supervision": "0002",
          "reporting": "0008"}
 
 checks = Catalogue()
